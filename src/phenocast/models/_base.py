@@ -1,0 +1,99 @@
+"""The model protocol every phenocast model follows, configs, and the model registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+    from anndata import AnnData
+
+    from ..data import Registry
+
+__all__ = [
+    "MODELS",
+    "Config",
+    "PerturbationModel",
+    "UnsupportedConditionError",
+    "create_model",
+    "model_names",
+    "register_model",
+]
+
+
+class UnsupportedConditionError(ValueError):
+    """A model cannot predict a condition (e.g. a baseline that never saw a needed single)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+    """Base of model configs: frozen, keyword-only, rejecting unknown keys."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None = None) -> Config:
+        values = dict(values or {})
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ValueError(
+                f"Unknown option(s) {unknown} for {cls.__name__}; valid options: {sorted(fields)}."
+            )
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@runtime_checkable
+class PerturbationModel(Protocol):
+    """What the benchmark runner, screens and design loops need from a model.
+
+    ``fit`` learns from registered training data; ``predict_mean`` returns, for each row of
+    ``conditions`` (a DataFrame with the registry's perturbation / dose / time / covariate
+    columns), the mean profile of ``controls`` under that condition. ``controls`` may be
+    ``None`` for data without control cells (values already relative to control).
+    """
+
+    name: ClassVar[str]
+
+    def fit(self, adata: AnnData) -> PerturbationModel: ...
+
+    def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray: ...
+
+
+ModelFactory = Callable[..., PerturbationModel]
+MODELS: dict[str, type] = {}
+_M = TypeVar("_M", bound=type)
+
+
+def register_model(name: str) -> Callable[[_M], _M]:
+    """Class decorator adding a model to :data:`MODELS` under its command-line name."""
+
+    def deco(cls: _M) -> _M:
+        if name in MODELS and MODELS[name] is not cls:
+            raise ValueError(f"A model named {name!r} is already registered.")
+        cls.name = name  # type: ignore[attr-defined]
+        MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def model_names() -> list[str]:
+    """Names of all registered models (importing the built-in ones first)."""
+    from . import baselines  # noqa: F401  (registers the baselines)
+
+    return list(MODELS)
+
+
+def create_model(name: str, registry: Registry, config: dict[str, Any] | None = None) -> Any:
+    """Instantiate the model registered as ``name`` for ``registry``."""
+    names = model_names()
+    if name not in MODELS:
+        raise KeyError(f"Unknown model {name!r}; available models: {', '.join(names)}.")
+    cls = MODELS[name]
+    cfg_cls = getattr(cls, "Config", Config)
+    return cls(registry, cfg_cls.from_dict(config))

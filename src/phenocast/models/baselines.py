@@ -1,0 +1,493 @@
+"""Baselines as first-class models.
+
+All of them work on per-(condition, context) mean profiles of the training data, where the
+context is a cell's covariate values (cell type, cell line ...) and time. A Δ is a mean profile
+minus the mean control profile of the same context. Predictions add a predicted Δ to the control
+profile of the cells being predicted.
+
+========================  ==============================================================
+``no-change``             the control profile itself
+``mean-shift``            control + the average Δ over every training (condition, context)
+``transfer``              control + the same condition's Δ, averaged over the contexts that
+                          measured it (each context weighted equally)
+``additive``              control + Σ of each component's single Δ at the same dose
+``nearest-dose``          like additive, with each component at its nearest measured dose
+                          (log scale; ``tie`` picks the lower or upper dose on a tie)
+``dose-interp``           like additive, interpolating each component's Δ linearly in log dose
+                          between the neighbouring measured doses (nearest outside the range)
+``entity-additive``       least squares ``y ≈ b + Σ a_component + Σ c_covariate``
+``entity-ridge``          entity-additive plus component × context terms, ridge penalty
+                          chosen by inner cross-validation
+``linear``                the bilinear model of Ahlmann-Eltze, Huber & Anders (2025):
+                          ``Δ ≈ G K Pᵀ + b``, G and P from PCA of the training data, K by ridge
+========================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..data._pseudobulk import CONTROL, context_of, pseudobulk
+from ._base import Config, UnsupportedConditionError, register_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+    from ..data import Condition, Registry
+
+__all__ = [
+    "Additive",
+    "DoseInterpolation",
+    "EntityAdditive",
+    "EntityRidge",
+    "Linear",
+    "MeanShift",
+    "NearestDose",
+    "NoChange",
+    "Transfer",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineConfig(Config):
+    """Baselines have no options."""
+
+
+class _ProfileModel:
+    """Shared fit / predict machinery: training Δs per condition and context."""
+
+    Config: type[Config] = BaselineConfig
+    name = "base"
+
+    def __init__(self, registry: Registry, config: Config | None = None) -> None:
+        self.registry = registry
+        self.config = config if config is not None else type(self).Config()
+        self._fitted = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    # -------------------------------------------------------------- fit
+    def fit(self, adata: AnnData) -> _ProfileModel:
+        """Learn from registered training data (controls and perturbed cells)."""
+        reg = self.registry
+        reg.check_genes(adata)
+        pb = pseudobulk(adata, reg)
+        self._ctrl = pb.control_means()
+        if self._ctrl:
+            self._ctrl_global = np.mean(list(self._ctrl.values()), axis=0)
+        else:
+            self._ctrl_global = np.zeros(reg.n_vars)
+        treated = pb.groups["condition"] != CONTROL
+        groups = pb.groups[treated].reset_index(drop=True)
+        means = pb.means[treated.to_numpy()]
+        base = np.stack([self._control_for(ctx) for ctx in groups["context"]]) if len(groups) else means
+        self._groups = groups
+        self._deltas = means - base if len(groups) else means
+        self._index_singles()
+        self._fit()
+        self._fitted = True
+        return self
+
+    def _control_for(self, ctx: tuple) -> np.ndarray:
+        if self.registry.control is None:
+            return np.zeros(self.registry.n_vars)
+        return self._ctrl.get(ctx, self._ctrl_global)
+
+    def _index_singles(self) -> None:
+        # component → context → dose → Δ, and component → dose → Δ pooled over contexts
+        by_ctx: dict[str, dict[tuple, dict[float, np.ndarray]]] = {}
+        for i, row in self._groups.iterrows():
+            if len(row["components"]) == 1:
+                comp, dose = row["components"][0], row["doses"][0]
+                by_ctx.setdefault(comp, {}).setdefault(row["context"], {})[dose] = self._deltas[i]
+        pooled: dict[str, dict[float, np.ndarray]] = {}
+        for comp, ctxs in by_ctx.items():
+            acc: dict[float, list[np.ndarray]] = {}
+            for table in ctxs.values():
+                for d, v in table.items():
+                    acc.setdefault(d, []).append(v)
+            pooled[comp] = {d: np.mean(vs, axis=0) for d, vs in acc.items()}
+        self._singles, self._singles_pooled = by_ctx, pooled
+
+    def _fit(self) -> None:
+        """Model-specific fitting on ``self._groups`` / ``self._deltas``."""
+
+    # -------------------------------------------------------------- predict
+    def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
+        """Mean profile of ``controls`` under each condition (rows of ``conditions``)."""
+        if not self._fitted:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(adata) first.")
+        reg = self.registry
+        conds = reg.parse_frame(conditions)
+        ctxs = context_of(conditions, reg) if len(conditions) else []
+        if controls is not None:
+            reg.check_genes(controls)
+            x = reg.matrix(controls)
+            shared = np.asarray(x.mean(axis=0)).ravel().astype(np.float64)
+        out = np.empty((len(conds), reg.n_vars))
+        for i, (cond, ctx) in enumerate(zip(conds, ctxs, strict=True)):
+            base = shared if controls is not None else self._control_for(ctx)
+            out[i] = base + (0.0 if cond.is_control else self._delta(cond, ctx))
+        return out
+
+    def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- single-effect lookup
+    def _single(
+        self,
+        comp: str,
+        dose: float,
+        ctx: tuple,
+        *,
+        how: Literal["exact", "nearest", "interp"],
+        tie: Literal["lower", "upper"] = "lower",
+    ) -> np.ndarray:
+        if comp not in self._singles:
+            raise UnsupportedConditionError(
+                f"{self.name}: component {comp!r} was never measured alone in training."
+            )
+        table = self._singles[comp].get(ctx) or self._singles_pooled[comp]
+        doses = np.array(sorted(table))
+        exact = np.isclose(doses, dose, rtol=1e-6, atol=0.0)
+        if exact.any():
+            return table[float(doses[exact][0])]
+        if how == "exact":
+            raise UnsupportedConditionError(
+                f"{self.name}: {comp!r} was never measured alone at dose {dose:g} "
+                f"(measured: {[f'{d:g}' for d in doses]})."
+            )
+        if dose <= 0 or (doses <= 0).any():
+            raise UnsupportedConditionError(
+                f"{self.name}: dose matching works in log dose; dose {dose:g} of {comp!r} or a "
+                "measured dose is not positive."
+            )
+        ld, lq = np.log(doses), math.log(dose)
+        below, above = doses[ld < lq], doses[ld > lq]
+        if how == "interp" and below.size and above.size:
+            lo, hi = below.max(), above.min()
+            w = (lq - math.log(lo)) / (math.log(hi) - math.log(lo))
+            return (1 - w) * table[float(lo)] + w * table[float(hi)]
+        # nearest (also interp outside the measured range)
+        dist = np.abs(ld - lq)
+        order = np.argsort(dist, kind="stable")
+        best = order[0]
+        if order.size > 1 and below.size and above.size:
+            second = order[1]
+            if abs(dist[second] - dist[best]) <= 0.1 * max(dist[best], dist[second]):
+                pair = sorted((doses[best], doses[second]))
+                return table[float(pair[0] if tie == "lower" else pair[1])]
+        return table[float(doses[best])]
+
+
+@register_model("no-change")
+class NoChange(_ProfileModel):
+    """Predict the control profile: the floor every model must clear."""
+
+    def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
+        return np.zeros(self.registry.n_vars)
+
+
+@register_model("mean-shift")
+class MeanShift(_ProfileModel):
+    """Control + the average training Δ, each (condition, context) weighted equally.
+
+    With one perturbation (Kang: IFN-β) this is the mean Δ over the other cell types.
+    """
+
+    def _fit(self) -> None:
+        if not len(self._deltas):
+            raise UnsupportedConditionError("mean-shift: no perturbed cells in training.")
+        self._mean = self._deltas.mean(axis=0)
+
+    def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
+        return self._mean
+
+
+@register_model("transfer")
+class Transfer(_ProfileModel):
+    """Control + the same condition's Δ from the contexts where it was measured.
+
+    The query's own context is used when it measured the condition; otherwise the Δs of the
+    other contexts are averaged with equal weight (e.g. a knockdown moved to a new cell line).
+    """
+
+    def _fit(self) -> None:
+        table: dict[str, dict[tuple, np.ndarray]] = {}
+        for i, row in self._groups.iterrows():
+            table.setdefault(row["condition"], {})[row["context"]] = self._deltas[i]
+        self._table = table
+
+    def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
+        by_ctx = self._table.get(cond.key)
+        if not by_ctx:
+            raise UnsupportedConditionError(
+                f"transfer: condition {cond.key!r} was never measured in training."
+            )
+        if ctx in by_ctx:
+            return by_ctx[ctx]
+        return np.mean(list(by_ctx.values()), axis=0)
+
+
+@register_model("additive")
+class Additive(_ProfileModel):
+    """Control + Σ over components of the component's single Δ at the same dose."""
+
+    how: Literal["exact", "nearest", "interp"] = "exact"
+
+    def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
+        tie = getattr(self.config, "tie", "lower")
+        return np.sum(
+            [
+                self._single(c, d, ctx, how=self.how, tie=tie)
+                for c, d in zip(cond.components, cond.doses, strict=True)
+            ],
+            axis=0,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class NearestDoseConfig(Config):
+    """``tie``: on a tie between two nearest doses (equal log distance within 10 %), use the
+    ``"lower"`` or the ``"upper"`` one."""
+
+    tie: Literal["lower", "upper"] = "lower"
+
+    def __post_init__(self) -> None:
+        if self.tie not in ("lower", "upper"):
+            raise ValueError(f"tie must be 'lower' or 'upper', not {self.tie!r}.")
+
+
+@register_model("nearest-dose")
+class NearestDose(Additive):
+    """Each component's Δ at its closest measured dose (log scale)."""
+
+    Config = NearestDoseConfig
+    how = "nearest"
+    #: The benchmark reports both readings of a tie.
+    variants: dict[str, dict[str, Any]] = {"lower": {"tie": "lower"}, "upper": {"tie": "upper"}}
+
+
+@register_model("dose-interp")
+class DoseInterpolation(Additive):
+    """Each component's Δ interpolated linearly in log dose between neighbouring doses."""
+
+    how = "interp"
+
+
+# ------------------------------------------------------------------ entity models
+
+
+def _entity_design(
+    groups: pd.DataFrame,
+    rows: list[tuple[tuple[str, ...], tuple]],
+    *,
+    components: list[str],
+    contexts: list[list[str]],
+    interactions: bool,
+) -> np.ndarray:
+    """Design matrix: intercept, component counts, covariate one-hots, component × context."""
+    n_comp = len(components)
+    cidx = {c: i for i, c in enumerate(components)}
+    offsets, col = [], 1 + n_comp
+    for cats in contexts:
+        offsets.append(col)
+        col += len(cats)
+    inter_offset = col
+    n_ctx0 = len(contexts[0]) if contexts else 0
+    if interactions:
+        col += n_comp * n_ctx0
+    x = np.zeros((len(rows), col))
+    x[:, 0] = 1.0
+    cat_index = [{c: i for i, c in enumerate(cats)} for cats in contexts]
+    for r, (comps, ctx) in enumerate(rows):
+        for c in comps:
+            j = cidx.get(c)
+            if j is None:
+                raise UnsupportedConditionError(f"component {c!r} never seen in training.")
+            x[r, 1 + j] += 1.0
+            if interactions and n_ctx0:
+                k = cat_index[0].get(str(ctx[0]))
+                if k is not None:
+                    x[r, inter_offset + j * n_ctx0 + k] += 1.0
+        for level, cats in enumerate(cat_index):
+            k = cats.get(str(ctx[level]))
+            if k is not None:  # an unseen category contributes nothing
+                x[r, offsets[level] + k] = 1.0
+    return x
+
+
+@register_model("entity-additive")
+class EntityAdditive(_ProfileModel):
+    """Least squares ``y ≈ b + Σ_components a_c + Σ_covariates c_v`` (doses ignored).
+
+    ``y`` is the Δ when the data have controls, else the value itself (e.g. a synergy score).
+    A component has one effect wherever it appears in a combination.
+    """
+
+    interactions = False
+
+    def _rows(self, frame_conds: list[Condition], ctxs: list[tuple]) -> list[tuple]:
+        return [(c.components, ctx) for c, ctx in zip(frame_conds, ctxs, strict=True)]
+
+    def _fit(self) -> None:
+        g = self._groups
+        self._components = sorted({c for comps in g["components"] for c in comps})
+        n_cov = len(self.registry.covariate_keys)
+        self._contexts = [sorted({str(ctx[i]) for ctx in g["context"]}) for i in range(n_cov)]
+        rows = list(zip(g["components"], g["context"], strict=True))
+        x = self._design(rows)
+        self._coef = self._solve(x, self._deltas, rows)
+
+    def _design(self, rows: list[tuple]) -> np.ndarray:
+        return _entity_design(
+            self._groups,
+            rows,
+            components=self._components,
+            contexts=self._contexts,
+            interactions=self.interactions,
+        )
+
+    def _solve(self, x: np.ndarray, y: np.ndarray, rows: list[tuple]) -> np.ndarray:
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        return coef
+
+    def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
+        return (self._design([(cond.components, ctx)]) @ self._coef)[0]
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    pen = np.full(x.shape[1], lam)
+    pen[0] = 0.0  # never shrink the intercept
+    return np.linalg.solve(x.T @ x + np.diag(pen), x.T @ y)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntityRidgeConfig(Config):
+    """``penalties``: the ridge penalties tried by inner cross-validation; ``inner_folds``:
+    folds of the inner CV, grouped by condition so a held-out condition is never seen."""
+
+    penalties: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+    inner_folds: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.penalties or any(p <= 0 for p in self.penalties):
+            raise ValueError("penalties must be a non-empty tuple of positive numbers.")
+        if self.inner_folds < 2:
+            raise ValueError(f"inner_folds must be >= 2, got {self.inner_folds}.")
+
+
+@register_model("entity-ridge")
+class EntityRidge(EntityAdditive):
+    """Entity-additive plus a term per component × first covariate (e.g. drug × cell line),
+    fitted by ridge with the penalty chosen by inner cross-validation on the training data."""
+
+    Config = EntityRidgeConfig
+    interactions = True
+
+    def _solve(self, x: np.ndarray, y: np.ndarray, rows: list[tuple]) -> np.ndarray:
+        cfg = self.config
+        keys = pd.factorize(self._groups["condition"])[0]
+        rng = np.random.default_rng(cfg.seed)
+        fold_of_key = rng.permutation(keys.max() + 1) % cfg.inner_folds
+        fold = fold_of_key[keys]
+        errors = []
+        for lam in cfg.penalties:
+            err = 0.0
+            for f in range(cfg.inner_folds):
+                tr, te = fold != f, fold == f
+                if not te.any() or not tr.any():
+                    continue
+                coef = _ridge(x[tr], y[tr], lam)
+                err += float(np.sum((x[te] @ coef - y[te]) ** 2))
+            errors.append(err)
+        self.penalty_ = float(cfg.penalties[int(np.argmin(errors))])
+        return _ridge(x, y, self.penalty_)
+
+
+# ------------------------------------------------------------------ linear
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinearConfig(Config):
+    """``n_components``: PCA dimensions K (capped by the data's rank); ``ridge``: penalty λ on
+    K (Ahlmann-Eltze et al. use 0.1)."""
+
+    n_components: int = 10
+    ridge: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {self.n_components}.")
+        if self.ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {self.ridge}.")
+
+
+@register_model("linear")
+class Linear(_ProfileModel):
+    """The bilinear linear model of Ahlmann-Eltze, Huber & Anders (Nature Methods 2025).
+
+    ``Δ ≈ G K xᵀ + b``: ``b`` is the mean training Δ, ``G`` (genes × K) the top principal axes of
+    the centred training Δs, and a condition's embedding ``x`` sums, over its components, the
+    component's embedding ``P_c = Gᵀ(mean single Δ_c − b)`` and ``P_c · ℓ`` with ``ℓ`` its
+    centred log10 dose (so a dose series spans a line in PCA space). ``K`` is fitted by ridge.
+    Components never measured alone have no embedding: those conditions are unsupported.
+    """
+
+    Config = LinearConfig
+
+    def _fit(self) -> None:
+        cfg = self.config
+        y = self._deltas
+        if y.shape[0] < 2 or y.shape[1] < 2:
+            raise UnsupportedConditionError(
+                "linear: needs at least 2 training conditions and 2 genes."
+            )
+        self._b = y.mean(axis=0)
+        yc = y - self._b
+        _, s, vt = np.linalg.svd(yc, full_matrices=False)
+        k = max(1, min(cfg.n_components, int(np.sum(s > s[0] * 1e-10))))
+        self._g = vt[:k].T
+        self._emb: dict[str, np.ndarray] = {}
+        self._logdose_mean: dict[str, float] = {}
+        for comp, table in self._singles_pooled.items():
+            mean_delta = np.mean(list(table.values()), axis=0)
+            self._emb[comp] = self._g.T @ (mean_delta - self._b)
+            pos = [math.log10(d) for d in table if d > 0]
+            self._logdose_mean[comp] = float(np.mean(pos)) if pos else 0.0
+        rows, targets = [], []
+        for i, row in self._groups.iterrows():
+            try:
+                rows.append(self._features(row["components"], row["doses"]))
+            except UnsupportedConditionError:
+                continue
+            targets.append(yc[i] @ self._g)
+        if not rows:
+            raise UnsupportedConditionError("linear: no component was measured alone.")
+        x, t = np.array(rows), np.array(targets)
+        a = x.T @ x + cfg.ridge * np.eye(x.shape[1])
+        self._k = np.linalg.solve(a, x.T @ t).T  # (K, 2K)
+
+    def _features(self, comps: tuple[str, ...], doses: tuple[float, ...]) -> np.ndarray:
+        k = self._g.shape[1]
+        x = np.zeros(2 * k)
+        for c, d in zip(comps, doses, strict=True):
+            if c not in self._emb:
+                raise UnsupportedConditionError(
+                    f"linear: component {c!r} was never measured alone, so it has no embedding."
+                )
+            ell = math.log10(d) - self._logdose_mean[c] if d > 0 else 0.0
+            x[:k] += self._emb[c]
+            x[k:] += self._emb[c] * ell
+        return x
+
+    def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
+        x = self._features(cond.components, cond.doses)
+        return self._g @ (self._k @ x) + self._b
