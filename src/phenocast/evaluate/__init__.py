@@ -1,0 +1,25 @@
+"""Evaluation: pure metrics, the benchmark tasks, the runner and its tables."""
+
+from __future__ import annotations
+
+from . import metrics
+from ._runner import BenchmarkResult, ModelResult, expand_models, run_benchmark, run_task
+from ._tables import markdown_summary, rich_tables
+from ._tasks import GROUPS, TASKS, Fold, QueryGroup, Task, get_tasks
+
+__all__ = [
+    "GROUPS",
+    "TASKS",
+    "BenchmarkResult",
+    "Fold",
+    "ModelResult",
+    "QueryGroup",
+    "Task",
+    "expand_models",
+    "get_tasks",
+    "markdown_summary",
+    "metrics",
+    "rich_tables",
+    "run_benchmark",
+    "run_task",
+]

@@ -1,0 +1,105 @@
+"""``phenocast demo``: the main job for a new user, on real data, written to a report folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..data import atomic_write, atomic_write_text
+from ._runner import NOISE_CEILING, BenchmarkResult, run_benchmark
+from ._tables import markdown_summary, rich_tables
+from ._tasks import get_tasks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+__all__ = ["DEMO_MODELS", "DEMO_TASKS", "run_demo"]
+
+#: Two questions a new user asks first: unseen combinations, and an unseen cell type.
+DEMO_TASKS = "norman-combos,kang-ood-celltype"
+DEMO_MODELS = "no-change,mean-shift,transfer,additive,entity-additive,linear"
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda p: fig.savefig(p, dpi=120, format=path.suffix.lstrip(".")))
+
+
+def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
+    from ..plot import delta_scatter, metric_bars
+
+    written = []
+    for tr in result.tasks:
+        metric = tr.task.metrics[0] if tr.task.name != "kang-ood-celltype" else "pearson_delta"
+        values = {
+            n: r.mean(metric)
+            for n, r in tr.models.items()
+            if n != NOISE_CEILING and r.status == "ok"
+        }
+        ceiling = tr.models[NOISE_CEILING].mean(metric)
+        fig = metric_bars(values, metric=metric, title=tr.task.name, ceiling=ceiling)
+        path = out / "figures" / f"{tr.task.name}_{metric}.png"
+        _save_figure(fig, path)
+        written.append(path)
+        # predicted vs observed Δ for the first fold's conditions, best two models
+        fold = tr.fold_data[0]
+        ranked = sorted(values, key=lambda n: -values[n])[:2]
+        group = fold.groups[0]
+        panels = []
+        for i, label in enumerate(group.conditions.index[:10]):
+            obs = group.truth[i] - group.ctrl
+            preds = {
+                n: tr.models[n].predictions[fold.name][0][i] - group.ctrl
+                for n in ranked
+                if fold.name in tr.models[n].predictions
+            }
+            panels.append((str(label), obs, preds))
+        fig = delta_scatter(panels)
+        path = out / "figures" / f"{tr.task.name}_pred_vs_obs.png"
+        _save_figure(fig, path)
+        written.append(path)
+    return written
+
+
+def run_demo(
+    out: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    console: Console | None = None,
+    tasks: str = DEMO_TASKS,
+    models: str = DEMO_MODELS,
+) -> Path:
+    """Fit every model on real data, predict held-out conditions, score them beside the
+    baselines and the noise ceiling, and write ``report.md``, ``results.json`` and figures."""
+    from rich.console import Console
+
+    console = console or Console()
+    out = Path(out)
+    t0 = time.perf_counter()
+    console.print(f"[bold]phenocast demo[/bold]: tasks {tasks}; models {models}")
+    result = run_benchmark(
+        get_tasks(tasks), models, data_dir=data_dir, keep_predictions=True
+    )
+    for table in rich_tables(result, per_fold=False):
+        console.print(table)
+    seconds = time.perf_counter() - t0
+    figures = _figures(result, out)
+    result.write_json(out / "results.json")
+    lines = [
+        "# phenocast demo report",
+        "",
+        f"Tasks: {tasks}. Models: {models}. Wall time {seconds:.1f} s.",
+        "Each model was fitted on the training split and predicted the held-out conditions",
+        "from control cells; metrics are on per-condition mean profiles (BENCHMARKS.md).",
+        "The noise ceiling scores one random half of each held-out condition's cells",
+        "against the other half.",
+        "",
+        markdown_summary(result),
+        "## Figures",
+        "",
+        *[f"![{p.stem}](figures/{p.name})" for p in figures],
+        "",
+    ]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+    return out

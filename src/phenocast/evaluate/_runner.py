@@ -1,0 +1,290 @@
+"""Run models on benchmark tasks, print a table per task and write one JSON file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import atomic_write_text
+from ._tasks import Fold, Task
+from .metrics import HIGHER_IS_BETTER, METRICS, pearson, rmse
+
+__all__ = [
+    "NOISE_CEILING",
+    "BenchmarkResult",
+    "ModelResult",
+    "expand_models",
+    "run_benchmark",
+]
+
+NOISE_CEILING = "noise-ceiling"
+_SPEC = re.compile(r"^(?P<name>[a-z0-9-]+)(\[(?P<variant>[a-z0-9-]+)\])?$")
+
+
+@dataclass
+class ModelResult:
+    """One model on one task: per-condition values per metric, fit times, status."""
+
+    model: str
+    status: str = "ok"
+    note: str = ""
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    predict_seconds: dict[str, float] = field(default_factory=dict)
+    # metric → fold → condition label → value
+    values: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # fold → predicted mean profiles per query group (kept only when asked; not serialised)
+    predictions: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def per_fold(self, metric: str) -> dict[str, float]:
+        return {f: _nanmean(list(v.values())) for f, v in self.values.get(metric, {}).items()}
+
+    def mean(self, metric: str) -> float:
+        vals = [x for v in self.values.get(metric, {}).values() for x in v.values()]
+        return _nanmean(vals)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "note": self.note,
+            "fit_seconds": self.fit_seconds,
+            "predict_seconds": self.predict_seconds,
+            "metrics": {
+                m: {
+                    "per_condition": {
+                        fold: {c: _json_num(x) for c, x in conds.items()}
+                        for fold, conds in per.items()
+                    },
+                    "per_fold": {f: _json_num(x) for f, x in self.per_fold(m).items()},
+                    "mean": _json_num(self.mean(m)),
+                }
+                for m, per in self.values.items()
+            },
+        }
+
+
+@dataclass
+class TaskResult:
+    task: Task
+    folds: list[str]
+    n_conditions: int
+    models: dict[str, ModelResult]
+    seconds_build: float
+    fold_data: list[Fold] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class BenchmarkResult:
+    tasks: list[TaskResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        from .. import __version__
+
+        return {
+            "phenocast_version": __version__,
+            "python": platform.python_version(),
+            "tasks": {
+                t.task.name: {
+                    "description": t.task.description,
+                    "metrics": list(t.task.metrics),
+                    "folds": t.folds,
+                    "n_conditions": t.n_conditions,
+                    "models": {name: r.to_dict() for name, r in t.models.items()},
+                }
+                for t in self.tasks
+            },
+        }
+
+    def write_json(self, path: str | os.PathLike[str]) -> Path:
+        return atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1))
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0 or np.isnan(arr).all():
+        return float("nan")
+    return float(np.nanmean(arr))
+
+
+def _json_num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def expand_models(spec: str | Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Parse ``"a,b,nearest-dose[upper]"`` into (label, model name, config) triples.
+
+    A model that declares ``variants`` (nearest-dose: tie lower / upper) expands into one entry
+    per variant unless one is named in brackets.
+    """
+    from ..models import MODELS, model_names
+
+    parts = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    valid = model_names()
+    for raw in (p.strip() for p in parts):
+        if not raw:
+            continue
+        m = _SPEC.match(raw)
+        if not m or m["name"] not in MODELS:
+            raise KeyError(f"Unknown model {raw!r}; available models: {', '.join(valid)}.")
+        variants: dict[str, dict[str, Any]] = getattr(MODELS[m["name"]], "variants", {}) or {}
+        if m["variant"]:
+            if m["variant"] not in variants:
+                raise KeyError(
+                    f"Model {m['name']!r} has no variant {m['variant']!r}; "
+                    f"variants: {sorted(variants) or 'none'}."
+                )
+            out.append((raw, m["name"], variants[m["variant"]]))
+        elif variants:
+            out.extend((f"{m['name']}[{v}]", m["name"], cfg) for v, cfg in variants.items())
+        else:
+            out.append((raw, m["name"], {}))
+    return out
+
+
+def _score_profiles(task: Task, pred: np.ndarray, truth: np.ndarray, ctrl: np.ndarray) -> dict[str, float]:
+    return {m: METRICS[m](pred, truth, ctrl=ctrl) for m in task.metrics}
+
+
+def _score_fold(task: Task, fold: Fold, preds: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """metric → condition label → value for one fold."""
+    out: dict[str, dict[str, float]] = {m: {} for m in task.metrics}
+    if task.scoring == "scalar":
+        p = np.concatenate([pr[:, 0] for pr in preds])
+        t = np.concatenate([g.truth[:, 0] for g in fold.groups])
+        scalar = {"pearson": pearson(p, t), "rmse": rmse(p, t)}
+        for m in task.metrics:
+            out[m]["all"] = scalar[m]
+        return out
+    for group, pred in zip(fold.groups, preds, strict=True):
+        for label, p, t in zip(group.conditions.index, pred, group.truth, strict=True):
+            for m, v in _score_profiles(task, p, t, group.ctrl).items():
+                out[m][str(label)] = v
+    return out
+
+
+def _noise_ceiling(task: Task, folds: list[Fold]) -> ModelResult:
+    """Score one random half of each held-out condition's cells against the other half."""
+    res = ModelResult(NOISE_CEILING)
+    if task.scoring == "scalar":
+        res.status, res.note = "n/a", "one value per condition: no replicates to split"
+        return res
+    too_small = 0
+    for fold in folds:
+        for m in task.metrics:
+            res.values.setdefault(m, {})[fold.name] = {}
+        for group in fold.groups:
+            for label, cells in zip(group.conditions.index, group.cells, strict=True):
+                if cells.shape[0] < 2:
+                    too_small += 1
+                    continue
+                perm = np.random.default_rng(0).permutation(cells.shape[0])
+                half = cells.shape[0] // 2
+                a, b = cells[perm[:half]].mean(0), cells[perm[half:]].mean(0)
+                for m, v in _score_profiles(task, a, b, group.ctrl).items():
+                    res.values[m][fold.name][str(label)] = v
+    if too_small:
+        res.note = f"{too_small} condition(s) with a single cell / well could not be split"
+        if all(not v for per in res.values.values() for v in per.values()):
+            res.status = "n/a"
+    return res
+
+
+def run_task(
+    task: Task,
+    models: list[tuple[str, str, dict[str, Any]]],
+    *,
+    data_dir: Path | None = None,
+    on_step: Callable[[str], None] | None = None,
+    keep_predictions: bool = False,
+) -> TaskResult:
+    """Build a task's folds and evaluate every model on them."""
+    from ..models import UnsupportedConditionError, create_model
+
+    t0 = time.perf_counter()
+    folds = task.build(data_dir)
+    build_s = time.perf_counter() - t0
+    results: dict[str, ModelResult] = {}
+    for label, name, cfg in models:
+        res = ModelResult(label)
+        for fold in folds:
+            if on_step:
+                on_step(f"{task.name} · {label} · {fold.name}")
+            try:
+                model = create_model(name, fold.registry, cfg)
+                t1 = time.perf_counter()
+                model.fit(fold.train)
+                res.fit_seconds[fold.name] = time.perf_counter() - t1
+                t1 = time.perf_counter()
+                preds = [model.predict_mean(g.controls, g.conditions) for g in fold.groups]
+                res.predict_seconds[fold.name] = time.perf_counter() - t1
+            except UnsupportedConditionError as err:
+                res.status, res.note, res.values = "n/a", str(err), {}
+                break
+            if keep_predictions:
+                res.predictions[fold.name] = preds
+            for m, per in _score_fold(task, fold, preds).items():
+                res.values.setdefault(m, {})[fold.name] = per
+        results[label] = res
+    results[NOISE_CEILING] = _noise_ceiling(task, folds)
+    n_cond = sum(len(g.conditions) for f in folds for g in f.groups)
+    return TaskResult(
+        task, [f.name for f in folds], n_cond, results, build_s, folds if keep_predictions else []
+    )
+
+
+def run_benchmark(
+    tasks: Sequence[Task],
+    models: str | Sequence[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    keep_predictions: bool = False,
+) -> BenchmarkResult:
+    """Run ``models`` (a comma list or names; ``"baselines"`` = each task's own baselines)
+    on ``tasks``."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    ddir = Path(data_dir) if data_dir is not None else None
+    out = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=True,
+    ) as bar:
+        job = bar.add_task("benchmark", total=len(tasks))
+        for task in tasks:
+            spec = ",".join(task.baselines) if models == "baselines" else models
+            out.append(
+                run_task(
+                    task,
+                    expand_models(spec),
+                    data_dir=ddir,
+                    on_step=lambda s: bar.update(job, description=s),
+                    keep_predictions=keep_predictions,
+                )
+            )
+            bar.advance(job)
+    return BenchmarkResult(out)
+
+
+def best_of(result: TaskResult, metric: str) -> str | None:
+    """Label of the best-scoring model (noise ceiling excluded) on ``metric``."""
+    sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
+    scored = [
+        (sign * r.mean(metric), name)
+        for name, r in result.models.items()
+        if name != NOISE_CEILING and r.status == "ok" and not math.isnan(r.mean(metric))
+    ]
+    return max(scored)[1] if scored else None

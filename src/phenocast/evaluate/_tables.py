@@ -1,0 +1,86 @@
+"""Benchmark tables: Rich for the terminal, Markdown for the README."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from ._runner import NOISE_CEILING, BenchmarkResult, TaskResult, best_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+__all__ = ["markdown_summary", "rich_tables"]
+
+
+def _fmt(x: float) -> str:
+    return "—" if x is None or math.isnan(x) else f"{x:.3f}"
+
+
+def _rows(result: TaskResult, *, per_fold: bool) -> list[tuple[str, str, list[str], str, str]]:
+    """(model, fold, metric cells, fit seconds, note) rows; the noise ceiling comes last."""
+    rows = []
+    order = [n for n in result.models if n != NOISE_CEILING] + [NOISE_CEILING]
+    for name in order:
+        r = result.models[name]
+        if r.status != "ok":
+            rows.append((name, "", ["—"] * len(result.task.metrics), "", r.note))
+            continue
+        if per_fold and len(result.folds) > 1:
+            for fold in result.folds:
+                cells = [_fmt(r.per_fold(m).get(fold, math.nan)) for m in result.task.metrics]
+                fit = r.fit_seconds.get(fold)
+                rows.append((name, fold, cells, "" if fit is None else f"{fit:.2f}", ""))
+        cells = [_fmt(r.mean(m)) for m in result.task.metrics]
+        fit_total = sum(r.fit_seconds.values())
+        rows.append((name, "mean", cells, f"{fit_total:.2f}" if r.fit_seconds else "", r.note))
+    return rows
+
+
+def rich_tables(result: BenchmarkResult, *, per_fold: bool = True) -> list[Table]:
+    """One Rich table per task: every metric per fold and mean, with fit time."""
+    from rich.table import Table
+
+    tables = []
+    for tr in result.tasks:
+        best = {m: best_of(tr, m) for m in tr.task.metrics}
+        table = Table(
+            title=f"{tr.task.name} — {tr.task.description} ({tr.n_conditions} held-out conditions)",
+            title_justify="left",
+        )
+        table.add_column("model")
+        table.add_column("fold")
+        for m in tr.task.metrics:
+            table.add_column(m, justify="right")
+        table.add_column("fit s", justify="right")
+        table.add_column("note", overflow="fold", max_width=40)
+        for name, fold, cells, fit, note in _rows(tr, per_fold=per_fold):
+            styled = [
+                f"[bold]{c}[/bold]" if fold == "mean" and best[m] == name else c
+                for c, m in zip(cells, tr.task.metrics, strict=True)
+            ]
+            style = "dim" if name == NOISE_CEILING else None
+            table.add_row(name, fold, *styled, fit, note, style=style)
+        tables.append(table)
+    return tables
+
+
+def markdown_summary(result: BenchmarkResult) -> str:
+    """Markdown: one table per task with the mean of each metric (best model in bold)."""
+    out = []
+    for tr in result.tasks:
+        best = {m: best_of(tr, m) for m in tr.task.metrics}
+        out.append(f"**{tr.task.name}** — {tr.task.description}, {tr.n_conditions} conditions\n")
+        out.append("| model | " + " | ".join(tr.task.metrics) + " | fit s |")
+        out.append("|---" * (len(tr.task.metrics) + 2) + "|")
+        for name, fold, cells, fit, note in _rows(tr, per_fold=False):
+            cells = [
+                f"**{c}**" if best[m] == name else c
+                for c, m in zip(cells, tr.task.metrics, strict=True)
+            ]
+            label = f"{name} ({note})" if note and name != NOISE_CEILING else name
+            if name == NOISE_CEILING and note:
+                label = f"{name} ({note})"
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {fit} |")
+        out.append("")
+    return "\n".join(out)
