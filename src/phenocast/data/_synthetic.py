@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import product
 from typing import Any, Literal
 
@@ -18,15 +19,21 @@ _OUTPUTS = ("counts", "log-normalized")
 _CONTROL = "control"
 _TARGET_SUM = 1e4
 _LIBRARY_SD = 0.3  # log-normal spread of per-cell library sizes
-
-
-def _fmt(d: float) -> str:
-    return f"{float(d):g}"
+_N_NODES = 1024  # latent-noise integration nodes for the expected profiles
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+@lru_cache(maxsize=8)
+def _latent_nodes(k: int) -> np.ndarray:
+    """Fixed antithetic standard-normal draws used to integrate the basal latent noise."""
+    z = np.random.default_rng(20240607).standard_normal((_N_NODES // 2, k))
+    out = np.concatenate([z, -z])
+    out.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,10 @@ class SyntheticTruth:
     dose_response: bool
     gains: np.ndarray  # (n_cell_types, n_perturbations)
     basal_log_rate: np.ndarray  # (n_cell_types, n_genes)
+    latent_loadings: np.ndarray  # (n_genes, latent_dim)
+    basal_noise: float
+    library_size: float
+    dispersion: float
     combo_kind: dict[frozenset[str], str]
     combo_magnitude: dict[frozenset[str], float]
     combo_vector: dict[frozenset[str], np.ndarray]
@@ -53,7 +64,8 @@ class SyntheticTruth:
         keys = [frozenset(n.split("+")) for n in names]
         kinds = [str(k) for k in np.atleast_1d(np.asarray(combos["kind"], dtype=object))]
         mags = np.asarray(combos["magnitude"], dtype=float).reshape(-1)
-        vecs = np.asarray(combos["interaction"], dtype=float).reshape(len(names), -1)
+        n_genes = np.shape(truth["effects"])[1]
+        vecs = np.asarray(combos["interaction"], dtype=float).reshape(len(names), n_genes)
         return cls(
             perturbations=[str(p) for p in np.asarray(truth["perturbations"], dtype=object)],
             cell_types=[str(c) for c in np.asarray(truth["cell_types"], dtype=object)],
@@ -63,6 +75,10 @@ class SyntheticTruth:
             dose_response=bool(np.asarray(truth["dose_response"])),
             gains=np.asarray(truth["gains"], dtype=float),
             basal_log_rate=np.asarray(truth["basal_log_rate"], dtype=float),
+            latent_loadings=np.asarray(truth["latent_loadings"], dtype=float),
+            basal_noise=float(np.asarray(truth["basal_noise"])),
+            library_size=float(np.asarray(truth["library_size"])),
+            dispersion=float(np.asarray(truth["dispersion"])),
             combo_kind=dict(zip(keys, kinds, strict=True)),
             combo_magnitude=dict(zip(keys, mags.tolist(), strict=True)),
             combo_vector=dict(zip(keys, vecs, strict=True)),
@@ -95,9 +111,22 @@ class SyntheticTruth:
                     eta += s[i] * s[j] * np.sqrt(g[i] * g[j]) * self.combo_vector[key]
         return eta
 
+    def expected_log_normalized(self, eta: np.ndarray) -> np.ndarray:
+        """``E[log1p(1e4 x / sum(x))]`` of cells whose noise-free log-rate is ``eta``.
+
+        The basal latent noise is integrated with fixed antithetic draws, the library-size and
+        negative-binomial noise with a second-order (delta-method) expansion of ``log1p``.
+        """
+        W = self.latent_loadings
+        q = _softmax(eta + self.basal_noise * _latent_nodes(W.shape[1]) @ W.T)
+        m = _TARGET_SUM * q
+        lib_term = np.exp(_LIBRARY_SD**2) / self.library_size
+        var = _TARGET_SUM**2 * (q * lib_term + self.dispersion * q**2)
+        return (np.log1p(m) - var / (2.0 * (1.0 + m) ** 2)).mean(axis=0)
+
     def profile(self, components: Sequence[str], doses: Sequence[float], t: int) -> np.ndarray:
-        """Expected log-normalized profile ``log1p(1e4 * softmax(log_rate))``."""
-        return np.log1p(_TARGET_SUM * _softmax(self.log_rate(components, doses, t)))
+        """Expected mean log-normalized profile of a condition."""
+        return self.expected_log_normalized(self.log_rate(components, doses, t))
 
 
 def _check(ok: bool, msg: str) -> None:
@@ -156,7 +185,7 @@ def synthetic(
     n_genes: int = 200,
     n_cell_types: int = 2,
     n_perturbations: int = 8,
-    combinations: int | Sequence[str] | Mapping[str, str] = 4,
+    combinations: int | Sequence[str] | Mapping[str, str] | None = None,
     doses: Sequence[float] | None = (0.01, 0.1, 1.0, 10.0),
     combination_doses: Literal["matched", "grid"] = "matched",
     cells_per_condition: int = 50,
@@ -179,8 +208,9 @@ def synthetic(
     Generative model (natural-log rates, gene ``g``, cell type ``t``, cell ``i``):
 
     * **Basal state.** ``eta_t = b + W z_t`` with per-gene baseline ``b ~ N(0, 1.2)``, loadings
-      ``W`` (``n_genes x latent_dim``) and a cell-type latent ``z_t ~ N(0, I)``. Every cell adds
-      shared-structure variation ``W (basal_noise * u_i)``, ``u_i ~ N(0, I)``.
+      ``W`` (``n_genes x latent_dim``) and a random cell-type latent ``z_t`` of norm
+      ``sqrt(latent_dim)``. Every cell adds shared-structure variation
+      ``W (basal_noise * u_i)``, ``u_i ~ N(0, I)``.
     * **Single perturbations.** ``Delta_p`` is sparse-ish: a random ``effect_fraction`` of genes
       get ``N(0, effect_size)`` log fold changes, all genes a weak ``N(0, effect_size / 10)``.
       In cell type ``t`` it is scaled by a gain ``g_tp = exp(N(0, cell_type_gain_sd))``.
@@ -202,8 +232,9 @@ def synthetic(
     n_genes, n_cell_types, n_perturbations
         Sizes; perturbations are named ``P0, P1, ...``, cell types ``T0, ...``, genes ``G0000``.
     combinations
-        Number of random pairs, a sequence of ``"A+B"`` names, or a mapping name -> kind (one
-        of :data:`INTERACTION_KINDS`) to fix the interaction types.
+        Number of random pairs (default ``min(4, possible pairs)``), a sequence of ``"A+B"``
+        names, or a mapping name -> kind (one of :data:`INTERACTION_KINDS`) to fix the
+        interaction types.
     doses
         Tested doses (µM) of every perturbation; ``None`` for a genetic screen (dose ``1``).
     combination_doses
@@ -228,39 +259,46 @@ def synthetic(
     Returns
     -------
     anndata.AnnData
-        Dense float32 ``X``; ``obs`` with ``perturbation``, ``dose``, ``cell_type``,
-        ``is_control``, ``condition``; ``uns["phenocast"]`` and ``uns["ground_truth"]`` (see
-        :func:`expected_profile`).
+        Dense float32 ``X``; categorical ``obs`` columns ``perturbation`` (``"control"``,
+        ``"P3"``, ``"P0+P4"``), ``dose`` (``"0"``, ``"0.1"``, ``"1+0.1"``), ``cell_type``,
+        ``condition`` (``perturbation@dose``) and boolean ``is_control``;
+        ``uns["phenocast"]`` (dataset, x_kind, control, dose_unit, seed) and
+        ``uns["ground_truth"]``: ``perturbations``, ``cell_types``, ``genes``, ``effects`` and
+        ``effect_mask`` (perturbations x genes), ``ec50``, ``hill``, ``dose_response``,
+        ``gains`` (cell types x perturbations), ``basal_log_rate`` and ``basal_mean`` (cell
+        types x genes), ``latent_loadings``, ``combinations`` (``name``, ``kind``,
+        ``magnitude`` ``k``, full-dose ``interaction`` vectors), ``condition_means``
+        (``cell_type``, ``perturbation``, ``dose``, ``condition`` keys and the ``mean`` matrix
+        of expected log-normalized profiles, as :func:`expected_profile`) and the noise
+        settings. :class:`SyntheticTruth` parses it.
     """
-    for name, val, low in [
-        ("n_genes", n_genes, 1),
-        ("n_cell_types", n_cell_types, 1),
-        ("n_perturbations", n_perturbations, 1),
-        ("cells_per_condition", cells_per_condition, 1),
-        ("latent_dim", latent_dim, 1),
+    for name, val in [
+        ("n_genes", n_genes),
+        ("n_cell_types", n_cell_types),
+        ("n_perturbations", n_perturbations),
+        ("cells_per_condition", cells_per_condition),
+        ("latent_dim", latent_dim),
     ]:
-        _check(int(val) == val and val >= low, f"{name} must be an integer >= {low}, got {val}")
-    n_ctrl = 2 * cells_per_condition if n_controls_per_cell_type is None else n_controls_per_cell_type
-    _check(n_ctrl >= 1, f"n_controls_per_cell_type must be >= 1, got {n_ctrl}")
+        _check(int(val) == val and val >= 1, f"{name} must be an integer >= 1, got {val}")
+    n_ctrl = n_controls_per_cell_type
+    n_ctrl = 2 * cells_per_condition if n_ctrl is None else n_ctrl
     _check(output in _OUTPUTS, f"output must be one of {_OUTPUTS}, got {output!r}")
     _check(
         combination_doses in ("matched", "grid"),
         f"combination_doses must be 'matched' or 'grid', got {combination_doses!r}",
     )
-    for name, val in [
-        ("basal_noise", basal_noise),
-        ("effect_size", effect_size),
-        ("cell_type_gain_sd", cell_type_gain_sd),
-        ("interaction_strength", interaction_strength),
-        ("dispersion", dispersion),
+    for name, val, ok, req in [
+        ("n_controls_per_cell_type", n_ctrl, n_ctrl >= 1, ">= 1"),
+        ("basal_noise", basal_noise, basal_noise >= 0, ">= 0"),
+        ("effect_size", effect_size, effect_size >= 0, ">= 0"),
+        ("cell_type_gain_sd", cell_type_gain_sd, cell_type_gain_sd >= 0, ">= 0"),
+        ("interaction_strength", interaction_strength, interaction_strength >= 0, ">= 0"),
+        ("dispersion", dispersion, dispersion >= 0, ">= 0"),
+        ("effect_fraction", effect_fraction, 0 < effect_fraction <= 1, "in (0, 1]"),
+        ("interaction_fraction", interaction_fraction, 0 <= interaction_fraction <= 1, "in [0, 1]"),
+        ("library_size", library_size, library_size > 0, "> 0"),
     ]:
-        _check(val >= 0, f"{name} must be >= 0, got {val}")
-    _check(0 < effect_fraction <= 1, f"effect_fraction must be in (0, 1], got {effect_fraction}")
-    _check(
-        0 <= interaction_fraction <= 1,
-        f"interaction_fraction must be in [0, 1], got {interaction_fraction}",
-    )
-    _check(library_size > 0, f"library_size must be > 0, got {library_size}")
+        _check(ok, f"{name} must be {req}, got {val}")
     bad_kinds = [k for k in interaction_kinds if k not in INTERACTION_KINDS[1:]]
     _check(
         len(interaction_kinds) > 0 and not bad_kinds,
@@ -286,13 +324,13 @@ def synthetic(
     genes = [f"G{g:04d}" for g in range(G)]
     baseline = rng.normal(0.0, 1.2, G)
     W = rng.normal(0.0, 0.6 / np.sqrt(K), (G, K))
-    basal_log_rate = baseline + rng.standard_normal((T, K)) @ W.T
+    z = rng.standard_normal((T, K))
+    z *= np.sqrt(K) / np.linalg.norm(z, axis=1, keepdims=True)  # equally distinct cell types
+    basal_log_rate = baseline + z @ W.T
     basal_log_rate -= np.log(np.exp(basal_log_rate).sum(axis=1, keepdims=True))
     mask = rng.random((P, G)) < effect_fraction
     mask[np.arange(P), rng.integers(G, size=P)] = True
-    effects = effect_size * (
-        mask * rng.standard_normal((P, G)) + 0.1 * rng.standard_normal((P, G))
-    )
+    effects = effect_size * (mask * rng.standard_normal((P, G)) + 0.1 * rng.standard_normal((P, G)))
     lo, hi = np.log10(min(dose_list)), np.log10(max(dose_list))
     if hi - lo < 1e-9:
         lo, hi = lo - 1.0, hi + 1.0
@@ -300,13 +338,17 @@ def synthetic(
     hill = rng.uniform(0.8, 2.5, P) if dose_response else np.ones(P)
     gains = np.exp(cell_type_gain_sd * rng.standard_normal((T, P)))
 
+    if combinations is None:
+        combinations = min(4, P * (P - 1) // 2)
     pairs, kinds = _parse_combinations(
         combinations, perts, rng, interaction_fraction, list(interaction_kinds)
     )
     n_c = len(pairs)
     u = rng.uniform(0.5, 1.0, n_c) * interaction_strength
-    neo = effect_size * interaction_strength * (
-        (rng.random((n_c, G)) < effect_fraction) * rng.standard_normal((n_c, G))
+    neo = (
+        effect_size
+        * interaction_strength
+        * ((rng.random((n_c, G)) < effect_fraction) * rng.standard_normal((n_c, G)))
     )
     mags, vecs = np.zeros(n_c), np.zeros((n_c, G))
     for k, ((a, b), kind) in enumerate(zip(pairs, kinds, strict=True)):
@@ -349,15 +391,17 @@ def synthetic(
         conds.append((t, (), (), n_ctrl))
         conds += [(t, (p,), (d,), cells_per_condition) for p in perts for d in dose_list]
         for a, b in pairs:
-            dd = product(dose_list, dose_list) if combination_doses == "grid" else zip(
-                dose_list, dose_list, strict=True
+            dd = (
+                product(dose_list, dose_list)
+                if combination_doses == "grid"
+                else zip(dose_list, dose_list, strict=True)
             )
             conds += [(t, (a, b), tuple(ds), cells_per_condition) for ds in dd]
     c_pert = [("+".join(c) or _CONTROL) for _, c, _, _ in conds]
-    c_dose = [("+".join(_fmt(d) for d in ds) or "0") for _, _, ds, _ in conds]
+    c_dose = [("+".join(f"{d:g}" for d in ds) or "0") for _, _, ds, _ in conds]
     c_type = [cell_types[t] for t, _, _, _ in conds]
     eta_c = np.stack([model.log_rate(c, ds, t) for t, c, ds, _ in conds])
-    means = np.log1p(_TARGET_SUM * _softmax(eta_c))
+    means = np.stack([model.expected_log_normalized(e) for e in eta_c])
     basal_mean = means[[i for i, (_, c, _, _) in enumerate(conds) if not c]]
     truth["basal_mean"] = basal_mean
     truth["condition_means"] = {
@@ -371,7 +415,9 @@ def synthetic(
     idx = np.repeat(np.arange(len(conds)), [n for *_, n in conds])
     n_cells = idx.size
     eta = eta_c[idx] + (basal_noise * cell_rng.standard_normal((n_cells, K))) @ W.T
-    lib = library_size * np.exp(_LIBRARY_SD * cell_rng.standard_normal(n_cells) - _LIBRARY_SD**2 / 2)
+    lib = library_size * np.exp(
+        _LIBRARY_SD * cell_rng.standard_normal(n_cells) - _LIBRARY_SD**2 / 2
+    )
     mu = lib[:, None] * _softmax(eta)
     if dispersion > 0:
         mu = cell_rng.gamma(1.0 / dispersion, dispersion * mu)
@@ -419,9 +465,12 @@ def expected_profile(
 ) -> np.ndarray:
     """Ground-truth mean log-normalized profile of any condition of a :func:`synthetic` dataset.
 
-    Works for untested doses and untested combinations (additive plus any recorded pairwise
-    interaction). The value is ``log1p(1e4 * softmax(eta))`` of the noise-free log-rate
-    ``eta``; observed means differ from it by a small condition-shared bias (per-cell noise).
+    Works for untested doses and untested combinations (additive in log-rate space plus any
+    recorded pairwise interaction, see :func:`synthetic`). The value is the expected mean of
+    ``log1p(1e4 x / sum(x))`` over cells of the condition: the basal latent noise is integrated
+    numerically (fixed draws) and the count noise by a second-order expansion, so observed
+    sample means scatter around it with their standard error. For ``"counts"`` data it is the
+    mean after that normalisation.
 
     Parameters
     ----------
@@ -440,9 +489,9 @@ def expected_profile(
     numpy.ndarray
         Expected profile, shape ``(n_genes,)``.
     """
-    truth = adata_or_truth.uns["ground_truth"] if isinstance(adata_or_truth, ad.AnnData) else (
-        adata_or_truth
-    )
+    truth = adata_or_truth
+    if isinstance(truth, ad.AnnData):
+        truth = truth.uns["ground_truth"]
     model = SyntheticTruth.from_uns(truth)
     _check(cell_type in model.cell_types, f"unknown cell type {cell_type!r}")
     t = model.cell_types.index(cell_type)
@@ -454,8 +503,8 @@ def expected_profile(
     _check(len(set(comps)) == len(comps), f"perturbation {perturbation!r} repeats a component")
     if isinstance(dose, str):
         doses = [float(d) for d in dose.split("+")]
-    elif isinstance(dose, Sequence):
-        doses = [float(d) for d in dose]
+    elif np.ndim(dose) > 0:
+        doses = [float(d) for d in np.ravel(dose)]
     else:
         doses = [float(dose)] * len(comps)
     _check(len(doses) == len(comps), f"dose {dose!r} does not match {len(comps)} component(s)")
