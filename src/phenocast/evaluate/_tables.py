@@ -39,6 +39,7 @@ def _rows(result: TaskResult, *, per_fold: bool) -> list[tuple[str, str, list[st
 
 def rich_tables(result: BenchmarkResult, *, per_fold: bool = True) -> list[Table]:
     """One Rich table per task: every metric per fold and mean, with fit time."""
+    from rich.markup import escape
     from rich.table import Table
 
     tables = []
@@ -60,7 +61,7 @@ def rich_tables(result: BenchmarkResult, *, per_fold: bool = True) -> list[Table
                 for c, m in zip(cells, tr.task.metrics, strict=True)
             ]
             style = "dim" if name == NOISE_CEILING else None
-            table.add_row(name, fold, *styled, fit, note, style=style)
+            table.add_row(escape(name), fold, *styled, fit, escape(note), style=style)
         tables.append(table)
     return tables
 

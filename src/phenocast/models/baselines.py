@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..data._pseudobulk import CONTROL, context_of, pseudobulk
 from ._base import Config, UnsupportedConditionError, register_model
@@ -362,12 +363,6 @@ class EntityAdditive(_ProfileModel):
         return (self._design([(cond.components, ctx)]) @ self._coef)[0]
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
-    pen = np.full(x.shape[1], lam)
-    pen[0] = 0.0  # never shrink the intercept
-    return np.linalg.solve(x.T @ x + np.diag(pen), x.T @ y)
-
-
 @dataclass(frozen=True, kw_only=True)
 class EntityRidgeConfig(Config):
     """``penalties``: the ridge penalties tried by inner cross-validation; ``inner_folds``:
@@ -398,18 +393,27 @@ class EntityRidge(EntityAdditive):
         rng = np.random.default_rng(cfg.seed)
         fold_of_key = rng.permutation(keys.max() + 1) % cfg.inner_folds
         fold = fold_of_key[keys]
+        # Normal equations per inner fold, computed once: training = total − held-out part.
+        # The design is one-hot (a few non-zeros per row): sparse products keep this fast.
+        xs = sp.csr_matrix(x)
+        xtx_all, xty_all = (xs.T @ xs).toarray(), xs.T @ y
+        parts = []
+        for f in range(cfg.inner_folds):
+            te = fold == f
+            if te.any() and not te.all():
+                xt = xs[te]
+                parts.append((te, (xt.T @ xt).toarray(), xt.T @ y[te]))
         errors = []
         for lam in cfg.penalties:
+            pen = np.diag(np.r_[0.0, np.full(x.shape[1] - 1, lam)])
             err = 0.0
-            for f in range(cfg.inner_folds):
-                tr, te = fold != f, fold == f
-                if not te.any() or not tr.any():
-                    continue
-                coef = _ridge(x[tr], y[tr], lam)
-                err += float(np.sum((x[te] @ coef - y[te]) ** 2))
+            for te, xtx_te, xty_te in parts:
+                coef = np.linalg.solve(xtx_all - xtx_te + pen, xty_all - xty_te)
+                err += float(np.sum((xs[te] @ coef - y[te]) ** 2))
             errors.append(err)
         self.penalty_ = float(cfg.penalties[int(np.argmin(errors))])
-        return _ridge(x, y, self.penalty_)
+        pen = np.diag(np.r_[0.0, np.full(x.shape[1] - 1, self.penalty_)])
+        return np.linalg.solve(xtx_all + pen, xty_all)
 
 
 # ------------------------------------------------------------------ linear
