@@ -28,7 +28,18 @@ _SUBMODULES = (
     "train",
 )
 
-__all__ = ["__version__", *_SUBMODULES]
+__all__ = [
+    "__version__",
+    "data",
+    "design",
+    "evaluate",
+    "featurize",
+    "knowledge",
+    "models",
+    "plot",
+    "screen",
+    "train",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import data, design, evaluate, featurize, knowledge, models, plot, screen, train

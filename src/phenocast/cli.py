@@ -24,7 +24,7 @@ DataDir = Annotated[
 ]
 
 
-def _console():  # noqa: ANN202
+def _console():
     from rich.console import Console
 
     return Console()

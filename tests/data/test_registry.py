@@ -167,7 +167,9 @@ def test_non_integer_counts():
 def test_duplicated_obs_names():
     a = make()
     a.obs_names = ["c0"] * 8
-    with pytest.raises(RegistrationError, match=r"obs_names are not unique .*obs_names_make_unique"):
+    with pytest.raises(
+        RegistrationError, match=r"obs_names are not unique .*obs_names_make_unique"
+    ):
         register(a, perturbation="pert", control="ctrl")
 
 

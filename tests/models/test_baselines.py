@@ -59,8 +59,14 @@ def predict(name, conds, *, config=None, train=TRAIN, reg=REG, ct="x"):
 
 def test_all_names_registered():
     assert set(model_names()) >= {
-        "no-change", "mean-shift", "additive", "transfer", "nearest-dose", "dose-interp",
-        "entity-additive", "linear",
+        "no-change",
+        "mean-shift",
+        "additive",
+        "transfer",
+        "nearest-dose",
+        "dose-interp",
+        "entity-additive",
+        "linear",
     }
 
 
@@ -100,7 +106,9 @@ def test_nearest_dose_and_ties():
     train = dataset([*BASE, ("A", "0.1", "x"), ("A", "10", "x")])
     reg = register(train, perturbation="pert", control="ctrl", dose="dose", covariates=["ct"])
     lower = predict("nearest-dose", [("A", "1", "x")], train=train, reg=reg)[0]
-    upper = predict("nearest-dose", [("A", "1", "x")], config={"tie": "upper"}, train=train, reg=reg)[0]
+    upper = predict(
+        "nearest-dose", [("A", "1", "x")], config={"tie": "upper"}, train=train, reg=reg
+    )[0]
     np.testing.assert_allclose(lower, truth("A", "0.1", "x"))
     np.testing.assert_allclose(upper, truth("A", "10", "x"))
     near = predict("nearest-dose", [("A", "5", "x")], train=train, reg=reg)[0]
@@ -124,7 +132,7 @@ def test_entity_additive_recovers_additive_scores():
     a = {"d1": 1.0, "d2": -2.0, "d3": 0.5, "d4": 3.0}
     c = {"L1": 0.0, "L2": 4.0}
     rows, ys = [], []
-    for i, p in enumerate(["d1+d2", "d1+d3", "d2+d4", "d3+d4", "d1+d4"]):
+    for _i, p in enumerate(["d1+d2", "d1+d3", "d2+d4", "d3+d4", "d1+d4"]):
         for line in c:
             rows.append({"pert": p, "line": line})
             ys.append(1.5 + sum(a[x] for x in p.split("+")) + c[line])
@@ -146,7 +154,9 @@ def test_linear_reproduces_combinations_of_seen_singles():
     assert r > 0.95
     r_single = np.corrcoef(pred[1] - BASAL["x"], truth("A", "1", "x") - BASAL["x"])[0, 1]
     assert r_single > 0.95
-    with pytest.raises(UnsupportedConditionError, match="not in the registry|never measured alone"):
+    with pytest.raises(
+        UnsupportedConditionError, match=r"not in the registry|never measured alone"
+    ):
         predict("linear", [("C", "1", "x")])
 
 

@@ -172,7 +172,5 @@ def parse_condition(
     if dose is None:
         doses = (1.0,) * len(comps)
     else:
-        doses = _split_dose(
-            dose, column=dose_column, n=len(comps), shown_pert=SEP.join(comps)
-        )
+        doses = _split_dose(dose, column=dose_column, n=len(comps), shown_pert=SEP.join(comps))
     return Condition(*_canonical(comps, doses))

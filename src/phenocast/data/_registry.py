@@ -187,7 +187,9 @@ class Registry:
             dose = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         return _parse_columns(pert, dose, registry=self)
 
-    def encode(self, adata_or_obs: AnnData | pd.DataFrame, *, allow_unseen: bool = False) -> Encoded:
+    def encode(
+        self, adata_or_obs: AnnData | pd.DataFrame, *, allow_unseen: bool = False
+    ) -> Encoded:
         """Encode perturbations, doses, time and covariates as arrays.
 
         Parameters
@@ -201,7 +203,11 @@ class Registry:
         obs = adata_or_obs if isinstance(adata_or_obs, pd.DataFrame) else adata_or_obs.obs
         conds = self.parse_frame(obs)
         n = len(conds)
-        k = max(self.summary.get("max_components", 1), max((len(c.components) for c in conds), default=1), 1)
+        k = max(
+            self.summary.get("max_components", 1),
+            max((len(c.components) for c in conds), default=1),
+            1,
+        )
         index = {c: i for i, c in enumerate(self.components)}
         comp = np.full((n, k), -1, dtype=np.int64)
         dose = np.zeros((n, k), dtype=np.float64)
@@ -417,7 +423,9 @@ def register(
     _require_columns(obs, covariates, what="covariate")
     for key in (perturbation, dose, time):
         if key is not None and key in covariates:
-            raise RegistrationError(f"Column {key!r} is given both as a covariate and as another role.")
+            raise RegistrationError(
+                f"Column {key!r} is given both as a covariate and as another role."
+            )
     if layer is not None and layer not in adata.layers:
         raise RegistrationError(
             f"Layer {layer!r} not found; available layers: {list(adata.layers)}. Pass "

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..data import atomic_write, atomic_write_text
 from ._runner import NOISE_CEILING, BenchmarkResult, run_benchmark
 from ._tables import markdown_summary, rich_tables
@@ -44,7 +46,8 @@ def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
         written.append(path)
         # predicted vs observed Δ for the first fold's conditions, best two models
         fold = tr.fold_data[0]
-        ranked = sorted(values, key=lambda n: -values[n])[:2]
+        scored = [n for n in values if np.isfinite(values[n])]
+        ranked = sorted(scored, key=lambda n: -values[n])[:2]
         group = fold.groups[0]
         panels = []
         for i, label in enumerate(group.conditions.index[:10]):
@@ -78,9 +81,7 @@ def run_demo(
     out = Path(out)
     t0 = time.perf_counter()
     console.print(f"[bold]phenocast demo[/bold]: tasks {tasks}; models {models}")
-    result = run_benchmark(
-        get_tasks(tasks), models, data_dir=data_dir, keep_predictions=True
-    )
+    result = run_benchmark(get_tasks(tasks), models, data_dir=data_dir, keep_predictions=True)
     for table in rich_tables(result, per_fold=False):
         console.print(table)
     seconds = time.perf_counter() - t0

@@ -151,7 +151,9 @@ def expand_models(spec: str | Sequence[str]) -> list[tuple[str, str, dict[str, A
     return out
 
 
-def _score_profiles(task: Task, pred: np.ndarray, truth: np.ndarray, ctrl: np.ndarray) -> dict[str, float]:
+def _score_profiles(
+    task: Task, pred: np.ndarray, truth: np.ndarray, ctrl: np.ndarray
+) -> dict[str, float]:
     return {m: METRICS[m](pred, truth, ctrl=ctrl) for m in task.metrics}
 
 

@@ -74,7 +74,7 @@ def markdown_summary(result: BenchmarkResult) -> str:
         out.append(f"**{tr.task.name}** — {tr.task.description}, {tr.n_conditions} conditions\n")
         out.append("| model | " + " | ".join(tr.task.metrics) + " | fit s |")
         out.append("|---" * (len(tr.task.metrics) + 2) + "|")
-        for name, fold, cells, fit, note in _rows(tr, per_fold=False):
+        for name, _fold, cells, fit, note in _rows(tr, per_fold=False):
             cells = [
                 f"**{c}**" if best[m] == name else c
                 for c, m in zip(cells, tr.task.metrics, strict=True)

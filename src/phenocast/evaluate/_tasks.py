@@ -88,9 +88,7 @@ def _query(
     first = [int(np.flatnonzero(codes == g)[0]) for g in range(len(uniq))]
     cols = registry.condition_columns
     conditions = sub.obs.iloc[first][cols].copy()
-    conditions.index = [
-        " ".join(str(sub.obs.iloc[i][c]) for c in label_cols) for i in first
-    ]
+    conditions.index = [" ".join(str(sub.obs.iloc[i][c]) for c in label_cols) for i in first]
     xd = _dense(x)
     cells = [xd[codes == g] for g in range(len(uniq))]
     ctrl_data = data[controls]
@@ -139,9 +137,7 @@ def _build_norman(data_dir: Path | None) -> list[Fold]:
     a = load_norman2019(data_dir=data_dir)
     perts = a.obs["perturbation"].astype(str)
     singles = {p for p in perts.unique() if "+" not in p and p != "control"}
-    test = sorted(
-        p for p in perts.unique() if "+" in p and all(c in singles for c in p.split("+"))
-    )
+    test = sorted(p for p in perts.unique() if "+" in p and all(c in singles for c in p.split("+")))
     held = perts.isin(test).to_numpy()
     train = a[~held].copy()
     reg = register(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -87,7 +87,11 @@ class _ProfileModel:
         treated = pb.groups["condition"] != CONTROL
         groups = pb.groups[treated].reset_index(drop=True)
         means = pb.means[treated.to_numpy()]
-        base = np.stack([self._control_for(ctx) for ctx in groups["context"]]) if len(groups) else means
+        base = (
+            np.stack([self._control_for(ctx) for ctx in groups["context"]])
+            if len(groups)
+            else means
+        )
         self._groups = groups
         self._deltas = means - base if len(groups) else means
         self._index_singles()
@@ -272,7 +276,10 @@ class NearestDose(Additive):
     Config = NearestDoseConfig
     how = "nearest"
     #: The benchmark reports both readings of a tie.
-    variants: dict[str, dict[str, Any]] = {"lower": {"tie": "lower"}, "upper": {"tie": "upper"}}
+    variants: ClassVar[dict[str, dict[str, Any]]] = {
+        "lower": {"tie": "lower"},
+        "upper": {"tie": "upper"},
+    }
 
 
 @register_model("dose-interp")
