@@ -281,12 +281,16 @@ def run_benchmark(
     return BenchmarkResult(out)
 
 
-def best_of(result: TaskResult, metric: str) -> str | None:
-    """Label of the best-scoring model (noise ceiling excluded) on ``metric``."""
+def best_of(result: TaskResult, metric: str, *, decimals: int = 3) -> set[str]:
+    """Labels of the best-scoring models on ``metric`` (ties at ``decimals`` all count; the
+    noise ceiling is excluded)."""
     sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
-    scored = [
-        (sign * r.mean(metric), name)
+    scored = {
+        name: round(sign * r.mean(metric), decimals)
         for name, r in result.models.items()
         if name != NOISE_CEILING and r.status == "ok" and not math.isnan(r.mean(metric))
-    ]
-    return max(scored)[1] if scored else None
+    }
+    if not scored:
+        return set()
+    top = max(scored.values())
+    return {name for name, v in scored.items() if v == top}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING
 
 from ._runner import NOISE_CEILING, BenchmarkResult, TaskResult, best_of
@@ -57,7 +58,7 @@ def rich_tables(result: BenchmarkResult, *, per_fold: bool = True) -> list[Table
         table.add_column("note", overflow="fold", max_width=40)
         for name, fold, cells, fit, note in _rows(tr, per_fold=per_fold):
             styled = [
-                f"[bold]{c}[/bold]" if fold == "mean" and best[m] == name else c
+                f"[bold]{c}[/bold]" if fold == "mean" and name in best[m] else c
                 for c, m in zip(cells, tr.task.metrics, strict=True)
             ]
             style = "dim" if name == NOISE_CEILING else None
@@ -67,21 +68,19 @@ def rich_tables(result: BenchmarkResult, *, per_fold: bool = True) -> list[Table
 
 
 def markdown_summary(result: BenchmarkResult) -> str:
-    """Markdown: one table per task with the mean of each metric (best model in bold)."""
+    """Markdown: one table per task with the mean of each metric (best models in bold)."""
     out = []
     for tr in result.tasks:
         best = {m: best_of(tr, m) for m in tr.task.metrics}
         out.append(f"**{tr.task.name}** — {tr.task.description}, {tr.n_conditions} conditions\n")
-        out.append("| model | " + " | ".join(tr.task.metrics) + " | fit s |")
-        out.append("|---" * (len(tr.task.metrics) + 2) + "|")
+        out.append("| model | " + " | ".join(tr.task.metrics) + " | fit s | note |")
+        out.append("|---" * (len(tr.task.metrics) + 3) + "|")
         for name, _fold, cells, fit, note in _rows(tr, per_fold=False):
             cells = [
-                f"**{c}**" if best[m] == name else c
+                f"**{c}**" if name in best[m] else c
                 for c, m in zip(cells, tr.task.metrics, strict=True)
             ]
-            label = f"{name} ({note})" if note and name != NOISE_CEILING else name
-            if name == NOISE_CEILING and note:
-                label = f"{name} ({note})"
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {fit} |")
+            note = re.sub(r"^[a-z-]+: ", "", note).replace("|", "/")
+            out.append(f"| {name} | " + " | ".join(cells) + f" | {fit} | {note} |")
         out.append("")
     return "\n".join(out)
