@@ -679,7 +679,7 @@ _SCREEN_INFO: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _read_screen(path: os.PathLike[str], *, gene_col: str, sep: str) -> pd.DataFrame:
+def _read_screen(path: str | os.PathLike[str], *, gene_col: str, sep: str) -> pd.DataFrame:
     # keep_default_na=False: gene symbols must never be read as NaN; the files have no gaps.
     df = pd.read_csv(
         path, sep=sep, encoding="utf-8-sig", dtype={gene_col: str}, keep_default_na=False

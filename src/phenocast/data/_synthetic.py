@@ -156,7 +156,7 @@ def _parse_combinations(
     elif isinstance(combinations, str):
         raise ValueError("combinations must be an int, a sequence of 'A+B' names or a mapping")
     else:
-        items = list(combinations)
+        items = list(combinations)  # type: ignore[arg-type]
         given = [str(combinations[k]) for k in items] if isinstance(combinations, Mapping) else None
         pairs, seen = [], set()
         for name in items:
@@ -287,7 +287,7 @@ def synthetic(
         combination_doses in ("matched", "grid"),
         f"combination_doses must be 'matched' or 'grid', got {combination_doses!r}",
     )
-    for name, val, ok, req in [
+    checks: list[tuple[str, float, bool, str]] = [
         ("n_controls_per_cell_type", n_ctrl, n_ctrl >= 1, ">= 1"),
         ("basal_noise", basal_noise, basal_noise >= 0, ">= 0"),
         ("effect_size", effect_size, effect_size >= 0, ">= 0"),
@@ -297,8 +297,9 @@ def synthetic(
         ("effect_fraction", effect_fraction, 0 < effect_fraction <= 1, "in (0, 1]"),
         ("interaction_fraction", interaction_fraction, 0 <= interaction_fraction <= 1, "in [0, 1]"),
         ("library_size", library_size, library_size > 0, "> 0"),
-    ]:
-        _check(ok, f"{name} must be {req}, got {val}")
+    ]
+    for label, value, ok, req in checks:
+        _check(ok, f"{label} must be {req}, got {value}")
     bad_kinds = [k for k in interaction_kinds if k not in INTERACTION_KINDS[1:]]
     _check(
         len(interaction_kinds) > 0 and not bad_kinds,
@@ -506,7 +507,7 @@ def expected_profile(
     elif np.ndim(dose) > 0:
         doses = [float(d) for d in np.ravel(dose)]
     else:
-        doses = [float(dose)] * len(comps)
+        doses = [float(dose)] * len(comps)  # type: ignore[arg-type]
     _check(len(doses) == len(comps), f"dose {dose!r} does not match {len(comps)} component(s)")
     _check(all(d >= 0 for d in doses), f"doses must be >= 0, got {doses}")
     return model.profile(comps, doses, t)

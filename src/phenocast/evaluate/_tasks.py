@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -61,13 +61,13 @@ class Task:
     data: str = ""
 
 
-def _dense(x: object) -> np.ndarray:
+def _dense(x: Any) -> np.ndarray:
     import scipy.sparse as sp
 
     return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
 
 
-def _mean(x: object) -> np.ndarray:
+def _mean(x: Any) -> np.ndarray:
     return np.asarray(x.mean(axis=0), dtype=np.float64).ravel()
 
 

@@ -95,5 +95,5 @@ def create_model(name: str, registry: Registry, config: dict[str, Any] | None = 
     if name not in MODELS:
         raise KeyError(f"Unknown model {name!r}; available models: {', '.join(names)}.")
     cls = MODELS[name]
-    cfg_cls = getattr(cls, "Config", Config)
+    cfg_cls = getattr(cls, "config_class", Config)
     return cls(registry, cfg_cls.from_dict(config))

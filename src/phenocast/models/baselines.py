@@ -34,7 +34,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data._pseudobulk import CONTROL, context_of, pseudobulk
-from ._base import Config, UnsupportedConditionError, register_model
+from ._base import Config as BaseConfig
+from ._base import UnsupportedConditionError, register_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -55,19 +56,19 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True)
-class BaselineConfig(Config):
+class BaselineConfig(BaseConfig):
     """Baselines have no options."""
 
 
 class _ProfileModel:
     """Shared fit / predict machinery: training Δs per condition and context."""
 
-    Config: type[Config] = BaselineConfig
+    config_class: ClassVar[type[BaseConfig]] = BaselineConfig
     name = "base"
 
-    def __init__(self, registry: Registry, config: Config | None = None) -> None:
+    def __init__(self, registry: Registry, config: BaseConfig | None = None) -> None:
         self.registry = registry
-        self.config = config if config is not None else type(self).Config()
+        self.config: Any = config if config is not None else type(self).config_class()
         self._fitted = False
 
     def __repr__(self) -> str:
@@ -102,7 +103,8 @@ class _ProfileModel:
     def _control_for(self, ctx: tuple) -> np.ndarray:
         if self.registry.control is None:
             return np.zeros(self.registry.n_vars)
-        return self._ctrl.get(ctx, self._ctrl_global)
+        found = self._ctrl.get(ctx)
+        return self._ctrl_global if found is None else found
 
     def _index_singles(self) -> None:
         # component → context → dose → Δ, and component → dose → Δ pooled over contexts
@@ -247,7 +249,7 @@ class Additive(_ProfileModel):
     how: Literal["exact", "nearest", "interp"] = "exact"
 
     def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
-        tie = getattr(self.config, "tie", "lower")
+        tie: Literal["lower", "upper"] = getattr(self.config, "tie", "lower")
         return np.sum(
             [
                 self._single(c, d, ctx, how=self.how, tie=tie)
@@ -258,7 +260,7 @@ class Additive(_ProfileModel):
 
 
 @dataclass(frozen=True, kw_only=True)
-class NearestDoseConfig(Config):
+class NearestDoseConfig(BaseConfig):
     """``tie``: on a tie between two nearest doses (equal log distance within 10 %), use the
     ``"lower"`` or the ``"upper"`` one."""
 
@@ -273,7 +275,7 @@ class NearestDoseConfig(Config):
 class NearestDose(Additive):
     """Each component's Δ at its closest measured dose (log scale)."""
 
-    Config = NearestDoseConfig
+    config_class = NearestDoseConfig
     how = "nearest"
     #: The benchmark reports both readings of a tie.
     variants: ClassVar[dict[str, dict[str, Any]]] = {
@@ -321,13 +323,13 @@ def _entity_design(
                 raise UnsupportedConditionError(f"component {c!r} never seen in training.")
             x[r, 1 + j] += 1.0
             if interactions and n_ctx0:
-                k = cat_index[0].get(str(ctx[0]))
-                if k is not None:
-                    x[r, inter_offset + j * n_ctx0 + k] += 1.0
-        for level, cats in enumerate(cat_index):
-            k = cats.get(str(ctx[level]))
-            if k is not None:  # an unseen category contributes nothing
-                x[r, offsets[level] + k] = 1.0
+                q = cat_index[0].get(str(ctx[0]))
+                if q is not None:
+                    x[r, inter_offset + j * n_ctx0 + q] += 1.0
+        for level, index in enumerate(cat_index):
+            q = index.get(str(ctx[level]))
+            if q is not None:  # an unseen category contributes nothing
+                x[r, offsets[level] + q] = 1.0
     return x
 
 
@@ -371,7 +373,7 @@ class EntityAdditive(_ProfileModel):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EntityRidgeConfig(Config):
+class EntityRidgeConfig(BaseConfig):
     """``penalties``: the ridge penalties tried by inner cross-validation; ``inner_folds``:
     folds of the inner CV, grouped by condition so a held-out condition is never seen."""
 
@@ -391,7 +393,7 @@ class EntityRidge(EntityAdditive):
     """Entity-additive plus a term per component × first covariate (e.g. drug × cell line),
     fitted by ridge with the penalty chosen by inner cross-validation on the training data."""
 
-    Config = EntityRidgeConfig
+    config_class = EntityRidgeConfig
     interactions = True
 
     def _solve(self, x: np.ndarray, y: np.ndarray, rows: list[tuple]) -> np.ndarray:
@@ -427,7 +429,7 @@ class EntityRidge(EntityAdditive):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LinearConfig(Config):
+class LinearConfig(BaseConfig):
     """``n_components``: PCA dimensions K (capped by the data's rank); ``ridge``: penalty λ on
     K (Ahlmann-Eltze et al. use 0.1)."""
 
@@ -452,7 +454,7 @@ class Linear(_ProfileModel):
     Components never measured alone have no embedding: those conditions are unsupported.
     """
 
-    Config = LinearConfig
+    config_class = LinearConfig
 
     def _fit(self) -> None:
         cfg = self.config
