@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import phenocast.data
 from phenocast.data import _datasets as D
 from phenocast.data import _loaders as L
+from phenocast.data import _priors as P
 from phenocast.data._datasets import (
     DATASETS,
     DatasetInfo,
@@ -87,7 +89,7 @@ def test_catalog_entries_are_consistent():
         assert info.kind in ("perturbation", "multimodal", "prior", "screen", "synergy")
         assert info.files and info.description and info.source and info.licence
         assert "\n" not in info.description
-        assert info.loader in L.__all__
+        assert info.loader in phenocast.data.__all__
         assert callable(getattr(L, info.loader))
     with pytest.raises(AttributeError):
         info.name = "other"  # type: ignore[misc]
@@ -150,7 +152,7 @@ def test_bad_options_are_rejected_before_reading(tmp_path):
     with pytest.raises(ValueError, match="min_grna_frac must lie in \\[0, 1\\]"):
         L.load_papalexi2021(data_dir=tmp_path, min_grna_frac=80)
     with pytest.raises(ValueError, match=r"Unknown GeneDisco screen 'zhu'.*zhu2021_sarscov2"):
-        L.load_genedisco_screen("zhu", data_dir=tmp_path)  # type: ignore[arg-type]
+        P.load_genedisco_screen("zhu", data_dir=tmp_path)  # type: ignore[arg-type]
 
 
 def test_dose_and_time_parsing():
@@ -399,9 +401,9 @@ def test_oneil2016_synergy(oneil):
 
 
 @realdata
-@pytest.mark.parametrize("screen", L.GENEDISCO_SCREENS)
+@pytest.mark.parametrize("screen", P.GENEDISCO_SCREENS)
 def test_genedisco_screens(screen):
-    adata = _load_or_skip(L.load_genedisco_screen, screen=screen)
+    adata = _load_or_skip(P.load_genedisco_screen, screen=screen)
     assert adata.var_names.tolist() == ["target"]
     assert adata.n_obs > 18000 and adata.obs_names.is_unique
     assert np.isfinite(adata.X).all()
@@ -412,32 +414,32 @@ def test_genedisco_screens(screen):
 
 @realdata
 def test_genedisco_target_definitions():
-    zhu = _load_or_skip(L.load_genedisco_screen, screen="zhu2021_sarscov2")
+    zhu = _load_or_skip(P.load_genedisco_screen, screen="zhu2021_sarscov2")
     assert zhu.obs_names[np.argmax(zhu.X[:, 0])] == "ACE2"
     assert zhu.X[zhu.obs_names.get_loc("ACE2"), 0] == pytest.approx(-math.log(1.40e-13))
-    tau = _load_or_skip(L.load_genedisco_screen, screen="sanchez2021_tau")
+    tau = _load_or_skip(P.load_genedisco_screen, screen="sanchez2021_tau")
     assert (tau.X >= 0).all()  # RSA_Down <= 0, so -RSA_Down >= 0
-    ifng = _load_or_skip(L.load_genedisco_screen, screen="schmidt2021_ifng")
+    ifng = _load_or_skip(P.load_genedisco_screen, screen="schmidt2021_ifng")
     assert (ifng.obs["n_records"] == 2).all()
     assert ifng.X[ifng.obs_names.get_loc("CD3G"), 0] == pytest.approx((-3.9536 - 3.2986) / 2)
 
 
 @realdata
 def test_knowledge_priors():
-    edges = _load_or_skip(L.load_go_graph)
+    edges = _load_or_skip(P.load_go_graph)
     assert list(edges.columns) == ["source", "target", "importance"]
     assert len(edges) == 371121 and (edges["importance"] > 0.1).all()
     assert (edges["source"] != edges["target"]).all()
-    g2go = _load_or_skip(L.load_gene2go)
+    g2go = _load_or_skip(P.load_gene2go)
     assert len(g2go) == 348116 and g2go["symbol"].nunique() == 20728
-    essential = _load_or_skip(L.load_essential_genes)
+    essential = _load_or_skip(P.load_essential_genes)
     assert len(essential) == 684 == len(set(essential)) and "AARS" in essential
-    progeny = _load_or_skip(L.load_progeny)
+    progeny = _load_or_skip(P.load_progeny)
     assert progeny.shape == (1400, 4) and progeny["pathway"].nunique() == 14
-    sciplex = _load_or_skip(L.load_sciplex_metadata)
+    sciplex = _load_or_skip(P.load_sciplex_metadata)
     assert {"wells", "smiles", "drug_properties", "l1000_mapping"} <= set(sciplex)
     assert len(sciplex["wells"]) == 4992 and sciplex["smiles"]["smiles"].notna().all()
-    gi = _load_or_skip(L.load_norman2019_gi)
+    gi = _load_or_skip(P.load_norman2019_gi)
     assert {"regr_fits", "emap", "single_phenotypes"} <= set(gi)
     assert (
         len(gi["regr_fits"]) == 125 and gi["regr_fits"]["perturbation"].str.count(r"\+").eq(1).all()

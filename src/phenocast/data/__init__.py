@@ -14,30 +14,32 @@ from ._datasets import (
 from ._io import atomic_write, atomic_write_text
 from ._loaders import (
     CELLPAINTING_NOMINAL_DOSES_UM,
-    GENEDISCO_SCREENS,
-    GeneDiscoScreen,
     load_cellbox_korkut2015,
     load_cellpainting_sq00015054,
     load_cmea_cdrp_u2os,
-    load_essential_genes,
-    load_gene2go,
-    load_genedisco_screen,
-    load_go_graph,
     load_kang2018,
     load_l1000_cmapr_ds,
     load_l1000_cmapr_kd,
     load_l1000_ljp005,
     load_mcfaline2023,
     load_norman2019,
-    load_norman2019_gi,
     load_oneil2016_synergy,
     load_papalexi2021,
     load_perturbench_devel,
-    load_progeny,
-    load_sciplex_metadata,
 )
 from ._parse import Condition, RegistrationError, format_condition, parse_condition
 from ._paths import data_dir
+from ._priors import (
+    GENEDISCO_SCREENS,
+    GeneDiscoScreen,
+    load_essential_genes,
+    load_gene2go,
+    load_genedisco_screen,
+    load_go_graph,
+    load_norman2019_gi,
+    load_progeny,
+    load_sciplex_metadata,
+)
 from ._pseudobulk import Pseudobulk, pseudobulk
 from ._registry import Encoded, Registry, register
 from ._synthetic import SyntheticTruth, expected_profile, synthetic

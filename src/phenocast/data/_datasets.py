@@ -3,7 +3,7 @@
 Every dataset lives in its own folder under the data directory (see :func:`data_dir`): an
 explicit ``data_dir=``, else the ``PHENOCAST_DATA_DIR`` environment variable, else
 ``~/.cache/phenocast``. Each folder carries a ``PROVENANCE.md`` describing source, licence and
-contents. The loaders themselves live in :mod:`phenocast.data._loaders`.
+contents. The loaders live in :mod:`phenocast.data._loaders` and :mod:`phenocast.data._priors`.
 
 Loaded perturbation data share a set of standard ``obs`` columns (``perturbation``, ``dose``,
 ``is_control``, ``cell_type`` / ``cell_line`` and ``time`` where known) and a
@@ -421,7 +421,7 @@ def load(name: str, *, data_dir: str | os.PathLike[str] | None = None, **kwargs:
         If the dataset's files are not in the data directory.
     """
     info = dataset_info(name)
-    loaders = importlib.import_module("._loaders", __package__)
+    loaders = importlib.import_module(__package__ or "phenocast.data")  # exports every loader
     return getattr(loaders, info.loader)(data_dir=data_dir, **kwargs)
 
 
