@@ -90,7 +90,7 @@ def test_catalog_entries_are_consistent():
         assert info.files and info.description and info.source and info.licence
         assert "\n" not in info.description
         assert info.loader in phenocast.data.__all__
-        assert callable(getattr(L, info.loader))
+        assert callable(getattr(phenocast.data, info.loader))
     with pytest.raises(AttributeError):
         info.name = "other"  # type: ignore[misc]
 
