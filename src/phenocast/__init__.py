@@ -16,17 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = (
-    "data",
-    "design",
-    "evaluate",
-    "featurize",
-    "knowledge",
-    "models",
-    "plot",
-    "screen",
-    "train",
-)
 
 __all__ = [
     "__version__",
@@ -40,6 +29,7 @@ __all__ = [
     "screen",
     "train",
 ]
+_SUBMODULES = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import data, design, evaluate, featurize, knowledge, models, plot, screen, train
