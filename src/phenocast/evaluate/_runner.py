@@ -222,7 +222,8 @@ def run_task(
             if on_step:
                 on_step(f"{task.name} · {label} · {fold.name}")
             try:
-                model = create_model(name, fold.registry, cfg)
+                options = {**task.model_options.get(name, {}), **cfg}
+                model = create_model(name, fold.registry, options)
                 t1 = time.perf_counter()
                 model.fit(fold.train)
                 res.fit_seconds[fold.name] = time.perf_counter() - t1

@@ -59,6 +59,9 @@ class Task:
     build: Callable[[Path | None], list[Fold]]
     scoring: Literal["profile", "scalar"] = "profile"
     data: str = ""
+    #: Per model name, options the task gives it (e.g. which baseline the compositional
+    #: model is anchored to); a model variant's own options override them.
+    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _dense(x: Any) -> np.ndarray:
@@ -270,6 +273,7 @@ TASKS: dict[str, Task] = {
             ("no-change", "mean-shift"),
             _build_kang,
             data="kang2018_ifnb_pbmc",
+            model_options={"compositional": {"anchor": "mean-shift"}},
         ),
         Task(
             "norman-combos",
@@ -278,6 +282,7 @@ TASKS: dict[str, Task] = {
             ("no-change", "additive"),
             _build_norman,
             data="norman2019_mcfaline2023_perturbench_devel",
+            model_options={"compositional": {"anchor": "additive"}},
         ),
         Task(
             "crispri-transfer",
@@ -286,6 +291,7 @@ TASKS: dict[str, Task] = {
             ("no-change", "transfer"),
             _build_crispri,
             data="norman2019_mcfaline2023_perturbench_devel",
+            model_options={"compositional": {"anchor": "transfer"}},
         ),
         Task(
             "l1000-dose-a",
@@ -294,6 +300,7 @@ TASKS: dict[str, Task] = {
             ("no-change", "nearest-dose", "dose-interp"),
             _build_l1000("A"),
             data="lincs_l1000",
+            model_options={"compositional": {"anchor": "dose-interp"}},
         ),
         Task(
             "l1000-dose-b",
@@ -302,6 +309,7 @@ TASKS: dict[str, Task] = {
             ("no-change", "nearest-dose"),
             _build_l1000("B"),
             data="lincs_l1000",
+            model_options={"compositional": {"anchor": "nearest-dose"}},
         ),
         Task(
             "cellpainting-dose-a",
@@ -310,6 +318,7 @@ TASKS: dict[str, Task] = {
             ("no-change", "nearest-dose", "dose-interp"),
             _build_cellpainting("A"),
             data="lincs_cellpainting_SQ00015054",
+            model_options={"compositional": {"anchor": "dose-interp"}},
         ),
         Task(
             "cellpainting-dose-b",
@@ -318,6 +327,7 @@ TASKS: dict[str, Task] = {
             ("no-change", "nearest-dose"),
             _build_cellpainting("B"),
             data="lincs_cellpainting_SQ00015054",
+            model_options={"compositional": {"anchor": "nearest-dose"}},
         ),
         Task(
             "drug-synergy",

@@ -22,10 +22,13 @@ from .baselines import (
     NoChange,
     Transfer,
 )
+from .compositional import Compositional, CompositionalConfig, TrainConfig
 
 __all__ = [
     "MODELS",
     "Additive",
+    "Compositional",
+    "CompositionalConfig",
     "Config",
     "DoseInterpolation",
     "EntityAdditive",
@@ -35,6 +38,7 @@ __all__ = [
     "NearestDose",
     "NoChange",
     "PerturbationModel",
+    "TrainConfig",
     "Transfer",
     "UnsupportedConditionError",
     "create_model",

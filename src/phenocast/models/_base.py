@@ -84,7 +84,7 @@ def register_model(name: str) -> Callable[[_M], _M]:
 
 def model_names() -> list[str]:
     """Names of all registered models (importing the built-in ones first)."""
-    from . import baselines  # noqa: F401  (registers the baselines)
+    from . import baselines, compositional  # noqa: F401  (registering imports)
 
     return list(MODELS)
 

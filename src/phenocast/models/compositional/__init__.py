@@ -1,0 +1,8 @@
+"""The compositional perturbation model (CPA class): config, torch module, user class."""
+
+from __future__ import annotations
+
+from ._config import CompositionalConfig, TrainConfig
+from ._model import Compositional, ModelDirectoryError
+
+__all__ = ["Compositional", "CompositionalConfig", "ModelDirectoryError", "TrainConfig"]

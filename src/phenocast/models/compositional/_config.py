@@ -1,0 +1,188 @@
+"""Configuration of the compositional model: the only home of its defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._base import Config
+
+__all__ = ["CompositionalConfig", "TrainConfig"]
+
+
+def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(Config):
+    """How the compositional model is trained.
+
+    Attributes
+    ----------
+    max_epochs, patience
+        Stop after ``max_epochs`` or when the validation loss has not improved for
+        ``patience`` epochs (early stopping); the best weights are restored.
+    batch_size, lr, weight_decay
+        Minibatch size and AdamW settings.
+    val_fraction
+        Fraction of cells held out (stratified by condition) for early stopping.
+    seed
+        Seeds weights, the validation split and minibatch order (global RNG state untouched).
+    progress
+        Show a Rich progress bar.
+    checkpoint_dir
+        Where Lightning writes the best checkpoint; ``None`` keeps it in memory only.
+    accelerator
+        Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
+    """
+
+    max_epochs: int = 200
+    patience: int = 20
+    batch_size: int = 64
+    lr: float = 5e-3
+    weight_decay: float = 1e-5
+    val_fraction: float = 0.1
+    seed: int = 0
+    progress: bool = False
+    checkpoint_dir: str | None = None
+    accelerator: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("max_epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1, got {self.patience!r}.")
+        _positive("lr", self.lr)
+        _positive("weight_decay", self.weight_decay, allow_zero=True)
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompositionalConfig(Config):
+    """Architecture and loss of the compositional model.
+
+    Attributes
+    ----------
+    latent_dim, hidden, dropout
+        Size of the basal latent, hidden layer widths of encoder / decoder, dropout.
+    likelihood
+        ``"gaussian"`` (log-normalised or continuous values), ``"nb"`` (counts), or ``"auto"``
+        (from the registry's ``x_kind``).
+    decoder, context_interaction
+        ``"joint"`` decodes basal + perturbation latents through one network (as CPA does);
+        ``"additive"`` decodes the context, adds a linear read-out of the perturbation shift and,
+        with ``context_interaction``, a learned context-dependent correction that is zero for
+        unperturbed cells. The additive read-out makes the mean shift the default answer, so the
+        model starts from the baselines' answer instead of having to rediscover it.
+    basal
+        ``"control"``: a perturbed cell's basal latent is encoded from a control cell of the
+        same context, drawn at random each minibatch (its own basal state is never observed);
+        ``"own"``: from the cell itself, relying on the adversaries (as CPA does). Contexts
+        without control cells always use ``"own"``.
+    variance
+        Gaussian likelihood only: one learned variance per gene (``"gene"``, robust on small
+        data) or a decoded variance per cell and gene (``"cell"``).
+    dose_response
+        How a dose scales a perturbation's embedding: ``"sigmoid"`` in log10 dose with a
+        learned slope (kept positive, so the response is monotone) and midpoint per
+        perturbation; ``"linear"`` in dose; ``"none"`` (every dose acts fully).
+    interaction
+        Add a learned term for each pair of components in a combination, so A+B need not
+        equal A plus B.
+    variational, kl_weight
+        Encode a Gaussian posterior and add ``kl_weight`` × KL to the loss.
+    adversary, adversary_weight, adversary_warmup
+        Train classifiers to recover perturbations and covariates from the basal latent and
+        penalise the encoder by ``adversary_weight`` × their loss after ``adversary_warmup``
+        epochs. Needed with ``basal="own"``; off by default because ``basal="control"`` keeps
+        the perturbation out of the basal latent by construction.
+    anchor, anchor_fraction, anchor_alphas
+        Name of a baseline model (e.g. ``"additive"``): predictions become
+        ``baseline + α (model − baseline)`` with α from ``anchor_alphas`` chosen on
+        ``anchor_fraction`` of the perturbed (condition, context) groups held out of a first
+        fit; the model is then refitted on everything. ``None``: the model alone.
+    train
+        The :class:`TrainConfig`.
+    """
+
+    latent_dim: int = 32
+    hidden: tuple[int, ...] = (128,)
+    dropout: float = 0.0
+    likelihood: Literal["auto", "gaussian", "nb"] = "auto"
+    decoder: Literal["additive", "joint"] = "additive"
+    basal: Literal["control", "own"] = "control"
+    variance: Literal["gene", "cell"] = "gene"
+    context_interaction: bool = True
+    interaction_hidden: int = 64
+    dose_response: Literal["sigmoid", "linear", "none"] = "sigmoid"
+    interaction: bool = False
+    variational: bool = False
+    kl_weight: float = 1e-3
+    adversary: bool = False
+    adversary_weight: float = 0.5
+    adversary_warmup: int = 5
+    adversary_hidden: int = 64
+    anchor: str | None = None
+    anchor_fraction: float = 0.2
+    anchor_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim!r}.")
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            raise ValueError(
+                f"hidden must be a non-empty tuple of widths >= 1, got {self.hidden!r}."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        for name, options in (
+            ("likelihood", ("auto", "gaussian", "nb")),
+            ("dose_response", ("sigmoid", "linear", "none")),
+            ("decoder", ("additive", "joint")),
+            ("basal", ("control", "own")),
+            ("variance", ("gene", "cell")),
+        ):
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} must be one of {options}, got {getattr(self, name)!r}.")
+        _positive("kl_weight", self.kl_weight, allow_zero=True)
+        _positive("adversary_weight", self.adversary_weight, allow_zero=True)
+        if self.adversary_warmup < 0:
+            raise ValueError(f"adversary_warmup must be >= 0, got {self.adversary_warmup!r}.")
+        if isinstance(self.train, dict):  # from JSON
+            object.__setattr__(self, "train", TrainConfig.from_dict(self.train))
+        if not 0.0 < self.anchor_fraction < 1.0:
+            raise ValueError(f"anchor_fraction must be in (0, 1), got {self.anchor_fraction!r}.")
+        if isinstance(self.anchor_alphas, list):
+            object.__setattr__(self, "anchor_alphas", tuple(self.anchor_alphas))
+        if not self.anchor_alphas or any(not 0.0 <= a <= 1.0 for a in self.anchor_alphas):
+            raise ValueError(f"anchor_alphas must be values in [0, 1], got {self.anchor_alphas!r}.")
+        if self.anchor is not None:
+            from .._base import MODELS, model_names
+
+            if self.anchor not in model_names() or self.anchor == "compositional":
+                valid = [n for n in MODELS if n != "compositional"]
+                raise ValueError(
+                    f"anchor must name a baseline, one of {valid}; got {self.anchor!r}."
+                )
+        if isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None = None) -> CompositionalConfig:
+        values = dict(values or {})
+        train = values.get("train")
+        if isinstance(train, dict):
+            values["train"] = TrainConfig.from_dict(train)
+        return super().from_dict(values)  # type: ignore[return-value]
+
+    def with_train(self, **changes: Any) -> CompositionalConfig:
+        """A copy with some training options changed."""
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes))

@@ -1,0 +1,612 @@
+"""The user-facing compositional model: AnnData in, AnnData / arrays / DataFrames out."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ...data import RegistrationError, Registry, atomic_write, atomic_write_text
+from .._base import register_model
+from ._config import CompositionalConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from anndata import AnnData
+
+    from ...train._plan import FitHistory
+    from ._module import Batch, CompositionalModule
+
+__all__ = ["Compositional", "ModelDirectoryError"]
+
+_FORMAT = "phenocast.compositional"
+_FORMAT_VERSION = 1
+
+
+class ModelDirectoryError(ValueError):
+    """A save directory is missing, corrupt, or was not written by this model."""
+
+
+def _dense32(x: Any) -> np.ndarray:
+    import scipy.sparse as sp
+
+    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
+
+
+@register_model("compositional")
+class Compositional:
+    """A compositional perturbation autoencoder (CPA class).
+
+    A cell's basal latent (freed of perturbation and covariate information by adversaries) plus
+    the sum of its perturbations' embeddings, each scaled by a learned dose-response, plus time
+    and covariate embeddings, is decoded into a mean and a variance per gene (Gaussian for
+    log-normalised or continuous data, negative binomial for counts).
+
+    Parameters
+    ----------
+    registry
+        The registry of the training data (:func:`phenocast.data.register`).
+    config
+        Architecture, loss and training options; defaults when ``None``.
+
+    Examples
+    --------
+    >>> import phenocast as pc                                          # doctest: +SKIP
+    >>> reg = pc.data.register(adata, perturbation="perturbation", control="control")
+    >>> model = pc.models.Compositional(reg).fit(adata)
+    >>> counterfactual = model.predict(controls, conditions)            # per-cell AnnData
+    """
+
+    config_class = CompositionalConfig
+    name = "compositional"
+    #: The benchmark shows the model anchored to the task's baseline and alone.
+    variants: ClassVar[dict[str, dict[str, Any]]] = {"anchored": {}, "alone": {"anchor": None}}
+
+    def __init__(self, registry: Registry, config: CompositionalConfig | None = None) -> None:
+        if config is not None and not isinstance(config, CompositionalConfig):
+            raise TypeError(
+                f"config must be a CompositionalConfig, not {type(config).__name__}; build it "
+                "with CompositionalConfig(...) or CompositionalConfig.from_dict({...})."
+            )
+        self.registry = registry
+        self.config = config or CompositionalConfig()
+        self.module: CompositionalModule | None = None
+        self.history_: FitHistory | None = None
+        self._basal: dict[str, Any] = {}
+        self.anchor_: Any = None
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.module is not None else "not fitted"
+        return f"Compositional({state}, {len(self.registry.components)} perturbations)"
+
+    # ------------------------------------------------------------------ data → tensors
+    @property
+    def likelihood(self) -> str:
+        if self.config.likelihood != "auto":
+            return self.config.likelihood
+        return "nb" if self.registry.x_kind == "counts" else "gaussian"
+
+    def _batch(self, x: np.ndarray, obs: pd.DataFrame, *, allow_unseen: bool = False) -> Batch:
+        import torch
+
+        from ._module import Batch
+
+        reg = self.registry
+        enc = reg.encode(obs, allow_unseen=allow_unseen)
+        cov = (
+            np.stack([enc.covariates[k] for k in reg.covariate_keys], 1)
+            if reg.covariate_keys
+            else np.zeros((len(obs), 0), dtype=np.int64)
+        )
+        xt = torch.from_numpy(x)
+        return Batch(
+            x=xt,
+            components=torch.from_numpy(enc.components),
+            doses=torch.from_numpy(enc.doses.astype(np.float32)),
+            covariates=torch.from_numpy(cov.astype(np.int64)),
+            time=None if enc.time is None else torch.from_numpy(enc.time.astype(np.float32)),
+            library=xt.sum(1) if self.likelihood == "nb" else None,
+        )
+
+    def _new_module(self, log_dose_center: np.ndarray | None = None) -> CompositionalModule:
+        import torch
+
+        from ._module import CompositionalModule
+
+        reg = self.registry
+        return CompositionalModule(
+            n_genes=reg.n_vars,
+            n_components=len(reg.components),
+            covariate_sizes=[len(reg.covariate_categories[k]) for k in reg.covariate_keys],
+            config=self.config,
+            likelihood=self.likelihood,
+            has_time=reg.time_key is not None,
+            log_dose_center=None if log_dose_center is None else torch.from_numpy(log_dose_center),
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, adata: AnnData) -> Compositional:
+        """Train on registered data (controls and perturbed cells); returns ``self``.
+
+        With ``config.anchor``, first fit on all but a validation share of the perturbed
+        groups to choose the blend α against the baseline (see :mod:`._anchor`), then refit on
+        everything.
+        """
+        from ._anchor import (
+            AnchorFit,
+            choose_alpha,
+            fit_baseline,
+            pseudobulk_anndata,
+            validation_groups,
+        )
+
+        reg, cfg = self.registry, self.config
+        reg.check_genes(adata)
+        self.anchor_ = None
+        if cfg.anchor is None:
+            return self._fit_core(adata)
+        mask, groups = validation_groups(
+            adata, reg, fraction=cfg.anchor_fraction, seed=cfg.train.seed
+        )
+        if groups:
+            sub = adata[~mask].copy()
+            self._fit_core(sub)
+            base = fit_baseline(cfg.anchor, pseudobulk_anndata(sub, reg), reg)
+            anchor = choose_alpha(
+                self._predict_mean_raw,
+                base,
+                adata,
+                reg,
+                groups,
+                alphas=cfg.anchor_alphas,
+                baseline_name=cfg.anchor,
+            )
+        else:
+            anchor = AnchorFit(cfg.anchor, 0.0, note="no perturbed group with controls to hold out")
+        self._fit_core(adata)
+        self._anchor_table = pseudobulk_anndata(adata, reg)
+        self._anchor_model = fit_baseline(cfg.anchor, self._anchor_table, reg)
+        self.anchor_ = anchor
+        return self
+
+    def _fit_core(self, adata: AnnData) -> Compositional:
+        import torch
+
+        from ...train._plan import TrainingPlan, fit_module
+
+        reg, cfg, tcfg = self.registry, self.config, self.config.train
+        reg.check_genes(adata)
+        x = _dense32(reg.matrix(adata))
+        batch = self._batch(x, adata.obs)
+        comps, doses = batch.components.numpy(), batch.doses.numpy()
+        center = np.zeros(max(len(reg.components), 1), dtype=np.float32)
+        for j in range(len(reg.components)):
+            d = doses[comps == j]
+            d = d[d > 0]
+            center[j] = float(np.log10(d).mean()) if d.size else 0.0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tcfg.seed)
+            module = self._new_module(center)
+            train_rows, val_rows = self._split(adata.obs, tcfg.val_fraction, tcfg.seed)
+            data = self._batches(batch, adata.obs)
+            train = data.loader(
+                train_rows, batch_size=tcfg.batch_size, shuffle=True, seed=tcfg.seed
+            )
+            val = (
+                data.loader(val_rows, batch_size=4096, shuffle=False, seed=tcfg.seed)
+                if len(val_rows)
+                else None
+            )
+            plan = TrainingPlan(
+                module,
+                lr=tcfg.lr,
+                weight_decay=tcfg.weight_decay,
+                adversary=cfg.adversary,
+                adversary_weight=cfg.adversary_weight,
+                adversary_warmup=cfg.adversary_warmup,
+            )
+            self.history_ = fit_module(
+                plan,
+                train,
+                val,
+                max_epochs=tcfg.max_epochs,
+                patience=tcfg.patience,
+                progress=tcfg.progress,
+                checkpoint_dir=tcfg.checkpoint_dir,
+                accelerator=tcfg.accelerator,
+                n_cells=len(train_rows),
+            )
+        module.eval()
+        self.module = module
+        self._basal = self._basal_means(batch)
+        return self
+
+    def _batches(self, batch: Batch, obs: pd.DataFrame) -> Any:
+        import torch
+
+        from ...train._plan import PairedBatches, TensorBatches
+        from ._module import Batch
+
+        tensors = {k: v for k, v in vars(batch).items() if k != "basal_x"}
+        if self.config.basal != "control" or self.registry.control is None:
+            return TensorBatches(tensors, Batch)
+        keys = pd.Series(["|".join(map(str, r)) for r in batch.covariates.tolist()])
+        if self.registry.time_key is not None:
+            keys = keys + "|" + obs[self.registry.time_key].astype(str).to_numpy()
+        context = torch.from_numpy(pd.factorize(keys)[0].astype(np.int64))
+        is_control = (batch.components < 0).all(1)
+        return PairedBatches(
+            tensors, Batch, context=context, is_control=is_control, seed=self.config.train.seed
+        )
+
+    def _split(self, obs: pd.DataFrame, fraction: float, seed: int) -> tuple[Any, Any]:
+        """Hold out ``fraction`` of the cells of every condition × context for early stopping."""
+        import torch
+
+        keys = self.registry.conditions_of(obs).astype(str)
+        for k in self.registry.covariate_keys:
+            keys = keys + "|" + obs[k].astype(str).to_numpy()
+        codes = pd.factorize(keys)[0]
+        rng = np.random.default_rng(seed)
+        val = np.zeros(len(codes), dtype=bool)
+        if fraction > 0:
+            for g in range(codes.max() + 1):
+                rows = np.flatnonzero(codes == g)
+                n_val = round(fraction * rows.size)
+                if rows.size >= 4 and n_val:
+                    val[rng.choice(rows, n_val, replace=False)] = True
+        return torch.from_numpy(np.flatnonzero(~val)), torch.from_numpy(np.flatnonzero(val))
+
+    def _basal_means(self, batch: Batch) -> dict[str, Any]:
+        """Mean basal latent per covariate context (used when no control cells are given)."""
+        import torch
+
+        with torch.no_grad():
+            z = self._encode(batch)
+        ctx = [tuple(r) for r in batch.covariates.numpy().tolist()]
+        frame = pd.DataFrame({"ctx": ctx})
+        means = {c: z[idx.to_numpy()].mean(0) for c, idx in frame.groupby("ctx").groups.items()}
+        return {"contexts": means, "all": z.mean(0)}
+
+    def _encode(self, batch: Batch, *, chunk: int = 8192) -> torch.Tensor:
+        import torch
+
+        assert self.module is not None
+        with torch.no_grad():
+            parts = [
+                self.module.encode(batch_slice(batch, i, i + chunk))[0]
+                for i in range(0, batch.x.shape[0], chunk)
+            ]
+        return torch.cat(parts) if parts else torch.zeros(0, self.config.latent_dim)
+
+    def _require_fitted(self) -> CompositionalModule:
+        if self.module is None:
+            raise RuntimeError(
+                "The model is not fitted; call fit(adata) or Compositional.load(dir)."
+            )
+        return self.module
+
+    # ------------------------------------------------------------------ predict
+    def latent(self, adata: AnnData) -> np.ndarray:
+        """Basal latent of each cell, ``(n_obs, latent_dim)``."""
+        self._require_fitted()
+        self.registry.check_genes(adata)
+        batch = self._batch(_dense32(self.registry.matrix(adata)), adata.obs)
+        return self._encode(batch).numpy()
+
+    def _condition_batch(self, conditions: pd.DataFrame) -> Batch:
+        """Encode a conditions table, with clear errors for unknown values."""
+        reg = self.registry
+        missing = [c for c in [reg.perturbation_key] if c not in conditions.columns]
+        if missing:
+            raise RegistrationError(
+                f"conditions lacks the column {missing[0]!r}; it needs the registry's columns "
+                f"{reg.condition_columns}."
+            )
+        frame = conditions.copy()
+        for key in reg.covariate_keys:
+            if key not in frame.columns:
+                frame[key] = reg.covariate_categories[key][0]  # replaced by the cells' own below
+        if reg.time_key is not None and reg.time_key not in frame.columns:
+            frame[reg.time_key] = 0.0
+        x = np.zeros((len(frame), reg.n_vars), dtype=np.float32)
+        return self._batch(x, frame)
+
+    def _counterfactual(self, controls: AnnData | None, conditions: pd.DataFrame) -> Any:
+        """Yield (condition row, mean, variance): every start cell under each condition.
+
+        Without ``controls``, the start is the mean basal latent of the condition's context.
+        """
+        import torch
+
+        module = self._require_fitted()
+        reg = self.registry
+        cond = self._condition_batch(conditions)
+        given_cov = [k in conditions.columns for k in reg.covariate_keys]
+        given_time = reg.time_key is not None and reg.time_key in conditions.columns
+        cells = None
+        if controls is not None:
+            reg.check_genes(controls)
+            cells = self._batch(_dense32(reg.matrix(controls)), controls.obs, allow_unseen=True)
+            z_cells = self._encode(cells)
+        with torch.no_grad():
+            for i in range(len(conditions)):
+                if cells is None:
+                    ctx = tuple(cond.covariates[i].tolist())
+                    z0 = self._basal["contexts"].get(ctx, self._basal["all"])[None, :]
+                    cov = cond.covariates[i : i + 1]
+                    time = None if cond.time is None else cond.time[i : i + 1]
+                    library = None
+                else:
+                    z0, cov = z_cells, cells.covariates.clone()
+                    for k, given in enumerate(given_cov):
+                        if given:
+                            cov[:, k] = cond.covariates[i, k]
+                    self._check_cell_covariates(cov)
+                    time = cells.time
+                    if cond.time is not None and (given_time or time is None):
+                        time = cond.time[i].expand(z0.shape[0])
+                    library = cells.library
+                n = z0.shape[0]
+                e = module.perturbation_effect(
+                    cond.components[i : i + 1].expand(n, -1),
+                    cond.doses[i : i + 1].expand(n, -1),
+                    time,
+                )
+                h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
+                mean, var = module.decode(h, e, library)
+                yield i, mean, var
+
+    def _check_cell_covariates(self, cov: torch.Tensor) -> None:
+        reg = self.registry
+        bad = [reg.covariate_keys[k] for k in range(cov.shape[1]) if (cov[:, k] < 0).any()]
+        if bad:
+            known = {k: list(reg.covariate_categories[k])[:20] for k in bad}
+            raise RegistrationError(
+                f"The start cells have values of {bad} that the model never saw; give these "
+                f"covariates in the conditions table. Known values: {known}."
+            )
+
+    def predict(self, controls: AnnData, conditions: pd.DataFrame) -> AnnData:
+        """Counterfactuals: every control cell under every condition.
+
+        Parameters
+        ----------
+        controls
+            Cells to start from (usually control cells); their covariates are used unless the
+            conditions table gives them.
+        conditions
+            One row per condition with the registry's perturbation column and, optionally, dose,
+            time and covariate columns.
+
+        Returns
+        -------
+        AnnData
+            ``n_controls × n_conditions`` cells: ``X`` and ``layers["mean"]`` hold the predicted
+            mean, ``layers["variance"]`` the predicted variance; ``obs`` has the condition's
+            columns, ``condition_index`` and ``control_cell``.
+        """
+        import anndata as ad
+
+        if controls is None:
+            raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
+        means, variances, obs = [], [], []
+        raw = self._predict_mean_raw(controls, conditions) if self.anchor_ is not None else None
+        shift = None if raw is None else self._anchor_shift(controls, conditions, raw)
+        for i, mean, var in self._counterfactual(controls, conditions):
+            means.append(mean.numpy() + (0.0 if shift is None else shift[i]))
+            variances.append(var.numpy())
+            rows = pd.DataFrame(
+                {c: [conditions.iloc[i][c]] * controls.n_obs for c in conditions.columns}
+            )
+            rows["condition_index"] = i
+            rows["control_cell"] = controls.obs_names.to_numpy()
+            obs.append(rows)
+        frame = pd.concat(obs, ignore_index=True)
+        frame.index = [
+            f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
+        ]
+        mean = np.concatenate(means)
+        out = ad.AnnData(mean, obs=frame, var=pd.DataFrame(index=list(self.registry.var_names)))
+        out.layers["mean"] = mean
+        out.layers["variance"] = np.concatenate(variances)
+        return out
+
+    def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
+        """Mean predicted profile per condition, ``(n_conditions, n_genes)``."""
+        raw = self._predict_mean_raw(controls, conditions)
+        return raw + self._anchor_shift(controls, conditions, raw)
+
+    def _predict_mean_raw(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(conditions), self.registry.n_vars))
+        for i, mean, _ in self._counterfactual(controls, conditions):
+            out[i] = mean.mean(0).numpy()
+        return out
+
+    def _anchor_shift(
+        self, controls: AnnData | None, conditions: pd.DataFrame, raw: np.ndarray
+    ) -> np.ndarray:
+        """``(1 − α)(baseline − model)`` per condition; 0 where the baseline cannot answer."""
+        from .._base import UnsupportedConditionError
+
+        shift = np.zeros_like(raw)
+        if self.anchor_ is None or self.anchor_.alpha == 1.0:
+            return shift
+        for i in range(len(conditions)):
+            try:
+                base = self._anchor_model.predict_mean(controls, conditions.iloc[i : i + 1])[0]
+            except UnsupportedConditionError:
+                continue  # the baseline has no answer: the model's stands
+            shift[i] = (1.0 - self.anchor_.alpha) * (base - raw[i])
+        return shift
+
+    def dose_response(
+        self,
+        perturbation: str,
+        doses: Any,
+        *,
+        controls: AnnData | None = None,
+        **covariates: str,
+    ) -> pd.DataFrame:
+        """Predicted mean profile of ``perturbation`` at each dose (rows) per gene (columns).
+
+        Covariates (e.g. ``cell_type="CD14 Mono"``) select the context; without ``controls``
+        the context's mean basal state is used.
+        """
+        reg = self.registry
+        unknown = sorted(set(covariates) - set(reg.covariate_keys))
+        if unknown:
+            raise ValueError(
+                f"Unknown covariate(s) {unknown}; registered: {list(reg.covariate_keys)}."
+            )
+        doses = np.atleast_1d(np.asarray(doses, dtype=float))
+        frame = pd.DataFrame({reg.perturbation_key: [perturbation] * len(doses)})
+        if reg.dose_key is not None:
+            n = len(reg.parse(perturbation).components)
+            frame[reg.dose_key] = ["+".join([f"{d:g}"] * n) for d in doses]
+        for k, v in covariates.items():
+            frame[k] = v
+        if controls is None:
+            for k in reg.covariate_keys:
+                if k not in frame:
+                    raise ValueError(
+                        f"Give {k}=... (one of {list(reg.covariate_categories[k])[:10]})."
+                    )
+        means = self.predict_mean(controls, frame)
+        return pd.DataFrame(means, index=pd.Index(doses, name="dose"), columns=list(reg.var_names))
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write ``config.json``, ``registry.json`` and ``weights.pt`` (a plain state dict)."""
+        import torch
+
+        module = self._require_fitted()
+        path = Path(path)
+        if path.exists() and any(path.iterdir()) and not overwrite:
+            raise FileExistsError(f"{path} is not empty; pass overwrite=True to replace the model.")
+        from ... import __version__
+
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "phenocast_version": __version__,
+            "likelihood": self.likelihood,
+            "config": self.config.to_dict(),
+            "basal_contexts": [list(c) for c in self._basal["contexts"]],
+            "anchor": None,
+        }
+        if self.anchor_ is not None:
+            a = self.anchor_
+            meta["anchor"] = {
+                "baseline": a.baseline,
+                "alpha": a.alpha,
+                "scores": {str(k): v for k, v in a.scores.items()},
+                "n_groups": a.n_groups,
+                "note": a.note,
+                "table_obs": self._anchor_table.obs.astype(object).to_dict(orient="list"),
+            }
+        state = {f"module.{k}": v for k, v in module.state_dict().items()}
+        state["basal.all"] = self._basal["all"]
+        for j, z in enumerate(self._basal["contexts"].values()):
+            state[f"basal.context.{j}"] = z
+        if self.anchor_ is not None:
+            state["anchor.means"] = torch.from_numpy(np.asarray(self._anchor_table.X))
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write(path / "weights.pt", lambda p: torch.save(state, p))
+        self.registry.to_json(path / "registry.json")
+        atomic_write_text(path / "config.json", json.dumps(meta, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Compositional:
+        """Load a model saved by :meth:`save`; weights are read with ``weights_only=True``."""
+        import torch
+
+        path = Path(path)
+        for name in ("config.json", "registry.json", "weights.pt"):
+            if not (path / name).is_file():
+                raise ModelDirectoryError(
+                    f"{path} is not a saved phenocast model: {name} is missing (expected "
+                    "config.json, registry.json and weights.pt, as written by model.save)."
+                )
+        try:
+            meta = json.loads((path / "config.json").read_text())
+            registry = Registry.from_json(path / "registry.json")
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as err:
+            raise ModelDirectoryError(
+                f"{path}: config.json or registry.json is corrupt ({err})."
+            ) from None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise ModelDirectoryError(
+                f"{path}/config.json was not written by phenocast's Compositional.save "
+                f"(format {meta.get('format') if isinstance(meta, dict) else None!r})."
+            )
+        if meta.get("format_version", 0) > _FORMAT_VERSION:
+            raise ModelDirectoryError(f"{path} was saved by a newer phenocast; upgrade to load it.")
+        model = cls(registry, CompositionalConfig.from_dict(meta["config"]))
+        try:
+            state = torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
+        except Exception as err:  # unpickling refused or file damaged
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise ModelDirectoryError(
+                f"{path}/weights.pt could not be read as a plain tensor state dict "
+                f"({type(err).__name__}: {first}). It may be corrupt or not a phenocast file; "
+                "nothing in it was executed."
+            ) from None
+        if not isinstance(state, dict):
+            raise ModelDirectoryError(f"{path}/weights.pt does not hold a state dict.")
+        module = model._new_module()
+        mstate = {k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")}
+        try:
+            module.load_state_dict(mstate)
+        except RuntimeError as err:
+            raise ModelDirectoryError(
+                f"{path}/weights.pt does not match config.json / registry.json: "
+                f"{str(err).splitlines()[0]}"
+            ) from None
+        module.eval()
+        model.module = module
+        contexts = [tuple(c) for c in meta.get("basal_contexts", [])]
+        model._basal = {
+            "all": state["basal.all"],
+            "contexts": {c: state[f"basal.context.{j}"] for j, c in enumerate(contexts)},
+        }
+        if meta.get("anchor"):
+            model._restore_anchor(meta["anchor"], state.get("anchor.means"), path)
+        return model
+
+    def _restore_anchor(self, info: dict[str, Any], means: Any, path: Path) -> None:
+        import anndata as ad
+
+        from ._anchor import AnchorFit, fit_baseline
+
+        if means is None:
+            raise ModelDirectoryError(f"{path}/weights.pt lacks the anchor table its config names.")
+        obs = pd.DataFrame(info["table_obs"])
+        obs.index = [f"group{i}" for i in range(len(obs))]
+        table = ad.AnnData(
+            means.numpy().astype(np.float64),
+            obs=obs,
+            var=pd.DataFrame(index=list(self.registry.var_names)),
+        )
+        self._anchor_table = table
+        self._anchor_model = fit_baseline(info["baseline"], table, self.registry)
+        scores = {float(k): float(v) for k, v in info.get("scores", {}).items()}
+        self.anchor_ = AnchorFit(
+            info["baseline"],
+            float(info["alpha"]),
+            scores,
+            int(info.get("n_groups", 0)),
+            info.get("note", ""),
+        )
+
+
+def batch_slice(batch: Batch, start: int, stop: int) -> Batch:
+    """Rows ``start:stop`` of every tensor in a batch."""
+    from ._module import Batch
+
+    return Batch(**{k: (None if v is None else v[start:stop]) for k, v in vars(batch).items()})

@@ -1,0 +1,299 @@
+"""The compositional autoencoder as a pure ``torch.nn.Module``: tensors in, tensors out.
+
+``x → encoder → z_basal``; ``z = z_basal + Σ_c s_c(dose_c) e_c + s_t(time) e_time +
+Σ_k cov_k + Σ_{pairs} interaction``; ``z → decoder → (mean, variance)``. Adversarial
+classifiers try to read perturbations and covariates from ``z_basal``; the encoder is penalised
+when they can.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._config import CompositionalConfig
+
+__all__ = ["Batch", "CompositionalModule", "LossOutput"]
+
+_EPS = 1e-6
+
+
+@dataclass
+class Batch:
+    """One minibatch of encoded cells (all tensors share the first dimension)."""
+
+    x: torch.Tensor  # (B, G) values as registered
+    components: torch.Tensor  # (B, K) long, -1 pads
+    doses: torch.Tensor  # (B, K) float
+    covariates: torch.Tensor  # (B, C) long
+    time: torch.Tensor | None = None  # (B,) float
+    library: torch.Tensor | None = None  # (B,) total counts (NB only)
+    # (B, G) the cell whose basal state is encoded: a random control of the same context
+    # for a perturbed cell (basal="control"), else the cell itself
+    basal_x: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> Batch:
+        move = {
+            k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()
+        }
+        return Batch(**move)
+
+
+@dataclass
+class LossOutput:
+    """What one forward pass costs. ``total`` is what the model's optimiser minimises."""
+
+    total: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+    adversary: torch.Tensor  # the classifiers' loss (they minimise it, the encoder maximises)
+
+
+def _mlp(sizes: list[int], *, dropout: float, last_activation: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or last_activation:
+            layers += [nn.LayerNorm(b), nn.GELU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class CompositionalModule(nn.Module):
+    """Encoder, perturbation / covariate embeddings with dose-response, decoder, adversaries.
+
+    Parameters
+    ----------
+    n_genes
+        Number of genes (features).
+    n_components
+        Size of the perturbation vocabulary.
+    covariate_sizes
+        Number of categories of each covariate.
+    config
+        Architecture and loss options.
+    likelihood
+        ``"gaussian"`` or ``"nb"`` (resolved, never ``"auto"``).
+    has_time
+        Whether a time input is used.
+    log_dose_center
+        Per component, the mean log10 dose seen in training (initial sigmoid midpoint).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_genes: int,
+        n_components: int,
+        covariate_sizes: list[int],
+        config: CompositionalConfig,
+        likelihood: str,
+        has_time: bool = False,
+        log_dose_center: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.likelihood = likelihood
+        self.n_genes, self.n_components = n_genes, n_components
+        d, hidden = config.latent_dim, list(config.hidden)
+        out_dim = config.latent_dim * (2 if config.variational else 1)
+        self.encoder = _mlp([n_genes, *hidden, out_dim], dropout=config.dropout)
+        # a second block of outputs decodes a per-cell variance (Gaussian, variance="cell")
+        self._var_head = likelihood == "gaussian" and config.variance == "cell"
+        n_out = n_genes * (2 if self._var_head else 1)
+        self.decoder = _mlp([d, *reversed(hidden), n_out], dropout=config.dropout)
+        if config.decoder == "additive":
+            self.effect_readout = nn.Linear(d, n_genes, bias=False)
+            self.effect_variance = nn.Linear(d, n_genes, bias=False)
+            nn.init.zeros_(self.effect_variance.weight)
+            if config.context_interaction:
+                self.context_interaction = _mlp(
+                    [2 * d, config.interaction_hidden, n_genes], dropout=config.dropout
+                )
+        self.pert_embedding = nn.Embedding(max(n_components, 1), d)
+        nn.init.normal_(self.pert_embedding.weight, std=0.1)
+        # dose-response: s = sigmoid(softplus(a_c) * (log10 dose − m_c))
+        self.dose_slope = nn.Parameter(torch.full((max(n_components, 1),), math.log(math.e - 1)))
+        center = (
+            log_dose_center if log_dose_center is not None else torch.zeros(max(n_components, 1))
+        )
+        self.dose_mid = nn.Parameter(center.clone().float())
+        self.covariate_embeddings = nn.ModuleList(nn.Embedding(n, d) for n in covariate_sizes)
+        for emb in self.covariate_embeddings:
+            nn.init.normal_(emb.weight, std=0.1)
+        self.has_time = has_time
+        if has_time:
+            self.time_embedding = nn.Parameter(torch.zeros(d))
+            self.time_slope = nn.Parameter(torch.zeros(()))
+            self.time_mid = nn.Parameter(torch.zeros(()))
+        if config.interaction:
+            self.interaction = _mlp([d, config.adversary_hidden, d], dropout=0.0)
+        self.log_var_gene = nn.Parameter(torch.zeros(n_genes))
+        if likelihood == "nb":
+            self.log_theta = nn.Parameter(torch.zeros(n_genes))
+        if config.adversary:
+            self.adv_perturbation = _mlp(
+                [d, config.adversary_hidden, max(n_components, 1)], dropout=0.0
+            )
+            self.adv_covariates = nn.ModuleList(
+                _mlp([d, config.adversary_hidden, n], dropout=0.0) for n in covariate_sizes
+            )
+
+    # ------------------------------------------------------------------ contract
+    def encoder_input(self, batch: Batch) -> torch.Tensor:
+        x = batch.basal_x if batch.basal_x is not None else batch.x
+        if self.likelihood == "nb":
+            return torch.log1p(x / x.sum(1).clamp(min=1.0)[:, None] * 1e4)
+        return x
+
+    def encode(self, batch: Batch, *, sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Basal latent (and its KL term, 0 unless variational)."""
+        h = self.encoder(self.encoder_input(batch))
+        if not self.config.variational:
+            return h, h.new_zeros(())
+        mu, logvar = h.chunk(2, dim=-1)
+        logvar = logvar.clamp(-10, 10)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+        return z, kl
+
+    def dose_scale(self, components: torch.Tensor, doses: torch.Tensor) -> torch.Tensor:
+        """``(B, K)`` scale of each component's embedding at its dose (0 where padded)."""
+        mask = (components >= 0).float()
+        idx = components.clamp(min=0)
+        mode = self.config.dose_response
+        if mode == "none":
+            s = torch.ones_like(doses)
+        elif mode == "linear":
+            s = doses
+        else:
+            logd = torch.log10(doses.clamp(min=_EPS))
+            s = torch.sigmoid(F.softplus(self.dose_slope[idx]) * (logd - self.dose_mid[idx]))
+        return s * mask
+
+    def perturbation_effect(
+        self, components: torch.Tensor, doses: torch.Tensor, time: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B, d)`` latent shift of the perturbations (and time)."""
+        idx = components.clamp(min=0)
+        scaled = self.pert_embedding(idx) * self.dose_scale(components, doses)[..., None]
+        effect = scaled.sum(1)
+        if self.config.interaction and components.shape[1] > 1:
+            k = components.shape[1]
+            for i in range(k):
+                for j in range(i + 1, k):
+                    both = ((components[:, i] >= 0) & (components[:, j] >= 0)).float()[:, None]
+                    effect = effect + both * self.interaction(scaled[:, i] * scaled[:, j])
+        if self.has_time and time is not None:
+            st = torch.sigmoid(F.softplus(self.time_slope) * (torch.log1p(time) - self.time_mid))
+            effect = effect + st[:, None] * self.time_embedding
+        return effect
+
+    def covariate_effect(self, covariates: torch.Tensor) -> torch.Tensor:
+        out = 0.0
+        for k, emb in enumerate(self.covariate_embeddings):
+            out = (
+                out + emb(covariates[:, k].clamp(min=0)) * (covariates[:, k] >= 0).float()[:, None]
+            )
+        return out if isinstance(out, torch.Tensor) else torch.zeros(())
+
+    def compose(self, z_basal: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cell's context latent ``h`` (basal + covariates) and the perturbation shift ``e``."""
+        h = z_basal
+        if len(self.covariate_embeddings):
+            h = h + self.covariate_effect(batch.covariates)
+        return h, self.perturbation_effect(batch.components, batch.doses, batch.time)
+
+    def decode(
+        self, h: torch.Tensor, e: torch.Tensor, library: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of each gene (counts scale for NB, given the library size).
+
+        ``"joint"`` decodes ``h + e`` through one network (CPA). ``"additive"`` decodes the
+        context, adds a linear read-out of the perturbation shift and, if enabled, a
+        context-dependent correction that vanishes without perturbation:
+        ``dec(h) + W e + g(h, e) − g(h, 0)``.
+        """
+        if self.config.decoder == "joint":
+            a, b = self._split(self.decoder(h + e))
+        else:
+            a, b = self._split(self.decoder(h))
+            a = a + self.effect_readout(e)
+            if self.config.context_interaction:
+                a = a + self.context_interaction(torch.cat([h, e], -1))
+                a = a - self.context_interaction(torch.cat([h, torch.zeros_like(e)], -1))
+            if b is not None:
+                b = b + self.effect_variance(e)
+        if self.likelihood == "nb":
+            lib = (
+                library if library is not None else torch.full((h.shape[0],), 1e4, device=h.device)
+            )
+            mean = torch.softmax(a, dim=-1) * lib[:, None]
+            theta = self.log_theta.exp()
+            return mean, mean + mean.pow(2) / theta
+        if b is None:
+            return a, (F.softplus(self.log_var_gene) + 1e-4).expand_as(a)
+        return a, F.softplus(b) + 1e-4
+
+    def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._var_head:
+            a, b = out.chunk(2, dim=-1)
+            return a, b
+        return out, None
+
+    def reconstruction_loss(
+        self, batch: Batch, mean: torch.Tensor, var: torch.Tensor
+    ) -> torch.Tensor:
+        x = batch.x
+        if self.likelihood == "nb":
+            theta = self.log_theta.exp()[None, :]
+            log_p = (
+                torch.lgamma(x + theta)
+                - torch.lgamma(theta)
+                - torch.lgamma(x + 1)
+                + theta * (torch.log(theta + _EPS) - torch.log(theta + mean + _EPS))
+                + x * (torch.log(mean + _EPS) - torch.log(theta + mean + _EPS))
+            )
+            return -log_p.sum(-1).mean() / self.n_genes
+        return F.gaussian_nll_loss(mean, x, var, reduction="mean", full=False)
+
+    def adversary_loss(self, z_basal: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Loss of the classifiers reading perturbations and covariates from ``z_basal``."""
+        if not self.config.adversary:
+            return z_basal.new_zeros(())
+        target = torch.zeros(z_basal.shape[0], max(self.n_components, 1), device=z_basal.device)
+        comps = batch.components
+        rows = torch.arange(comps.shape[0], device=comps.device)[:, None].expand_as(comps)
+        valid = comps >= 0
+        target[rows[valid], comps[valid]] = 1.0
+        loss = F.binary_cross_entropy_with_logits(self.adv_perturbation(z_basal), target)
+        for k, clf in enumerate(self.adv_covariates):
+            cov = batch.covariates[:, k]
+            keep = cov >= 0
+            if keep.any():
+                loss = loss + F.cross_entropy(clf(z_basal[keep]), cov[keep])
+        return loss
+
+    def loss(self, batch: Batch, *, adversary_weight: float) -> LossOutput:
+        """The model's loss; the adversary term enters with ``−adversary_weight``."""
+        z_basal, kl = self.encode(batch, sample=self.training)
+        mean, var = self.decode(*self.compose(z_basal, batch), batch.library)
+        recon = self.reconstruction_loss(batch, mean, var)
+        adv = self.adversary_loss(z_basal, batch) if adversary_weight > 0 else recon.new_zeros(())
+        total = recon + self.config.kl_weight * kl - adversary_weight * adv
+        return LossOutput(total, recon.detach(), kl.detach(), adv.detach())
+
+    def adversary_parameters(self) -> list[nn.Parameter]:
+        if not self.config.adversary:
+            return []
+        return [*self.adv_perturbation.parameters(), *self.adv_covariates.parameters()]
+
+    def model_parameters(self) -> list[nn.Parameter]:
+        adv = {id(p) for p in self.adversary_parameters()}
+        return [p for p in self.parameters() if id(p) not in adv]

@@ -1,0 +1,264 @@
+"""The Lightning training plan, data loading and the fit loop shared by phenocast's models.
+
+The plan owns optimisers and the adversarial schedule; the module it trains only sees tensors
+(any module with ``loss``, ``adversary_loss``, ``encode``, ``model_parameters`` and
+``adversary_parameters`` fits).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+__all__ = ["FitHistory", "PairedBatches", "TensorBatches", "TrainingPlan", "fit_module"]
+
+
+class TensorBatches:
+    """Minibatches sliced from in-memory tensors: one indexing op per batch, no per-cell loop."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor | None], make: Callable[..., Any]) -> None:
+        self.tensors = tensors
+        self.make = make
+
+    def __call__(self, index: list[int]) -> Any:
+        idx = torch.as_tensor(index, dtype=torch.long)
+        return self.make(**{k: (None if v is None else v[idx]) for k, v in self.tensors.items()})
+
+
+class PairedBatches(TensorBatches):
+    """Like :class:`TensorBatches`, adding ``basal_x``: for each perturbed cell the values of a
+    control cell drawn at random (anew every batch) from the same context.
+
+    A perturbed cell's basal state is unobserved; encoding a random control of its context
+    instead keeps every trace of the perturbation out of the basal latent by construction.
+    Cells whose context has no controls, and controls themselves, use their own values.
+    """
+
+    def __init__(
+        self,
+        tensors: dict[str, torch.Tensor | None],
+        make: Callable[..., Any],
+        *,
+        context: torch.Tensor,
+        is_control: torch.Tensor,
+        seed: int,
+    ) -> None:
+        super().__init__(tensors, make)
+        n_ctx = int(context.max()) + 1 if context.numel() else 0
+        ctrl_rows = torch.nonzero(is_control).ravel()
+        order = torch.argsort(context[ctrl_rows], stable=True)
+        self.ctrl_sorted = ctrl_rows[order]
+        counts = torch.bincount(context[ctrl_rows], minlength=n_ctx)
+        self.start = torch.cumsum(counts, 0) - counts
+        self.count = counts
+        self.context, self.is_control = context, is_control
+        self.gen = torch.Generator().manual_seed(seed + 1)
+
+    def __call__(self, index: list[int]) -> Any:
+        idx = torch.as_tensor(index, dtype=torch.long)
+        ctx = self.context[idx]
+        count = self.count[ctx]
+        u = torch.rand(idx.shape[0], generator=self.gen)
+        pick = self.start[ctx] + (u * count.clamp(min=1)).long().clamp(max=(count - 1).clamp(min=0))
+        partner = torch.where(
+            (count > 0) & ~self.is_control[idx],
+            self.ctrl_sorted[pick.clamp(max=max(len(self.ctrl_sorted) - 1, 0))],
+            idx,
+        )
+        fields = {k: (None if v is None else v[idx]) for k, v in self.tensors.items()}
+        fields["basal_x"] = self.tensors["x"][partner]
+        return self.make(**fields)
+
+    def loader(
+        self, rows: torch.Tensor, *, batch_size: int, shuffle: bool, seed: int
+    ) -> DataLoader:
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(
+            rows.tolist(),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=self,
+            generator=gen,
+            drop_last=False,
+        )
+
+
+class TrainingPlan(pl.LightningModule):
+    """Alternating updates: the adversaries on a detached basal latent, then the model.
+
+    The adversary penalty is switched on after ``adversary_warmup`` epochs.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        *,
+        lr: float,
+        weight_decay: float,
+        adversary: bool,
+        adversary_weight: float,
+        adversary_warmup: int,
+    ) -> None:
+        super().__init__()
+        self.module = module
+        self.lr, self.weight_decay = lr, weight_decay
+        self.adversary = adversary
+        self.adversary_weight, self.adversary_warmup = adversary_weight, adversary_warmup
+        self.automatic_optimization = False
+        self.history: list[dict[str, float]] = []
+        self._epoch: dict[str, list[float]] = {}
+
+    def configure_optimizers(self) -> Any:
+        opts = [
+            torch.optim.AdamW(
+                self.module.model_parameters(), lr=self.lr, weight_decay=self.weight_decay
+            )
+        ]
+        if self.adversary:
+            opts.append(torch.optim.AdamW(self.module.adversary_parameters(), lr=self.lr))
+        return opts
+
+    def _record(self, key: str, value: torch.Tensor) -> None:
+        self._epoch.setdefault(key, []).append(float(value))
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        weight = 0.0
+        if self.adversary:
+            with torch.no_grad():
+                z, _ = self.module.encode(batch)
+            adv = self.module.adversary_loss(z, batch)
+            opts[1].zero_grad()
+            self.manual_backward(adv)
+            opts[1].step()
+            if self.current_epoch >= self.adversary_warmup:
+                weight = self.adversary_weight
+        out = self.module.loss(batch, adversary_weight=weight)
+        opts[0].zero_grad()
+        self.manual_backward(out.total)
+        opts[0].step()
+        self._record("train_loss", out.reconstruction)
+        self._record("adversary_loss", out.adversary)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        out = self.module.loss(batch, adversary_weight=0.0)
+        self.log("val_loss", out.reconstruction, on_epoch=True, batch_size=batch.x.shape[0])
+        self._record("val_loss", out.reconstruction)
+
+    def on_validation_epoch_end(self) -> None:
+        summary = {k: sum(v) / len(v) for k, v in self._epoch.items() if v}
+        summary["epoch"] = float(self.current_epoch)
+        if "val_loss" in summary:
+            self.history.append(summary)
+        self._epoch = {}
+
+
+class _BestWeights(pl.Callback):
+    """Keep the weights of the epoch with the lowest validation loss; restore them at the end."""
+
+    def __init__(self) -> None:
+        self.best = math.inf
+        self.state: dict[str, torch.Tensor] | None = None
+        self.best_epoch = -1
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, plan: pl.LightningModule) -> None:
+        loss = trainer.callback_metrics.get("val_loss")
+        if loss is not None and float(loss) < self.best:
+            self.best = float(loss)
+            self.best_epoch = trainer.current_epoch
+            self.state = copy.deepcopy(plan.module.state_dict())
+
+    def on_train_end(self, trainer: pl.Trainer, plan: pl.LightningModule) -> None:
+        if self.state is not None:
+            plan.module.load_state_dict(self.state)
+
+
+@dataclass
+class FitHistory:
+    """Per-epoch losses, the epoch whose weights were kept, and throughput."""
+
+    epochs: list[dict[str, float]]
+    best_epoch: int
+    seconds: float
+    cells_per_second: float
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's banner and its advice about dataloader workers, for this call only."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        try:
+            yield
+        finally:
+            for lg, lv in zip(loggers, levels, strict=True):
+                lg.setLevel(lv)
+
+
+def fit_module(
+    plan: TrainingPlan,
+    train: DataLoader,
+    val: DataLoader | None,
+    *,
+    max_epochs: int,
+    patience: int,
+    progress: bool,
+    checkpoint_dir: str | None,
+    accelerator: str,
+    n_cells: int,
+) -> FitHistory:
+    """Train with early stopping on the validation loss; the best weights are restored."""
+    import time
+
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+
+    callbacks: list[pl.Callback] = []
+    best = _BestWeights()
+    if val is not None:
+        callbacks += [EarlyStopping("val_loss", patience=patience, mode="min"), best]
+        if checkpoint_dir is not None:
+            callbacks.append(
+                ModelCheckpoint(dirpath=checkpoint_dir, monitor="val_loss", save_top_k=1)
+            )
+    if progress:
+        callbacks.append(RichProgressBar(leave=False))
+    with _quiet_lightning():
+        trainer = pl.Trainer(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=1,
+            logger=False,
+            callbacks=callbacks,
+            enable_checkpointing=checkpoint_dir is not None and val is not None,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=False,
+        )
+        t0 = time.perf_counter()
+        trainer.fit(plan, train_dataloaders=train, val_dataloaders=val)
+        seconds = time.perf_counter() - t0
+    epochs_run = max(trainer.current_epoch, 1)
+    return FitHistory(
+        epochs=plan.history,
+        best_epoch=best.best_epoch,
+        seconds=seconds,
+        cells_per_second=n_cells * epochs_run / max(seconds, 1e-9),
+    )
