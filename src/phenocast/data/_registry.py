@@ -219,11 +219,16 @@ class Registry:
                 for name in c.components:
                     j = index.get(name, -1)
                     if j < 0 and not allow_unseen:
+                        known = list(self.components)
+                        shown = ", ".join(map(repr, known[:20])) + (
+                            " ..." if len(known) > 20 else ""
+                        )
                         raise RegistrationError(
                             f"Perturbation component {name!r} (column "
                             f"{self.perturbation_key!r}) is not in the registry; models "
-                            "trained on this registry cannot encode it. Use a featuriser "
-                            "that embeds unseen perturbations, or pass allow_unseen=True."
+                            "trained on this registry cannot encode it. Known components: "
+                            f"{shown}. Use a featuriser that embeds unseen perturbations, or "
+                            "pass allow_unseen=True."
                         )
                     idx.append(j)
                 got = cache[c] = (idx, c.doses)

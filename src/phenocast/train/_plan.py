@@ -76,7 +76,9 @@ class PairedBatches(TensorBatches):
             idx,
         )
         fields = {k: (None if v is None else v[idx]) for k, v in self.tensors.items()}
-        fields["basal_x"] = self.tensors["x"][partner]
+        x = self.tensors["x"]
+        assert x is not None
+        fields["basal_x"] = x[partner]
         return self.make(**fields)
 
     def loader(
@@ -84,7 +86,7 @@ class PairedBatches(TensorBatches):
     ) -> DataLoader:
         gen = torch.Generator().manual_seed(seed)
         return DataLoader(
-            rows.tolist(),
+            rows.tolist(),  # type: ignore[arg-type]  # a list of row indices is a dataset
             batch_size=batch_size,
             shuffle=shuffle,
             collate_fn=self,
@@ -101,7 +103,7 @@ class TrainingPlan(pl.LightningModule):
 
     def __init__(
         self,
-        module: torch.nn.Module,
+        module: Any,
         *,
         lr: float,
         weight_decay: float,
@@ -110,7 +112,7 @@ class TrainingPlan(pl.LightningModule):
         adversary_warmup: int,
     ) -> None:
         super().__init__()
-        self.module = module
+        self.module: Any = module
         self.lr, self.weight_decay = lr, weight_decay
         self.adversary = adversary
         self.adversary_weight, self.adversary_warmup = adversary_weight, adversary_warmup
@@ -172,14 +174,14 @@ class _BestWeights(pl.Callback):
         self.state: dict[str, torch.Tensor] | None = None
         self.best_epoch = -1
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, plan: pl.LightningModule) -> None:
+    def on_validation_epoch_end(self, trainer: pl.Trainer, plan: Any) -> None:
         loss = trainer.callback_metrics.get("val_loss")
         if loss is not None and float(loss) < self.best:
             self.best = float(loss)
             self.best_epoch = trainer.current_epoch
             self.state = copy.deepcopy(plan.module.state_dict())
 
-    def on_train_end(self, trainer: pl.Trainer, plan: pl.LightningModule) -> None:
+    def on_train_end(self, trainer: pl.Trainer, plan: Any) -> None:
         if self.state is not None:
             plan.module.load_state_dict(self.state)
 

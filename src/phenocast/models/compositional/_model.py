@@ -609,4 +609,5 @@ def batch_slice(batch: Batch, start: int, stop: int) -> Batch:
     """Rows ``start:stop`` of every tensor in a batch."""
     from ._module import Batch
 
-    return Batch(**{k: (None if v is None else v[start:stop]) for k, v in vars(batch).items()})
+    rows = {k: (None if v is None else v[start:stop]) for k, v in vars(batch).items()}
+    return Batch(**rows)  # type: ignore[arg-type]

@@ -126,7 +126,7 @@ class CompositionalModule(nn.Module):
         self.dose_mid = nn.Parameter(center.clone().float())
         self.covariate_embeddings = nn.ModuleList(nn.Embedding(n, d) for n in covariate_sizes)
         for emb in self.covariate_embeddings:
-            nn.init.normal_(emb.weight, std=0.1)
+            nn.init.normal_(emb.weight, std=0.1)  # type: ignore[arg-type]
         self.has_time = has_time
         if has_time:
             self.time_embedding = nn.Parameter(torch.zeros(d))
