@@ -122,6 +122,127 @@ def demo(
     _console().print(f"[bold green]report written to[/bold green] {path}")
 
 
+def _read_h5ad(path: Path, what: str):
+    import anndata as ad
+
+    if not path.is_file():
+        raise _fail(f"{what} file {path} does not exist.")
+    try:
+        return ad.read_h5ad(path)
+    except Exception as err:  # h5py / anndata raise many types for a bad file
+        raise _fail(f"{what} file {path} is not a readable .h5ad file ({err}).") from None
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Training data (.h5ad).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    perturbation: Annotated[
+        str, typer.Option(help="obs column of perturbations.")
+    ] = "perturbation",
+    control: Annotated[
+        str | None, typer.Option(help="Control label; omit for data already relative to control.")
+    ] = "control",
+    dose: Annotated[str | None, typer.Option(help="obs column of doses.")] = None,
+    time: Annotated[str | None, typer.Option(help="obs column of times.")] = None,
+    covariate: Annotated[
+        list[str] | None, typer.Option("--covariate", "-c", help="obs column; repeatable.")
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer to model instead of X.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of CompositionalConfig options.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override train.max_epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+) -> None:
+    """Register an .h5ad and fit the compositional model; write a model directory."""
+    import json
+
+    from .data import RegistrationError, register
+    from .models import Compositional, CompositionalConfig
+
+    adata = _read_h5ad(data, "training data")
+    try:
+        options = json.loads(config.read_text()) if config is not None else {}
+        cfg = CompositionalConfig.from_dict(options)
+        changes = {k: v for k, v in (("max_epochs", epochs), ("seed", seed)) if v is not None}
+        cfg = cfg.with_train(progress=True, **changes)
+        reg = register(
+            adata,
+            perturbation=perturbation,
+            control=control,
+            dose=dose,
+            time=time,
+            covariates=tuple(covariate or ()),
+            layer=layer,
+        )
+    except FileNotFoundError:
+        raise _fail(f"config file {config} does not exist.") from None
+    except json.JSONDecodeError as err:
+        raise _fail(f"config file {config} is not valid JSON ({err}).") from None
+    except (RegistrationError, ValueError) as err:
+        raise _fail(str(err)) from None
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise _fail(f"{out} is not empty; pass --overwrite to replace it.")
+    console = _console()
+    model = Compositional(reg, cfg).fit(adata)
+    model.save(out, overwrite=overwrite)
+    h = model.history_
+    console.print(
+        f"fitted on {adata.n_obs} cells × {adata.n_vars} genes: {len(h.epochs)} epochs "
+        f"(best {h.best_epoch}), {h.seconds:.1f} s, {h.cells_per_second:.0f} cells/s"
+    )
+    if model.anchor_ is not None:
+        console.print(f"anchored to {model.anchor_.baseline}: α = {model.anchor_.alpha}")
+    console.print(f"[bold green]model written to[/bold green] {out}")
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `train`.")],
+    conditions: Annotated[
+        Path, typer.Option(help="CSV: one row per condition (perturbation, dose, covariates).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5ad.")],
+    controls: Annotated[
+        Path | None,
+        typer.Option(help="Cells to start from (.h5ad); without it, one mean row per condition."),
+    ] = None,
+) -> None:
+    """Predict counterfactuals for the conditions of a CSV and write them as .h5ad."""
+    import anndata as ad
+    import pandas as pd
+
+    from .data import RegistrationError, atomic_write
+    from .models import Compositional
+    from .models.compositional import ModelDirectoryError
+
+    try:
+        model = Compositional.load(model_dir)
+    except ModelDirectoryError as err:
+        raise _fail(str(err)) from None
+    if not conditions.is_file():
+        raise _fail(f"conditions file {conditions} does not exist.")
+    table = pd.read_csv(conditions, dtype=str, keep_default_na=False)
+    reg = model.registry
+    if reg.time_key is not None and reg.time_key in table:
+        table[reg.time_key] = pd.to_numeric(table[reg.time_key])
+    start = _read_h5ad(controls, "controls") if controls is not None else None
+    try:
+        if start is not None:
+            result = model.predict(start, table)
+        else:
+            mean = model.predict_mean(None, table)
+            obs = table.copy()
+            obs.index = [f"condition{i}" for i in range(len(obs))]
+            result = ad.AnnData(mean, obs=obs, var=pd.DataFrame(index=list(reg.var_names)))
+    except RegistrationError as err:
+        raise _fail(str(err)) from None
+    atomic_write(out, lambda p: result.write_h5ad(p))
+    _console().print(f"wrote {result.n_obs} predicted profiles to {out}")
+
+
 @app.command()
 def version() -> None:
     """Print the phenocast version."""

@@ -146,7 +146,7 @@ class _Exploit:
 
 def test_bad_save_directories(tmp_path, data, fitted, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ModelDirectoryError, match="config.json is missing"):
+    with pytest.raises(ModelDirectoryError, match=r"config\.json is missing"):
         Compositional.load(tmp_path / "nothing")
     fitted.save(tmp_path / "m")
     # a weights file holding code: refused, and nothing is executed
@@ -171,7 +171,7 @@ def test_bad_save_directories(tmp_path, data, fitted, monkeypatch):
         {f"module.{k}": v for k, v in other.module.state_dict().items()},
         tmp_path / "m4" / "weights.pt",
     )
-    with pytest.raises(ModelDirectoryError, match="does not match config.json"):
+    with pytest.raises(ModelDirectoryError, match=r"does not match config\.json"):
         Compositional.load(tmp_path / "m4")
 
 
