@@ -244,7 +244,9 @@ class Compositional:
         )
 
     def _split(self, obs: pd.DataFrame, fraction: float, seed: int) -> tuple[Any, Any]:
-        """Hold out ``fraction`` of the cells of every condition × context for early stopping."""
+        """Cells held out for early stopping: ``fraction`` of every condition × context with at
+        least 4 cells, and ``fraction`` of the cells (wells) of the smaller groups, drawn
+        together."""
         import torch
 
         keys = self.registry.conditions_of(obs).astype(str)
@@ -254,11 +256,20 @@ class Compositional:
         rng = np.random.default_rng(seed)
         val = np.zeros(len(codes), dtype=bool)
         if fraction > 0:
+            small = []
             for g in range(codes.max() + 1):
                 rows = np.flatnonzero(codes == g)
                 n_val = round(fraction * rows.size)
                 if rows.size >= 4 and n_val:
                     val[rng.choice(rows, n_val, replace=False)] = True
+                elif rows.size < 4:
+                    small.append(rows)
+            # Conditions with a few cells (bulk wells): hold out whole random wells, which
+            # makes the validation loss a test on unseen conditions.
+            pool = np.concatenate(small) if small else np.zeros(0, dtype=int)
+            n_val = round(fraction * pool.size)
+            if n_val:
+                val[rng.choice(pool, n_val, replace=False)] = True
         return torch.from_numpy(np.flatnonzero(~val)), torch.from_numpy(np.flatnonzero(val))
 
     def _basal_means(self, batch: Batch) -> dict[str, Any]:
