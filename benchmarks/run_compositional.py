@@ -43,17 +43,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.console import Console
 
-from phenocast.data import atomic_write_text
+from phenocast.data import atomic_write_text, context_of
 from phenocast.evaluate import (
+    NOISE_CEILING,
     ModelResult,
     expand_models,
     get_tasks,
     markdown_summary,
     rich_tables,
     run_benchmark,
+    score_fold,
 )
-from phenocast.evaluate._runner import NOISE_CEILING
-from phenocast.evaluate.metrics import METRICS, pearson_delta
+from phenocast.evaluate.metrics import pearson_delta
 from phenocast.models import UnsupportedConditionError, create_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -200,19 +201,11 @@ def _first_folds(task: Task, n: int) -> Task:
     return dataclasses.replace(task, build=first, description=f"{task.description}, first {n}")
 
 
-def _contexts(obs: pd.DataFrame, registry: Registry) -> list[tuple]:
-    """Each row's context: its covariate values (as str), then its time if registered."""
-    parts = [obs[c].astype(str).to_numpy() for c in registry.covariate_keys]
-    if registry.time_key is not None:
-        parts.append(obs[registry.time_key].astype(float).to_numpy())
-    return list(zip(*parts, strict=True)) if parts else [()] * len(obs)
-
-
 def _perturbed_groups(train: AnnData, registry: Registry) -> tuple[np.ndarray, list[tuple]]:
     """Per cell its (condition, context) group (``None`` for controls) and the sorted groups."""
     conditions = registry.parse_frame(train.obs)
     groups = np.empty(train.n_obs, dtype=object)
-    for i, (cond, ctx) in enumerate(zip(conditions, _contexts(train.obs, registry), strict=True)):
+    for i, (cond, ctx) in enumerate(zip(conditions, context_of(train.obs, registry), strict=True)):
         groups[i] = None if cond.is_control else (cond.key, ctx)
     uniq = sorted({g for g in groups if g is not None}, key=str)
     return groups, uniq
@@ -252,7 +245,7 @@ def _train_groups(fold: Fold) -> _TrainGroups:
     """Mean profile of each perturbed training group, and its context's control cells."""
     train, reg = fold.train, fold.registry
     groups, uniq = _perturbed_groups(train, reg)
-    contexts = _contexts(train.obs, reg)
+    contexts = context_of(train.obs, reg)
     is_ctrl = np.array([g is None for g in groups])
     rows_of: dict[tuple, list[int]] = {}
     for i, g in enumerate(groups):
@@ -273,16 +266,6 @@ def _train_groups(fold: Fold) -> _TrainGroups:
         out.conditions.append(conditions)
         out.truth.append(np.vstack(truth))
         out.ctrl.append(np.asarray(x[ctrl_rows].mean(axis=0)).ravel())
-    return out
-
-
-def _score(task: Task, fold: Fold, preds: list[np.ndarray]) -> dict[str, dict[str, float]]:
-    """metric → held-out condition label → value (as the benchmark runner scores profiles)."""
-    out: dict[str, dict[str, float]] = {m: {} for m in task.metrics}
-    for group, pred in zip(fold.groups, preds, strict=True):
-        for label, p, t in zip(group.conditions.index, pred, group.truth, strict=True):
-            for m in task.metrics:
-                out[m][str(label)] = METRICS[m](p, t, ctrl=group.ctrl)
     return out
 
 
@@ -311,7 +294,7 @@ def _fit_compositional(
     model.fit(train)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    preds = [model.predict_mean(g.controls, g.conditions) for g in fold.groups]
+    preds = [_predict_rows(model, g.controls, g.conditions) for g in fold.groups]
     predict_s = time.perf_counter() - t0
     hist = model.history_
     rec = FitRecord(
@@ -326,7 +309,7 @@ def _fit_compositional(
         len(hist.epochs),
         int(hist.best_epoch),
         float(hist.cells_per_second),
-        ood=_score(task, fold, preds),
+        ood=score_fold(task, fold, preds),
     )
     anchor = model.anchor_
     if anchor is not None:
@@ -347,6 +330,18 @@ def _fit_compositional(
                 pearson_delta(p, t, ctrl=ctrl) for p, t in zip(pred, truth, strict=True)
             ]
     return rec
+
+
+def _predict_rows(model: Any, controls: AnnData | None, conditions: Any) -> np.ndarray:
+    """Predict condition by condition; NaN rows (scored as n/a) where the model cannot answer,
+    e.g. a component the reduced training data of the sweep no longer contains."""
+    out = np.full((len(conditions), model.registry.n_vars), np.nan)
+    for i in range(len(conditions)):
+        try:
+            out[i] = model.predict_mean(controls, conditions.iloc[i : i + 1])[0]
+        except UnsupportedConditionError:
+            continue
+    return out
 
 
 def _fit_baseline(
@@ -541,8 +536,9 @@ def sweep_report(
         "context) groups, summed over folds (Kang: the stimulated cell types, as it has one "
         "perturbation). Subsets are nested, drawn with `numpy.random.default_rng(0)`; all "
         "control cells are kept and the dropped groups' cells removed; the held-out set is "
-        "unchanged. The model keeps the fold's registry, so a component whose every group was "
-        "dropped has an untrained embedding. baseline (k/n): it could predict only k of the n "
+        "unchanged. A held-out condition whose component lost every training group is n/a for "
+        "the model too (it refuses untrained embeddings). baseline (k/n): it could predict "
+        "only k of the n "
         "held-out conditions (the rest need a dropped group); its mean is over those k. n/a: "
         "none. α: the anchored fit's blend per fold."
     )

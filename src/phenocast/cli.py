@@ -189,6 +189,7 @@ def train(
     model = Compositional(reg, cfg).fit(adata)
     model.save(out, overwrite=overwrite)
     h = model.history_
+    assert h is not None  # set by fit
     console.print(
         f"fitted on {adata.n_obs} cells × {adata.n_vars} genes: {len(h.epochs)} epochs "
         f"(best {h.best_epoch}), {h.seconds:.1f} s, {h.cells_per_second:.0f} cells/s"

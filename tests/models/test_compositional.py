@@ -242,3 +242,12 @@ def test_counts_with_a_negative_binomial(data):
         counts[counts.obs["is_control"].to_numpy()][:5], pd.DataFrame({"perturbation": ["P0"]})
     )
     assert (out.X > 0).all() and (out.layers["variance"] >= out.X).all()
+
+
+def test_components_absent_from_the_fitted_data_are_refused(data):
+    adata, _, reg = data
+    without_p2 = adata[(adata.obs["perturbation"].astype(str) != "P2").to_numpy()].copy()
+    model = Compositional(reg, config(train={"max_epochs": 2})).fit(without_p2)
+    cond = pd.DataFrame({"perturbation": ["P2"], "dose": ["1"], "cell_type": ["T0"]})
+    with pytest.raises(RegistrationError, match=r"\['P2'\] are in the registry but absent"):
+        model.predict_mean(None, cond)

@@ -40,7 +40,7 @@ from ._priors import (
     load_progeny,
     load_sciplex_metadata,
 )
-from ._pseudobulk import Pseudobulk, pseudobulk
+from ._pseudobulk import Pseudobulk, context_of, pseudobulk
 from ._registry import Encoded, Registry, register
 from ._synthetic import SyntheticTruth, expected_profile, synthetic
 
@@ -60,6 +60,7 @@ __all__ = [
     "SyntheticTruth",
     "atomic_write",
     "atomic_write_text",
+    "context_of",
     "data_dir",
     "dataset_info",
     "expected_profile",

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from . import metrics
-from ._runner import BenchmarkResult, ModelResult, expand_models, run_benchmark, run_task
+from ._runner import (
+    NOISE_CEILING,
+    BenchmarkResult,
+    ModelResult,
+    expand_models,
+    run_benchmark,
+    run_task,
+    score_fold,
+)
 from ._tables import markdown_summary, rich_tables
 from ._tasks import GROUPS, TASKS, Fold, QueryGroup, Task, get_tasks
 
 __all__ = [
     "GROUPS",
+    "NOISE_CEILING",
     "TASKS",
     "BenchmarkResult",
     "Fold",
@@ -22,4 +31,5 @@ __all__ = [
     "rich_tables",
     "run_benchmark",
     "run_task",
+    "score_fold",
 ]

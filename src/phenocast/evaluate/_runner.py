@@ -25,6 +25,7 @@ __all__ = [
     "ModelResult",
     "expand_models",
     "run_benchmark",
+    "score_fold",
 ]
 
 NOISE_CEILING = "noise-ceiling"
@@ -157,8 +158,8 @@ def _score_profiles(
     return {m: METRICS[m](pred, truth, ctrl=ctrl) for m in task.metrics}
 
 
-def _score_fold(task: Task, fold: Fold, preds: list[np.ndarray]) -> dict[str, dict[str, float]]:
-    """metric → condition label → value for one fold."""
+def score_fold(task: Task, fold: Fold, preds: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """metric → condition label → value for one fold (``preds``: one array per query group)."""
     out: dict[str, dict[str, float]] = {m: {} for m in task.metrics}
     if task.scoring == "scalar":
         p = np.concatenate([pr[:, 0] for pr in preds])
@@ -235,7 +236,7 @@ def run_task(
                 break
             if keep_predictions:
                 res.predictions[fold.name] = preds
-            for m, per in _score_fold(task, fold, preds).items():
+            for m, per in score_fold(task, fold, preds).items():
                 res.values.setdefault(m, {})[fold.name] = per
         results[label] = res
     results[NOISE_CEILING] = _noise_ceiling(task, folds)

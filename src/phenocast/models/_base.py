@@ -64,7 +64,6 @@ class PerturbationModel(Protocol):
     def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray: ...
 
 
-ModelFactory = Callable[..., PerturbationModel]
 MODELS: dict[str, type] = {}
 _M = TypeVar("_M", bound=type)
 

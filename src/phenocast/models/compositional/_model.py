@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import RegistrationError, Registry, atomic_write, atomic_write_text
-from .._base import register_model
+from .._base import UnsupportedConditionError, register_model
 from ._config import CompositionalConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,6 +25,10 @@ __all__ = ["Compositional", "ModelDirectoryError"]
 
 _FORMAT = "phenocast.compositional"
 _FORMAT_VERSION = 1
+
+
+class UntrainedComponentError(RegistrationError, UnsupportedConditionError):
+    """A condition names a component the model's fitting data never contained."""
 
 
 class ModelDirectoryError(ValueError):
@@ -78,6 +82,7 @@ class Compositional:
         self.history_: FitHistory | None = None
         self._basal: dict[str, Any] = {}
         self.anchor_: Any = None
+        self.trained_components_: tuple[str, ...] = tuple(registry.components)
 
     def __repr__(self) -> str:
         state = "fitted" if self.module is not None else "not fitted"
@@ -223,6 +228,8 @@ class Compositional:
         module.eval()
         self.module = module
         self._basal = self._basal_means(batch)
+        seen = np.unique(comps[comps >= 0])
+        self.trained_components_ = tuple(reg.components[j] for j in seen)
         return self
 
     def _batches(self, batch: Batch, obs: pd.DataFrame) -> Any:
@@ -325,7 +332,18 @@ class Compositional:
         if reg.time_key is not None and reg.time_key not in frame.columns:
             frame[reg.time_key] = 0.0
         x = np.zeros((len(frame), reg.n_vars), dtype=np.float32)
-        return self._batch(x, frame)
+        batch = self._batch(x, frame)
+        trained = set(self.trained_components_)
+        untrained = sorted(
+            {reg.components[j] for j in batch.components.unique().tolist() if j >= 0} - trained
+        )
+        if untrained:
+            raise UntrainedComponentError(
+                f"Perturbation component(s) {untrained} are in the registry but absent from the "
+                "data the model was fitted on, so their embeddings are untrained. Fit on data "
+                f"that contains them; trained components: {sorted(trained)[:20]}."
+            )
+        return batch
 
     def _counterfactual(self, controls: AnnData | None, conditions: pd.DataFrame) -> Any:
         """Yield (condition row, mean, variance): every start cell under each condition.
@@ -509,6 +527,7 @@ class Compositional:
             "config": self.config.to_dict(),
             "basal_contexts": [list(c) for c in self._basal["contexts"]],
             "anchor": None,
+            "trained_components": list(self.trained_components_),
         }
         if self.anchor_ is not None:
             a = self.anchor_
@@ -586,6 +605,7 @@ class Compositional:
             "all": state["basal.all"],
             "contexts": {c: state[f"basal.context.{j}"] for j, c in enumerate(contexts)},
         }
+        model.trained_components_ = tuple(meta.get("trained_components", registry.components))
         if meta.get("anchor"):
             model._restore_anchor(meta["anchor"], state.get("anchor.means"), path)
         return model
