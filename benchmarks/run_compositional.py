@@ -108,6 +108,7 @@ class FitRecord:
     validation: float | None = None
     n_validation_groups: int = 0
     anchor_note: str = ""
+    anchor_baseline: str = ""
     train_values: list[float] = field(default_factory=list)
     # metric → held-out condition label → value
     ood: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -314,6 +315,7 @@ def _fit_compositional(
     anchor = model.anchor_
     if anchor is not None:
         rec.alpha = anchor.alpha
+        rec.anchor_baseline = anchor.baseline
         rec.n_validation_groups = anchor.n_groups
         rec.anchor_note = anchor.note
         rec.validation = anchor.scores.get(anchor.alpha) if anchor.scores else None
@@ -374,7 +376,9 @@ def _run_task(
 ) -> TaskRun:
     """Fit the compositional variants on every fold of one task (and the sweep's subsets)."""
     task = tr.task
-    baseline = task.model_options.get(MODEL, {}).get("anchor")
+    anchor = task.model_options.get(MODEL, {}).get("anchor")
+    # the sweep's baseline column shows the task's reference baseline (first candidate)
+    baseline = anchor if anchor is None or isinstance(anchor, str) else anchor[0]
     run = TaskRun(task, baseline, rss_before_mb=_peak_rss_mb())
     t0 = time.perf_counter()
     for fold in tr.fold_data:
@@ -452,7 +456,9 @@ def limits_report(runs: Sequence[TaskRun], labels: Sequence[str]) -> Report:
                 val = _fmt(_nanmean(vals))
                 if len(vals) < len(recs):
                     val += f" ({len(vals)}/{len(recs)} folds)"
-            alphas = ", ".join(f"{r.alpha:g}" for r in recs) if anchored else "—"
+            alphas = (
+                ", ".join(f"{r.anchor_baseline} {r.alpha:g}" for r in recs) if anchored else "—"
+            )
             n_val = sum(r.n_validation_groups for r in recs) if anchored else 0
             rows.append(
                 [
@@ -473,11 +479,20 @@ def limits_report(runs: Sequence[TaskRun], labels: Sequence[str]) -> Report:
         "skipped; for the anchored variant the blend includes the baseline, which has seen "
         "those groups). validation: `anchor_.scores[α]` of the chosen α — groups held out of the "
         "anchor's first fit, mean over folds. held-out: the task's OOD conditions (= main "
-        "table). α per fold (1 = model alone, 0 = baseline alone). groups summed over folds."
+        "table). anchor per fold: the baseline the fit chose among the task's candidates and its α "
+        "(1 = model alone, 0 = baseline alone). groups summed over folds."
     )
     if notes:
         caption += " n/a validation: " + "; ".join(notes) + "."
-    cols = ["task", "model", "train", "validation", "held-out", "train − held-out", "α per fold"]
+    cols = [
+        "task",
+        "model",
+        "train",
+        "validation",
+        "held-out",
+        "train − held-out",
+        "anchor per fold",
+    ]
     return Report(
         "Limits: Pearson Δ on training, validation and held-out groups",
         [*cols, "groups train / val / held-out"],
@@ -500,7 +515,11 @@ def sweep_report(
             kept = sum(r.n_groups_kept for r in recs[labels[0]] or [first])
             total = sum(r.n_groups_total for r in recs[labels[0]] or [first])
             cells = [_fmt(_ood_mean(recs[label])) if recs[label] else "—" for label in labels]
-            alphas = [r.alpha for r in recs.get(labels[0], []) if r.alpha is not None]
+            alphas = [
+                f"{r.anchor_baseline} {r.alpha:g}"
+                for r in recs.get(labels[0], [])
+                if r.alpha is not None
+            ]
             base = [b for b in run.baselines if b.fraction == frac]
             if run.baseline is None or not base:
                 bcell = "—"
@@ -527,7 +546,7 @@ def sweep_report(
                     f"{frac:.0%}",
                     f"{kept}/{total}",
                     *cells,
-                    ", ".join(f"{a:g}" for a in alphas) or "—",
+                    ", ".join(alphas) or "—",
                     f"{run.baseline or '—'}: {bcell}",
                 ]
             )

@@ -3,6 +3,7 @@ conditions, its API keeps its promises, and bad input or bad save directories fa
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
 
@@ -182,10 +183,15 @@ def test_config_is_strict():
         CompositionalConfig.from_dict({"train": {"epochs": 3}})
     with pytest.raises(ValueError, match="dose_response must be one of"):
         CompositionalConfig(dose_response="hill")
-    with pytest.raises(ValueError, match="anchor must name a baseline"):
+    with pytest.raises(ValueError, match=r"anchor must name baselines.*got 'compositional'"):
         CompositionalConfig(anchor="compositional")
-    cfg = config(anchor="additive")
-    assert CompositionalConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="got 'additve'"):
+        CompositionalConfig(anchor=["mean-shift", "additve"])
+    with pytest.raises(ValueError, match="at least one baseline"):
+        CompositionalConfig(anchor=[])
+    for anchor in ("additive", ["additive", "mean-shift"]):
+        cfg = config(anchor=anchor)
+        assert CompositionalConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(TypeError, match="CompositionalConfig"):
         Compositional(None, {"latent_dim": 3})  # type: ignore[arg-type]
 
@@ -229,6 +235,29 @@ def test_anchor_at_alpha_zero_is_the_baseline(data):
     assert chosen.anchor_.scores[chosen.anchor_.alpha] == max(chosen.anchor_.scores.values())
 
 
+def test_anchor_candidates_are_compared_on_validation(data, tmp_path):
+    adata, train, reg = data
+    model = Compositional(
+        reg, config(anchor=["additive", "dose-interp", "mean-shift"], train={"max_epochs": 3})
+    ).fit(train)
+    a = model.anchor_
+    # additive declines held-out singles, so it has no scores and cannot be chosen
+    assert set(a.candidates) == {"dose-interp", "mean-shift"}
+    assert a.baseline in a.candidates
+    best = {b: max(sc.values()) for b, sc in a.candidates.items()}
+    assert best[a.baseline] == max(best.values())
+    assert a.scores[a.alpha] == best[a.baseline]
+    # the chosen baseline is what the refitted model blends with, and it survives a save
+    ctrl_cells = controls_of(adata, "T1")
+    cond = pd.DataFrame({"perturbation": ["P0"], "dose": ["1"], "cell_type": ["T1"]})
+    model.save(tmp_path / "m")
+    loaded = Compositional.load(tmp_path / "m")
+    assert loaded.anchor_.baseline == a.baseline and loaded.anchor_.candidates == a.candidates
+    np.testing.assert_allclose(
+        loaded.predict_mean(ctrl_cells, cond), model.predict_mean(ctrl_cells, cond), rtol=1e-5
+    )
+
+
 def test_counts_with_a_negative_binomial(data):
     counts = synthetic(
         n_genes=40, n_cell_types=1, n_perturbations=2, combinations=0, doses=None,
@@ -251,3 +280,31 @@ def test_components_absent_from_the_fitted_data_are_refused(data):
     cond = pd.DataFrame({"perturbation": ["P2"], "dose": ["1"], "cell_type": ["T0"]})
     with pytest.raises(RegistrationError, match=r"\['P2'\] are in the registry but absent"):
         model.predict_mean(None, cond)
+
+
+def test_validation_groups_keep_every_component_in_training():
+    from phenocast.models.compositional._anchor import validation_groups
+
+    def components(key):
+        return set(key.split("@")[0].split("+"))
+
+    # singles only, one dose: every group holds a component no other group has
+    singles = synthetic(
+        n_genes=20, n_cell_types=1, n_perturbations=3, combinations=0, doses=None,
+        cells_per_condition=10, seed=0,
+    )  # fmt: skip
+    reg = register(singles, perturbation="perturbation", control="control")
+    mask, groups = validation_groups(singles, reg, fraction=0.5, seed=0)
+    assert groups == [] and not mask.any()
+    # doses, combinations and two contexts: held-out groups are answerable from the rest
+    adata = synthetic(n_genes=20, n_cell_types=2, n_perturbations=3, combinations=2, seed=0)
+    reg = register(
+        adata, perturbation="perturbation", control="control", dose="dose",
+        covariates=["cell_type"],
+    )  # fmt: skip
+    mask, groups = validation_groups(adata, reg, fraction=0.3, seed=0)
+    assert groups
+    keys = reg.conditions_of(adata).to_numpy()
+    kept = set().union(*(components(k) for k in set(keys[~mask]) if k != "control"))
+    for key, _ in groups:
+        assert components(key) <= kept, key

@@ -28,6 +28,7 @@ __all__ = [
     "AnchorFit",
     "choose_alpha",
     "fit_baseline",
+    "pick_anchor",
     "pseudobulk_anndata",
     "validation_groups",
 ]
@@ -42,12 +43,18 @@ class AnchorFit:
     scores: dict[float, float] = field(default_factory=dict)  # α → mean pearson_delta
     n_groups: int = 0
     note: str = ""
+    #: Every candidate baseline's scores (baseline → α → mean pearson_delta), when several
+    #: were compared.
+    candidates: dict[str, dict[float, float]] = field(default_factory=dict)
+    #: Per-group scores behind ``scores`` (α → group index → pearson_delta); not saved.
+    group_scores: dict[float, dict[int, float]] = field(default_factory=dict, repr=False)
 
 
 def validation_groups(
     adata: AnnData, registry: Registry, *, fraction: float, seed: int
 ) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
-    """Pick perturbed (condition, context) groups whose context has controls.
+    """Pick perturbed (condition, context) groups whose context has controls, at random among
+    those whose every component also appears in a group that stays in training.
 
     Returns a boolean mask of the held-out cells and the (condition key, context) of each group.
     """
@@ -62,7 +69,24 @@ def validation_groups(
     rng = np.random.default_rng(seed)
     n = max(1, round(fraction * len(groups)))
     n = min(n, len(groups) - 1) if len(groups) > 1 else 0
-    chosen = [groups[i] for i in sorted(rng.choice(len(groups), n, replace=False))]
+    # hold out only groups the remaining data can still answer: each of their components keeps
+    # at least one other group, so validation asks the benchmarks' question (a new combination,
+    # dose or context of known perturbations), not the unanswerable one of an unseen component
+    count: dict[str, int] = {}
+    parts = {g: registry.parse(g[0].split("@", 1)[0]).components for g in groups}
+    for comps in parts.values():
+        for comp in comps:
+            count[comp] = count.get(comp, 0) + 1
+    chosen = []
+    for i in rng.permutation(len(groups)):
+        if len(chosen) >= n:
+            break
+        g = groups[i]
+        if all(count[comp] > 1 for comp in parts[g]):
+            chosen.append(g)
+            for comp in parts[g]:
+                count[comp] -= 1
+    chosen.sort(key=str)
     chosen_set = set(chosen)
     mask = np.array([(k, c) in chosen_set for k, c in zip(keys, ctx, strict=True)])
     return mask, chosen
@@ -77,27 +101,36 @@ def choose_alpha(
     *,
     alphas: tuple[float, ...],
     baseline_name: str,
+    cache: dict[tuple[str, tuple], np.ndarray] | None = None,
 ) -> AnchorFit:
-    """Score each α on the held-out groups (mean Pearson Δ) and keep the best (ties → smaller)."""
+    """Score each α on the held-out groups (mean Pearson Δ) and keep the best (ties → smaller).
+
+    ``cache`` keeps the model's prediction per group across calls (one per candidate baseline).
+    """
     keys = registry.conditions_of(adata).to_numpy()
     ctx = context_of(adata.obs, registry)
     x = registry.matrix(adata)
-    per_alpha: dict[float, list[float]] = {a: [] for a in alphas}
-    for key, c in groups:
+    per_alpha: dict[float, dict[int, float]] = {a: {} for a in alphas}
+    for g, (key, c) in enumerate(groups):
         in_group = np.array([k == key and cc == c for k, cc in zip(keys, ctx, strict=True)])
         is_ctrl = np.array([k == CONTROL and cc == c for k, cc in zip(keys, ctx, strict=True)])
         controls = adata[is_ctrl]
         row = adata.obs.loc[in_group, registry.condition_columns].iloc[:1]
         try:
             base = baseline.predict_mean(controls, row)[0]
-        except UnsupportedConditionError:
+            if cache is not None and (key, c) in cache:
+                pred = cache[(key, c)]
+            else:
+                pred = model_predict(controls, row)[0]
+                if cache is not None:
+                    cache[(key, c)] = pred
+        except UnsupportedConditionError:  # either cannot answer (e.g. an untrained component)
             continue
-        pred = model_predict(controls, row)[0]
         truth = np.asarray(x[in_group].mean(axis=0)).ravel()
         ctrl = np.asarray(x[is_ctrl].mean(axis=0)).ravel()
         for a in alphas:
-            per_alpha[a].append(pearson_delta(base + a * (pred - base), truth, ctrl=ctrl))
-    scores = {a: float(np.nanmean(v)) for a, v in per_alpha.items() if v and not np.isnan(v).all()}
+            per_alpha[a][g] = pearson_delta(base + a * (pred - base), truth, ctrl=ctrl)
+    scores = _mean_scores(per_alpha, None)
     if not scores:
         return AnchorFit(
             baseline_name, 0.0, {}, 0, "no validation condition could be scored: baseline kept"
@@ -105,7 +138,42 @@ def choose_alpha(
     best = max(scores.values())
     alpha = min(a for a, s in scores.items() if s >= best - 1e-9)
     n = len(next(iter(per_alpha.values())))
-    return AnchorFit(baseline_name, float(alpha), scores, n)
+    return AnchorFit(baseline_name, float(alpha), scores, n, group_scores=per_alpha)
+
+
+def _mean_scores(
+    per_alpha: dict[float, dict[int, float]], keep: set[int] | None
+) -> dict[float, float]:
+    """Mean score per α over the groups in ``keep`` (all when ``None``), NaNs ignored."""
+    out = {}
+    for a, by_group in per_alpha.items():
+        v = np.array([s for g, s in by_group.items() if keep is None or g in keep], dtype=float)
+        if v.size and not np.isnan(v).all():
+            out[a] = float(np.nanmean(v))
+    return out
+
+
+def pick_anchor(fits: list[AnchorFit]) -> AnchorFit | None:
+    """The candidate baseline and α with the best validation score (ties → earlier candidate).
+
+    Scores are compared on the groups every candidate could score, so a baseline that declines
+    some conditions is not favoured by scoring an easier subset. Returns ``None`` when no
+    candidate scored anything.
+    """
+    scored = [f for f in fits if f.scores]
+    if not scored:
+        return None
+    common = set.intersection(*(set(next(iter(f.group_scores.values()))) for f in scored))
+    if common and len(scored) > 1:
+        for f in scored:
+            f.scores = _mean_scores(f.group_scores, common)
+            top_f = max(f.scores.values())
+            f.alpha = min(a for a, s in f.scores.items() if s >= top_f - 1e-9)
+            f.n_groups = len(common)
+    top = max(max(f.scores.values()) for f in scored)
+    best = next(f for f in scored if max(f.scores.values()) >= top - 1e-9)
+    best.candidates = {f.baseline: dict(f.scores) for f in scored}
+    return best
 
 
 def pseudobulk_anndata(adata: AnnData, registry: Registry) -> AnnData:

@@ -104,10 +104,11 @@ class CompositionalConfig(Config):
         epochs. Needed with ``basal="own"``; off by default because ``basal="control"`` keeps
         the perturbation out of the basal latent by construction.
     anchor, anchor_fraction, anchor_alphas
-        Name of a baseline model (e.g. ``"additive"``): predictions become
-        ``baseline + α (model − baseline)`` with α from ``anchor_alphas`` chosen on
-        ``anchor_fraction`` of the perturbed (condition, context) groups held out of a first
-        fit; the model is then refitted on everything. ``None``: the model alone.
+        Name of a baseline model (e.g. ``"additive"``), or several candidates: predictions
+        become ``baseline + α (model − baseline)`` with the baseline and α (from
+        ``anchor_alphas``) chosen on ``anchor_fraction`` of the perturbed (condition, context)
+        groups held out of a first fit; the model is then refitted on everything. ``None``:
+        the model alone.
     train
         The :class:`TrainConfig`.
     """
@@ -129,7 +130,7 @@ class CompositionalConfig(Config):
     adversary_weight: float = 0.5
     adversary_warmup: int = 5
     adversary_hidden: int = 64
-    anchor: str | None = None
+    anchor: str | tuple[str, ...] | None = None
     anchor_fraction: float = 0.2
     anchor_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -164,16 +165,29 @@ class CompositionalConfig(Config):
             object.__setattr__(self, "anchor_alphas", tuple(self.anchor_alphas))
         if not self.anchor_alphas or any(not 0.0 <= a <= 1.0 for a in self.anchor_alphas):
             raise ValueError(f"anchor_alphas must be values in [0, 1], got {self.anchor_alphas!r}.")
+        if isinstance(self.anchor, list):
+            object.__setattr__(self, "anchor", tuple(self.anchor))
         if self.anchor is not None:
             from .._base import MODELS, model_names
 
-            if self.anchor not in model_names() or self.anchor == "compositional":
-                valid = [n for n in MODELS if n != "compositional"]
-                raise ValueError(
-                    f"anchor must name a baseline, one of {valid}; got {self.anchor!r}."
-                )
+            names = (self.anchor,) if isinstance(self.anchor, str) else self.anchor
+            valid = [n for n in MODELS if n != "compositional"]
+            if not names:
+                raise ValueError(f"anchor must name at least one baseline, one of {valid}.")
+            for name in names:
+                if name not in model_names() or name == "compositional":
+                    raise ValueError(
+                        f"anchor must name baselines, each one of {valid}; got {name!r}."
+                    )
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
+
+    @property
+    def anchor_candidates(self) -> tuple[str, ...]:
+        """The candidate baselines of ``anchor`` as a tuple (empty when ``None``)."""
+        if self.anchor is None:
+            return ()
+        return (self.anchor,) if isinstance(self.anchor, str) else tuple(self.anchor)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None = None) -> CompositionalConfig:

@@ -145,6 +145,7 @@ class Compositional:
             AnchorFit,
             choose_alpha,
             fit_baseline,
+            pick_anchor,
             pseudobulk_anndata,
             validation_groups,
         )
@@ -154,27 +155,37 @@ class Compositional:
         self.anchor_ = None
         if cfg.anchor is None:
             return self._fit_core(adata)
+        candidates = cfg.anchor_candidates
         mask, groups = validation_groups(
             adata, reg, fraction=cfg.anchor_fraction, seed=cfg.train.seed
         )
         if groups:
             sub = adata[~mask].copy()
             self._fit_core(sub)
-            base = fit_baseline(cfg.anchor, pseudobulk_anndata(sub, reg), reg)
-            anchor = choose_alpha(
-                self._predict_mean_raw,
-                base,
-                adata,
-                reg,
-                groups,
-                alphas=cfg.anchor_alphas,
-                baseline_name=cfg.anchor,
-            )
+            table = pseudobulk_anndata(sub, reg)
+            fits, cache = [], {}
+            for name in candidates:
+                base = fit_baseline(name, table, reg)
+                fits.append(
+                    choose_alpha(
+                        self._predict_mean_raw,
+                        base,
+                        adata,
+                        reg,
+                        groups,
+                        alphas=cfg.anchor_alphas,
+                        baseline_name=name,
+                        cache=cache,
+                    )
+                )
+            anchor = pick_anchor(fits) or fits[0]
         else:
-            anchor = AnchorFit(cfg.anchor, 0.0, note="no perturbed group with controls to hold out")
+            anchor = AnchorFit(
+                candidates[0], 0.0, note="no perturbed group with controls to hold out"
+            )
         self._fit_core(adata)
         self._anchor_table = pseudobulk_anndata(adata, reg)
-        self._anchor_model = fit_baseline(cfg.anchor, self._anchor_table, reg)
+        self._anchor_model = fit_baseline(anchor.baseline, self._anchor_table, reg)
         self.anchor_ = anchor
         return self
 
@@ -537,6 +548,9 @@ class Compositional:
                 "scores": {str(k): v for k, v in a.scores.items()},
                 "n_groups": a.n_groups,
                 "note": a.note,
+                "candidates": {
+                    b: {str(k): v for k, v in sc.items()} for b, sc in a.candidates.items()
+                },
                 "table_obs": self._anchor_table.obs.astype(object).to_dict(orient="list"),
             }
         state = {f"module.{k}": v for k, v in module.state_dict().items()}
@@ -633,6 +647,10 @@ class Compositional:
             scores,
             int(info.get("n_groups", 0)),
             info.get("note", ""),
+            {
+                b: {float(k): float(v) for k, v in sc.items()}
+                for b, sc in info.get("candidates", {}).items()
+            },
         )
 
 
