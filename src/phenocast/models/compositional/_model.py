@@ -83,6 +83,8 @@ class Compositional:
         self._basal: dict[str, Any] = {}
         self.anchor_: Any = None
         self.trained_components_: tuple[str, ...] = tuple(registry.components)
+        #: Component → sorted distinct doses it was fitted on (the range a screen may use).
+        self.trained_doses_: dict[str, tuple[float, ...]] = {}
 
     def __repr__(self) -> str:
         state = "fitted" if self.module is not None else "not fitted"
@@ -241,6 +243,11 @@ class Compositional:
         self._basal = self._basal_means(batch)
         seen = np.unique(comps[comps >= 0])
         self.trained_components_ = tuple(reg.components[j] for j in seen)
+        self.trained_doses_ = {
+            # str() of a float32 is its shortest repr: 0.01, not 0.009999999776
+            reg.components[j]: tuple(float(str(v)) for v in np.unique(doses[comps == j]))
+            for j in seen
+        }
         return self
 
     def _batches(self, batch: Batch, obs: pd.DataFrame) -> Any:
@@ -539,6 +546,7 @@ class Compositional:
             "basal_contexts": [list(c) for c in self._basal["contexts"]],
             "anchor": None,
             "trained_components": list(self.trained_components_),
+            "trained_doses": {k: list(v) for k, v in self.trained_doses_.items()},
         }
         if self.anchor_ is not None:
             a = self.anchor_
@@ -620,6 +628,9 @@ class Compositional:
             "contexts": {c: state[f"basal.context.{j}"] for j, c in enumerate(contexts)},
         }
         model.trained_components_ = tuple(meta.get("trained_components", registry.components))
+        model.trained_doses_ = {
+            str(k): tuple(float(d) for d in v) for k, v in meta.get("trained_doses", {}).items()
+        }
         if meta.get("anchor"):
             model._restore_anchor(meta["anchor"], state.get("anchor.means"), path)
         return model

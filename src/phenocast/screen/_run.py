@@ -1,0 +1,622 @@
+"""In-silico combinatorial screens: enumerate, predict in blocks, score, keep the top k."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time as _time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..data._io import atomic_write_text
+from ._predictors import ScreenPredictor, predictor_for
+from ._space import Chunk, ConditionSpace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
+    from ..data import Registry
+
+__all__ = ["SCORES", "ScreenError", "ScreenResult", "run", "target_vector"]
+
+#: Built-in scores; each is "higher ranks first".
+SCORES = ("effect", "target", "target-distance", "non-additivity", "uncertainty")
+ScoreName = Literal["effect", "target", "target-distance", "non-additivity", "uncertainty"]
+
+
+class ScreenError(ValueError):
+    """A screen's request cannot be met (unknown names, doses out of range, bad target …)."""
+
+
+@dataclass
+class ScreenResult:
+    """The top conditions of a screen and what it cost.
+
+    ``hits`` has one row per kept condition, best first: ``rank``, ``perturbation``
+    (``"A+B"``), ``dose`` (``"1+0.5"``), ``order``, the context's covariates, ``score`` and the
+    metrics behind it — ``effect`` (L2 norm of the predicted change from the context's
+    predicted control profile), ``target_similarity`` / ``target_distance`` (with a target),
+    ``non_additivity`` (L2 distance of a combination's change from the sum of its members'
+    changes at the same doses; NaN for singles), ``uncertainty`` (mean predicted variance over
+    start cells and genes) and ``extrapolated`` (a dose outside the trained range).
+    """
+
+    hits: pd.DataFrame
+    score: str
+    n_conditions: int
+    n_scored: int
+    n_unanswered: int
+    cells_per_context: int
+    path: str
+    seconds: float
+    contexts: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def conditions_per_second(self) -> float:
+        return self.n_scored / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def predictions_per_second(self) -> float:
+        """Cell-level predictions (condition × start cell) per second."""
+        return self.conditions_per_second * self.cells_per_context
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the hits atomically (a temporary file renamed into place)."""
+        return atomic_write_text(Path(path), self.hits.to_csv(index=False))
+
+    def summary(self) -> str:
+        return (
+            f"{self.n_scored:,} of {self.n_conditions:,} conditions scored by {self.score!r} "
+            f"in {self.seconds:.1f} s ({self.conditions_per_second:,.0f} conditions/s, "
+            f"{self.predictions_per_second:,.0f} cell predictions/s, {self.cells_per_context} "
+            f"start cells per context, {self.path} path); top {len(self.hits)} kept"
+            + (f"; {self.n_unanswered:,} the model could not answer" if self.n_unanswered else "")
+        )
+
+
+# ------------------------------------------------------------------ inputs
+def _names(registry: Registry, model: Any, perturbations: Sequence[str] | None) -> list[str]:
+    trained = list(getattr(model, "trained_components_", registry.components))
+    if perturbations is None:
+        return trained
+    if isinstance(perturbations, str):
+        raise ScreenError("perturbations must be a list of names, not one string.")
+    names = [str(p) for p in perturbations]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ScreenError(f"perturbations lists {dup[:10]} more than once.")
+    known = set(registry.components)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ScreenError(
+            f"Unknown perturbation(s) {unknown[:10]}: the model knows {len(known)}, e.g. "
+            f"{sorted(known)[:15]}. Combinations are built by the screen: list single "
+            "perturbations only."
+        )
+    untrained = [n for n in names if n not in set(trained)]
+    if untrained:
+        raise ScreenError(
+            f"Perturbation(s) {untrained[:10]} are registered but were absent from the data the "
+            "model was fitted on; their predictions would be untrained embeddings."
+        )
+    return names
+
+
+def _doses(
+    registry: Registry,
+    model: Any,
+    names: list[str],
+    doses: Sequence[float] | Mapping[str, Sequence[float]] | None,
+    *,
+    extrapolate: bool,
+) -> tuple[list[tuple[float, ...]], dict[str, tuple[float, float]]]:
+    """One dose list per name and the trained range of each name (for the ``extrapolated``
+    column)."""
+    trained: dict[str, tuple[float, ...]] = dict(getattr(model, "trained_doses_", {}) or {})
+    if registry.dose_key is None:
+        if doses is not None:
+            raise ScreenError(
+                "The model was registered without a dose column; call run(..., doses=None)."
+            )
+        return [(1.0,)] * len(names), {}
+    if doses is None:
+        missing = [n for n in names if n not in trained]
+        if missing:
+            raise ScreenError(
+                f"No trained doses are recorded for {missing[:10]}; give doses=[...] explicitly."
+            )
+        lists = [trained[n] for n in names]
+    elif isinstance(doses, Mapping):
+        missing = [n for n in names if n not in doses]
+        if missing:
+            raise ScreenError(f"doses gives no list for {missing[:10]}.")
+        lists = [tuple(float(d) for d in doses[n]) for n in names]
+    else:
+        lists = [tuple(float(d) for d in doses)] * len(names)
+    for n, lst in zip(names, lists, strict=True):
+        bad = [d for d in lst if not np.isfinite(d) or d <= 0]
+        if bad:
+            raise ScreenError(f"Doses must be positive numbers; {n!r} has {bad[:5]}.")
+        if len(set(lst)) != len(lst):
+            raise ScreenError(f"The dose list of {n!r} repeats a value: {list(lst)}.")
+    ranges = {n: (min(trained[n]), max(trained[n])) for n in names if trained.get(n)}
+    if not hasattr(model, "trained_doses_"):  # a model that records no trained doses
+        return lists, ranges
+    outside = [
+        (n, d, ranges.get(n))
+        for n, lst in zip(names, lists, strict=True)
+        for d in lst
+        if n not in ranges or not ranges[n][0] * (1 - 1e-9) <= d <= ranges[n][1] * (1 + 1e-9)
+    ]
+    if outside and not extrapolate:
+        shown = "; ".join(
+            f"{n} at {d:g} (trained {'range unknown' if r is None else f'{r[0]:g}–{r[1]:g}'})"
+            for n, d, r in outside[:8]
+        )
+        raise ScreenError(
+            f"{len(outside)} dose(s) lie outside the doses the model was trained on: {shown}. "
+            "Pass extrapolate=True (CLI: --extrapolate) to screen them anyway; they are marked "
+            "in the output's 'extrapolated' column."
+        )
+    return lists, ranges
+
+
+def _contexts(
+    registry: Registry,
+    cell_types: Sequence[str] | None,
+    covariates: Mapping[str, Sequence[str]] | None,
+) -> list[dict[str, str]]:
+    keys = list(registry.covariate_keys)
+    given = {k: [str(v) for v in vals] for k, vals in (covariates or {}).items()}
+    if cell_types is not None:
+        if len(keys) != 1:
+            raise ScreenError(
+                f"cell_types= needs a model with exactly one covariate; this one has {keys}. "
+                "Use covariates={key: [values]}."
+            )
+        if keys[0] in given:
+            raise ScreenError(f"Give {keys[0]!r} once: cell_types= or covariates=, not both.")
+        given[keys[0]] = [str(v) for v in cell_types]
+    unknown = sorted(set(given) - set(keys))
+    if unknown:
+        raise ScreenError(f"Unknown covariate(s) {unknown}; the model's covariates: {keys}.")
+    for k, vals in given.items():
+        known = registry.covariate_categories[k]
+        bad = [v for v in vals if v not in known]
+        if bad:
+            raise ScreenError(
+                f"Unknown value(s) {bad[:10]} of covariate {k!r}; known: {list(known)[:20]}."
+            )
+        if not vals:
+            raise ScreenError(f"covariate {k!r} lists no values.")
+    values = [given.get(k, list(registry.covariate_categories[k])) for k in keys]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _context_controls(
+    registry: Registry, controls: AnnData | None, context: dict[str, str], n_cells: int, seed: int
+) -> AnnData | None:
+    if controls is None:
+        return None
+    keep = np.ones(controls.n_obs, dtype=bool)
+    for k, v in context.items():
+        if k in controls.obs.columns:
+            keep &= controls.obs[k].astype(str).to_numpy() == v
+    rows = np.flatnonzero(keep)
+    if rows.size == 0:
+        raise ScreenError(
+            f"controls has no cell of context {context}; pass control cells of that context, "
+            "or controls=None to start from the model's stored basal state."
+        )
+    if rows.size > n_cells:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, n_cells, replace=False))
+    return controls[rows].copy()
+
+
+def target_vector(
+    registry: Registry, target: Any
+) -> tuple[np.ndarray, Literal["signature", "up-down"]]:
+    """A target signature as a ``(G,)`` vector with NaN for genes it does not constrain.
+
+    ``target`` is a ``pandas.Series`` (gene → desired change), a length-G array, or a mapping
+    ``{"up": [...], "down": [...]}`` of gene lists (scored by cosine similarity only).
+    """
+    genes = pd.Index(registry.var_names)
+    vec = np.full(len(genes), np.nan)
+    if isinstance(target, Mapping) and set(target) <= {"up", "down"}:
+        kind: Literal["signature", "up-down"] = "up-down"
+        for direction, sign in (("up", 1.0), ("down", -1.0)):
+            listed = [str(g) for g in target.get(direction, [])]
+            missing = [g for g in listed if g not in genes]
+            if missing:
+                raise ScreenError(
+                    f"target {direction!r} genes not in the model: {missing[:10]} "
+                    f"({len(missing)} of {len(listed)})."
+                )
+            vec[genes.get_indexer(listed)] = sign
+        both = set(target.get("up", [])) & set(target.get("down", []))
+        if both:
+            raise ScreenError(f"target lists {sorted(both)[:10]} as both up and down.")
+    elif isinstance(target, pd.Series):
+        kind = "signature"
+        idx = target.index.astype(str)
+        missing = [g for g in idx if g not in genes]
+        if missing:
+            raise ScreenError(
+                f"target genes not in the model: {missing[:10]} ({len(missing)} of {len(idx)})."
+            )
+        vals = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float)
+        if np.isnan(vals).any():
+            raise ScreenError(
+                f"target has non-numeric values for {list(idx[np.isnan(vals)])[:10]}."
+            )
+        vec[genes.get_indexer(idx)] = vals
+    else:
+        arr = np.asarray(target, dtype=float)
+        if arr.shape != (len(genes),):
+            raise ScreenError(
+                f"target must be a gene → value Series, an {{'up': …, 'down': …}} mapping or a "
+                f"vector of {len(genes)} values; got shape {arr.shape}."
+            )
+        kind, vec = "signature", arr.copy()
+    if np.isnan(vec).all() or np.nanmax(np.abs(vec)) == 0:
+        raise ScreenError("target constrains no gene (empty or all zero).")
+    return vec, kind
+
+
+# ------------------------------------------------------------------ top k
+class _TopK:
+    """The ``k`` best rows seen so far, by score; memory O(k + block)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.score = np.empty(0)
+        self.cols: dict[str, np.ndarray] = {}
+
+    def push(self, score: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+        ok = ~np.isnan(score)
+        score = score[ok]
+        cols = {c: v[ok] for c, v in cols.items()}
+        if self.cols:
+            score = np.concatenate([self.score, score])
+            cols = {c: np.concatenate([self.cols[c], v]) for c, v in cols.items()}
+        if score.size > self.k:
+            # stable: ties keep the earlier (lower id) condition
+            keep = np.lexsort((cols["id"], -score))[: self.k]
+            score = score[keep]
+            cols = {c: v[keep] for c, v in cols.items()}
+        self.score, self.cols = score, cols
+
+    def ordered(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if not self.cols:
+            return self.score, {}
+        order = np.lexsort((self.cols["id"], -self.score))
+        return self.score[order], {c: v[order] for c, v in self.cols.items()}
+
+
+# ------------------------------------------------------------------ the screen
+def run(
+    model: Any,
+    perturbations: Sequence[str] | None = None,
+    *,
+    max_order: int = 2,
+    min_order: int = 1,
+    doses: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    cell_types: Sequence[str] | None = None,
+    covariates: Mapping[str, Sequence[str]] | None = None,
+    controls: AnnData | None = None,
+    n_cells: int = 100,
+    time: float | None = None,
+    score: ScoreName | Callable[[np.ndarray, dict[str, np.ndarray]], np.ndarray] = "effect",
+    target: Any = None,
+    top_k: int = 100,
+    extrapolate: bool = False,
+    chunk_size: int = 4096,
+    mode: Literal["auto", "per-cell"] = "auto",
+    seed: int = 0,
+    progress: bool | Callable[[int, int], None] = False,
+) -> ScreenResult:
+    """Screen every combination of ``perturbations`` in silico and keep the ``top_k``.
+
+    Parameters
+    ----------
+    model
+        A fitted model: the compositional model is screened in vectorised blocks; any other
+        model behind the protocol goes through its ``predict_mean``.
+    perturbations
+        Single perturbations to combine (default: every one the model was trained on).
+    max_order, min_order
+        Combination sizes screened (1 = singles, 2 = pairs …).
+    doses
+        One list for every perturbation, a ``{name: [doses]}`` mapping, or ``None`` for each
+        perturbation's trained doses. A combination takes every product of its members' doses.
+    cell_types, covariates
+        Contexts: values of the model's single covariate, or ``{covariate: [values]}``; a
+        covariate not given is screened at every one of its values.
+    controls
+        Start cells; each context uses up to ``n_cells`` of the cells matching its covariates
+        (sampled with ``seed``). Without controls, the model's stored mean basal state of the
+        context is the start.
+    time
+        The time point, for models registered with a time column.
+    score
+        What ranks conditions (higher first): ``"effect"``, ``"target"`` (cosine similarity of
+        the predicted change with ``target``), ``"target-distance"`` (minus the Euclidean
+        distance to ``target`` on its genes), ``"non-additivity"``, ``"uncertainty"``, or a
+        function ``(delta (B, G), metrics) → (B,)`` scores.
+    target
+        Signature for the target scores: see :func:`target_vector`.
+    top_k
+        Rows kept; memory is O(top_k + chunk_size), whatever the number of conditions.
+    extrapolate
+        Allow doses outside each perturbation's trained range (marked ``extrapolated``).
+    chunk_size
+        Conditions predicted per block.
+    mode
+        ``"per-cell"`` forces decoding every start cell × condition (compositional model).
+    progress
+        ``True`` for a Rich progress bar with an ETA, or a callback ``(done, total)``.
+    """
+    registry: Registry = model.registry
+    if top_k < 1:
+        raise ScreenError(f"top_k must be >= 1, got {top_k}.")
+    if n_cells < 1:
+        raise ScreenError(f"n_cells must be >= 1, got {n_cells}.")
+    if callable(score):
+        score_name = getattr(score, "__name__", "custom")
+    elif score in SCORES:
+        score_name = score
+    else:
+        raise ScreenError(f"Unknown score {score!r}; choose one of {SCORES} or pass a function.")
+    if score_name in ("target", "target-distance") and target is None:
+        raise ScreenError(f"score={score_name!r} needs a target signature (target=...).")
+    if score_name == "non-additivity" and max_order < 2:
+        raise ScreenError("score='non-additivity' needs combinations: max_order >= 2.")
+    if registry.time_key is not None and time is None:
+        raise ScreenError(
+            f"The model was registered with a time column ({registry.time_key!r}); give time=."
+        )
+    names = _names(registry, model, perturbations)
+    if not names:
+        raise ScreenError("No perturbations to screen.")
+    dose_lists, ranges = _doses(registry, model, names, doses, extrapolate=extrapolate)
+    contexts = _contexts(registry, cell_types, covariates)
+    tvec, tkind = (None, None) if target is None else target_vector(registry, target)
+    if score_name == "target-distance" and tkind == "up-down":
+        raise ScreenError("target-distance needs a signature with values, not up/down lists.")
+    space = ConditionSpace(
+        tuple(names), tuple(dose_lists), len(contexts), min_order=min_order, max_order=max_order
+    )
+    if controls is not None:
+        registry.check_genes(controls)
+    predictor = predictor_for(model, mode=mode, time=time)
+    comp_index = np.array([registry.components.index(n) for n in names], dtype=np.int64)
+    known = hasattr(model, "trained_doses_") and registry.dose_key is not None
+    outside = _outside(names, dose_lists, ranges, known=known)
+
+    top = _TopK(top_k)
+    total = len(space)
+    report, finish = _progress(progress, total)
+    done = n_scored = n_cells_used = 0
+    t0 = _time.perf_counter()
+    try:
+        current = -1
+        singles: np.ndarray | None = None
+        ctrl = np.zeros(registry.n_vars)
+        for chunk in space.chunks(chunk_size):
+            if chunk.context != current:
+                current = chunk.context
+                ctx_controls = _context_controls(
+                    registry, controls, contexts[current], n_cells, seed
+                )
+                predictor.begin(contexts[current], ctx_controls)
+                n_cells_used = max(n_cells_used, predictor.n_cells)
+                ctrl = predictor.control()
+                singles = (
+                    _single_deltas(predictor, space, comp_index, ctrl) if max_order >= 2 else None
+                )
+            metrics = _score_chunk(
+                predictor, chunk, comp_index, ctrl, singles, tvec, tkind, outside
+            )
+            s = (
+                np.asarray(score(metrics.pop("_delta"), metrics), dtype=float)
+                if callable(score)
+                else _pick(score_name, metrics)
+            )
+            metrics.pop("_delta", None)
+            if s.shape != (len(chunk),):
+                raise ScreenError(
+                    f"score function returned shape {s.shape}, expected ({len(chunk)},)."
+                )
+            n_scored += int((~np.isnan(metrics["effect"])).sum())
+            top.push(
+                s,
+                {
+                    "id": chunk.ids,
+                    "context": np.full(len(chunk), chunk.context),
+                    "members": chunk.members,
+                    "dose_index": chunk.dose_index,
+                    **metrics,
+                },
+            )
+            done += len(chunk)
+            report(done)
+    finally:
+        finish()
+    seconds = _time.perf_counter() - t0
+    hits = _hits_frame(top, space, contexts, registry, score_name, tvec is not None, max_order)
+    return ScreenResult(
+        hits=hits,
+        score=score_name,
+        n_conditions=total,
+        n_scored=n_scored,
+        n_unanswered=total - n_scored,
+        cells_per_context=n_cells_used,
+        path=predictor.path,
+        seconds=seconds,
+        contexts=contexts,
+    )
+
+
+def _outside(
+    names: list[str],
+    lists: list[tuple[float, ...]],
+    ranges: dict[str, tuple[float, float]],
+    *,
+    known: bool,
+) -> np.ndarray:
+    """``(n_names, max_doses)``: the dose lies outside the name's trained range. Models that
+    record no trained doses mark nothing."""
+    out = np.zeros((len(names), max(map(len, lists))), dtype=bool)
+    if not known:
+        return out
+    for i, (n, lst) in enumerate(zip(names, lists, strict=True)):
+        lo, hi = ranges.get(n, (np.inf, -np.inf))
+        for j, d in enumerate(lst):
+            out[i, j] = not lo * (1 - 1e-9) <= d <= hi * (1 + 1e-9)
+    return out
+
+
+def _single_deltas(
+    predictor: ScreenPredictor, space: ConditionSpace, comp_index: np.ndarray, ctrl: np.ndarray
+) -> np.ndarray:
+    """``(n_names, max_doses, G)`` predicted change of every single at every listed dose."""
+    width = max(len(d) for d in space.doses)
+    out = np.full((len(space.names), width, ctrl.shape[0]), np.nan)
+    members = np.array(
+        [(i, j) for i, d in enumerate(space.doses) for j in range(len(d))], dtype=np.int64
+    )
+    pad = space.max_order - 1
+    comps = np.concatenate(
+        [comp_index[members[:, :1]], np.full((len(members), pad), -1, dtype=np.int64)], 1
+    )
+    doses = np.array([[space.doses[i][j]] + [0.0] * pad for i, j in members.tolist()])
+    step = 4096
+    for s in range(0, len(members), step):
+        mean, _ = predictor.predict(comps[s : s + step], doses[s : s + step])
+        m = members[s : s + step]
+        out[m[:, 0], m[:, 1]] = mean - ctrl
+    return out
+
+
+def _score_chunk(
+    predictor: ScreenPredictor,
+    chunk: Chunk,
+    comp_index: np.ndarray,
+    ctrl: np.ndarray,
+    singles: np.ndarray | None,
+    tvec: np.ndarray | None,
+    tkind: str | None,
+    outside: np.ndarray,
+) -> dict[str, np.ndarray]:
+    members, used = chunk.members, chunk.members >= 0
+    comps = np.where(used, comp_index[np.maximum(members, 0)], -1)
+    mean, unc = predictor.predict(comps, chunk.doses)
+    delta = mean - ctrl
+    metrics: dict[str, np.ndarray] = {"effect": np.linalg.norm(delta, axis=1)}
+    metrics["uncertainty"] = np.full(len(chunk), np.nan) if unc is None else np.asarray(unc)
+    order = used.sum(1)
+    if singles is not None:
+        parts = singles[np.maximum(members, 0), np.maximum(chunk.dose_index, 0)]  # (B, K, G)
+        additive = (parts * used[:, :, None]).sum(1)
+        nonadd = np.linalg.norm(delta - additive, axis=1)
+        metrics["non_additivity"] = np.where(order >= 2, nonadd, np.nan)
+    if tvec is not None:
+        on = ~np.isnan(tvec)
+        d, t = delta[:, on], tvec[on]
+        norm = np.linalg.norm(d, axis=1) * np.linalg.norm(t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            metrics["target_similarity"] = np.where(norm > 0, d @ t / norm, 0.0)
+        if tkind == "signature":
+            metrics["target_distance"] = np.linalg.norm(d - t, axis=1)
+    metrics["extrapolated"] = (
+        outside[np.maximum(members, 0), np.maximum(chunk.dose_index, 0)] & used
+    ).any(1)
+    metrics["_delta"] = delta
+    return metrics
+
+
+def _pick(name: str, metrics: dict[str, np.ndarray]) -> np.ndarray:
+    if name == "effect":
+        return metrics["effect"]
+    if name == "target":
+        return metrics["target_similarity"]
+    if name == "target-distance":
+        return -metrics["target_distance"]
+    if name == "non-additivity":
+        return metrics["non_additivity"]
+    if np.isnan(metrics["uncertainty"]).all():
+        raise ScreenError("score='uncertainty' needs a model that predicts an uncertainty.")
+    return metrics["uncertainty"]
+
+
+def _hits_frame(
+    top: _TopK,
+    space: ConditionSpace,
+    contexts: list[dict[str, str]],
+    registry: Registry,
+    score_name: str,
+    has_target: bool,
+    max_order: int,
+) -> pd.DataFrame:
+    score, cols = top.ordered()
+    rows = []
+    for i in range(score.size):
+        pert, dose = space.describe(cols["members"][i], cols["dose_index"][i])
+        row: dict[str, Any] = {"rank": i + 1, "perturbation": pert}
+        if registry.dose_key is not None:
+            row["dose"] = dose
+        row["order"] = int((cols["members"][i] >= 0).sum())
+        row.update(contexts[int(cols["context"][i])])
+        row["score"] = float(score[i])
+        row["effect"] = float(cols["effect"][i])
+        if has_target:
+            row["target_similarity"] = float(cols["target_similarity"][i])
+            if "target_distance" in cols:
+                row["target_distance"] = float(cols["target_distance"][i])
+        if max_order >= 2:
+            row["non_additivity"] = float(cols["non_additivity"][i])
+        row["uncertainty"] = float(cols["uncertainty"][i])
+        row["extrapolated"] = bool(cols["extrapolated"][i])
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["rank", "perturbation", "score"])
+    frame.attrs["score"] = score_name
+    return frame
+
+
+def _progress(
+    progress: bool | Callable[[int, int], None], total: int
+) -> tuple[Callable[[int], None], Callable[[], None]]:
+    if callable(progress):
+        cb = progress
+        return (lambda done: cb(done, total)), (lambda: None)
+    if not progress:
+        return (lambda done: None), (lambda: None)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("screening"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("conditions ·"),
+        TimeElapsedColumn(),
+        TextColumn("· ETA"),
+        TimeRemainingColumn(),
+    )
+    task = bar.add_task("screen", total=total)
+    bar.start()
+    return (lambda done: bar.update(task, completed=done)), bar.stop
