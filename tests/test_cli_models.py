@@ -116,3 +116,61 @@ def test_train_errors(files, tmp_path):
         app, ["train", str(tmp_path / "none.h5ad"), "--out", str(tmp_path / "m")]
     )
     assert result.exit_code == 2 and "does not exist" in result.stdout
+
+
+def test_screen_writes_ranked_hits(files):
+    (files / "sig.csv").write_text("gene,direction\n" + "\n".join(
+        f"{g},{d}" for g, d in zip(ad.read_h5ad(files / "ctrl.h5ad").var_names[:4],
+                                   ["up", "up", "down", "down"], strict=True)
+    ))  # fmt: skip
+    out = files / "hits.csv"
+    result = runner.invoke(
+        app,
+        ["screen", str(files / "model"), "--order", "2", "--doses", "0.1,10", "--cell-type",
+         "T0", "--target", str(files / "sig.csv"), "--top", "5", "--out", str(out),
+         "--controls", str(files / "ctrl.h5ad"), "--n-cells", "5"],
+        terminal_width=200,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    hits = pd.read_csv(out)
+    assert len(hits) == 5 and list(hits["rank"]) == [1, 2, 3, 4, 5]
+    assert (hits["cell_type"] == "T0").all()
+    assert hits["score"].is_monotonic_decreasing
+    assert (hits["score"] == hits["target_similarity"]).all()
+    assert "3 perturbations" not in result.stdout and "conditions scored by 'target'" in (
+        " ".join(result.stdout.split())
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--perturbations", "P0,P7"], "Unknown perturbation(s) ['P7']"),
+        (["--doses", "1,100"], "P0 at 100 (trained 0.1–10)"),
+        (["--doses", "1,lots"], "--doses must be numbers"),
+        (["--cell-type", "T9"], "Unknown value(s) ['T9'] of covariate 'cell_type'"),
+        (["--target", "missing.csv"], "target file missing.csv does not exist"),
+        (["--score", "non-additivity", "--order", "1"], "needs combinations"),
+    ],
+)
+def test_screen_errors_are_named(files, args, message):
+    result = runner.invoke(
+        app,
+        ["screen", str(files / "model"), "--out", str(files / "never.csv"), *args],
+        terminal_width=300,
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.stdout.split())
+    assert not (files / "never.csv").exists()
+
+
+def test_screen_refuses_a_target_file_without_values(files):
+    bad = files / "bad.csv"
+    bad.write_text("gene,weight\nG1,1\n")
+    result = runner.invoke(
+        app,
+        ["screen", str(files / "model"), "--out", str(files / "never.csv"), "--target", str(bad)],
+        terminal_width=300,
+    )
+    assert result.exit_code == 2
+    assert "needs a 'value' or a 'direction' column" in " ".join(result.stdout.split())

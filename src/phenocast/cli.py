@@ -244,6 +244,135 @@ def predict(
     _console().print(f"wrote {result.n_obs} predicted profiles to {out}")
 
 
+def _read_list(value: str, what: str) -> list[str]:
+    """A comma list, or ``@file`` / an existing file path with one name per line."""
+    path = Path(value[1:] if value.startswith("@") else value)
+    if value.startswith("@") or (path.suffix in {".txt", ".csv"} and path.is_file()):
+        if not path.is_file():
+            raise _fail(f"{what} file {path} does not exist.")
+        items = [ln.split(",")[0].strip() for ln in path.read_text().splitlines()]
+    else:
+        items = [v.strip() for v in value.split(",")]
+    items = [v for v in items if v and not v.startswith("#")]
+    if not items:
+        raise _fail(f"{what} lists nothing.")
+    return items
+
+
+def _read_target(path: Path) -> object:
+    """Target signature CSV: columns ``gene`` + ``value`` (a signature) or ``gene`` +
+    ``direction`` (up / down)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise _fail(f"target file {path} does not exist.")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "gene" not in table.columns:
+        raise _fail(
+            f"{path} needs a 'gene' column and a 'value' or 'direction' column; it has "
+            f"{list(table.columns)}."
+        )
+    if "value" in table.columns:
+        values = pd.to_numeric(table["value"], errors="coerce")
+        bad = table.loc[values.isna(), "gene"].tolist()
+        if bad:
+            raise _fail(f"{path}: column 'value' is not a number for genes {bad[:10]}.")
+        dup = table.loc[table["gene"].duplicated(), "gene"].tolist()
+        if dup:
+            raise _fail(f"{path}: genes listed twice: {dup[:10]}.")
+        return pd.Series(values.to_numpy(), index=table["gene"].to_numpy())
+    if "direction" in table.columns:
+        direction = table["direction"].str.strip().str.lower()
+        bad = sorted(set(direction) - {"up", "down"})
+        if bad:
+            raise _fail(f"{path}: column 'direction' must be 'up' or 'down', found {bad[:5]}.")
+        return {d: table.loc[direction == d, "gene"].tolist() for d in ("up", "down")}
+    raise _fail(f"{path} needs a 'value' or a 'direction' column beside 'gene'.")
+
+
+@app.command()
+def screen(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Hits CSV to write.")],
+    perturbations: Annotated[
+        str | None,
+        typer.Option(
+            "--perturbations", "-p", help="Comma list or a file (one per line); default: all."
+        ),
+    ] = None,
+    order: Annotated[int, typer.Option("--order", help="Largest combination size.")] = 2,
+    min_order: Annotated[int, typer.Option(help="Smallest combination size.")] = 1,
+    doses: Annotated[
+        str | None, typer.Option(help="Comma list of doses; default: each one's trained doses.")
+    ] = None,
+    cell_type: Annotated[
+        list[str] | None,
+        typer.Option("--cell-type", help="Context value of the model's covariate; repeatable."),
+    ] = None,
+    controls: Annotated[
+        Path | None, typer.Option(help="Start cells (.h5ad); default: the stored basal state.")
+    ] = None,
+    n_cells: Annotated[int, typer.Option(help="Start cells per context.")] = 100,
+    target: Annotated[
+        Path | None, typer.Option(help="CSV: gene,value or gene,direction (up/down).")
+    ] = None,
+    score: Annotated[
+        str | None,
+        typer.Option(
+            help="effect, target, target-distance, non-additivity or uncertainty "
+            "(default: target with --target, else effect)."
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Hits kept.")] = 100,
+    time: Annotated[float | None, typer.Option(help="Time point (models with time).")] = None,
+    extrapolate: Annotated[
+        bool, typer.Option(help="Allow doses outside the trained range (marked in the output).")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for sampling start cells.")] = 0,
+) -> None:
+    """Screen every combination in silico and write the top hits as CSV."""
+    from .models import Compositional
+    from .models.compositional import ModelDirectoryError
+    from .screen import ScreenError, run
+
+    try:
+        model = Compositional.load(model_dir)
+    except ModelDirectoryError as err:
+        raise _fail(str(err)) from None
+    names = _read_list(perturbations, "perturbations") if perturbations else None
+    dose_list = None
+    if doses is not None:
+        try:
+            dose_list = [float(d) for d in _read_list(doses, "doses")]
+        except ValueError:
+            raise _fail(f"--doses must be numbers separated by commas, got {doses!r}.") from None
+    signature = _read_target(target) if target is not None else None
+    start = _read_h5ad(controls, "controls") if controls is not None else None
+    try:
+        result = run(
+            model,
+            names,
+            max_order=order,
+            min_order=min_order,
+            doses=dose_list,
+            cell_types=cell_type,
+            controls=start,
+            n_cells=n_cells,
+            time=time,
+            score=score or ("target" if signature is not None else "effect"),  # type: ignore[arg-type]
+            target=signature,
+            top_k=top,
+            extrapolate=extrapolate,
+            seed=seed,
+            progress=True,
+        )
+    except ScreenError as err:
+        raise _fail(str(err)) from None
+    result.to_csv(out)
+    _console().print(result.summary())
+    _console().print(f"wrote {len(result.hits)} hits to {out}")
+
+
 @app.command()
 def version() -> None:
     """Print the phenocast version."""

@@ -399,6 +399,8 @@ def run(
     known = hasattr(model, "trained_doses_") and registry.dose_key is not None
     outside = _outside(names, dose_lists, ranges, known=known)
 
+    # start cells of every context, checked before the first prediction
+    starts = [_context_controls(registry, controls, c, n_cells, seed) for c in contexts]
     top = _TopK(top_k)
     total = len(space)
     report, finish = _progress(progress, total)
@@ -411,10 +413,7 @@ def run(
         for chunk in space.chunks(chunk_size):
             if chunk.context != current:
                 current = chunk.context
-                ctx_controls = _context_controls(
-                    registry, controls, contexts[current], n_cells, seed
-                )
-                predictor.begin(contexts[current], ctx_controls)
+                predictor.begin(contexts[current], starts[current])
                 n_cells_used = max(n_cells_used, predictor.n_cells)
                 ctrl = predictor.control()
                 singles = (

@@ -77,7 +77,7 @@ def validation_groups(
     for comps in parts.values():
         for comp in comps:
             count[comp] = count.get(comp, 0) + 1
-    chosen = []
+    chosen: list[tuple[str, tuple]] = []
     for i in rng.permutation(len(groups)):
         if len(chosen) >= n:
             break

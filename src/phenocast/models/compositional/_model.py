@@ -165,7 +165,8 @@ class Compositional:
             sub = adata[~mask].copy()
             self._fit_core(sub)
             table = pseudobulk_anndata(sub, reg)
-            fits, cache = [], {}
+            fits: list[AnchorFit] = []
+            cache: dict[tuple[str, tuple], np.ndarray] = {}
             for name in candidates:
                 base = fit_baseline(name, table, reg)
                 fits.append(
