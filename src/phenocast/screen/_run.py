@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +13,15 @@ import numpy as np
 import pandas as pd
 
 from ..data._io import atomic_write_text
+from ._inputs import (
+    ScreenError,
+    _context_controls,
+    _contexts,
+    _doses,
+    _names,
+    _outside,
+    target_vector,
+)
 from ._predictors import ScreenPredictor, predictor_for
 from ._space import Chunk, ConditionSpace
 
@@ -27,10 +35,6 @@ __all__ = ["SCORES", "ScreenError", "ScreenResult", "run", "target_vector"]
 #: Built-in scores; each is "higher ranks first".
 SCORES = ("effect", "target", "target-distance", "non-additivity", "uncertainty")
 ScoreName = Literal["effect", "target", "target-distance", "non-additivity", "uncertainty"]
-
-
-class ScreenError(ValueError):
-    """A screen's request cannot be met (unknown names, doses out of range, bad target …)."""
 
 
 @dataclass
@@ -77,196 +81,6 @@ class ScreenResult:
             f"start cells per context, {self.path} path); top {len(self.hits)} kept"
             + (f"; {self.n_unanswered:,} the model could not answer" if self.n_unanswered else "")
         )
-
-
-# ------------------------------------------------------------------ inputs
-def _names(registry: Registry, model: Any, perturbations: Sequence[str] | None) -> list[str]:
-    trained = list(getattr(model, "trained_components_", registry.components))
-    if perturbations is None:
-        return trained
-    if isinstance(perturbations, str):
-        raise ScreenError("perturbations must be a list of names, not one string.")
-    names = [str(p) for p in perturbations]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ScreenError(f"perturbations lists {dup[:10]} more than once.")
-    known = set(registry.components)
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ScreenError(
-            f"Unknown perturbation(s) {unknown[:10]}: the model knows {len(known)}, e.g. "
-            f"{sorted(known)[:15]}. Combinations are built by the screen: list single "
-            "perturbations only."
-        )
-    untrained = [n for n in names if n not in set(trained)]
-    if untrained:
-        raise ScreenError(
-            f"Perturbation(s) {untrained[:10]} are registered but were absent from the data the "
-            "model was fitted on; their predictions would be untrained embeddings."
-        )
-    return names
-
-
-def _doses(
-    registry: Registry,
-    model: Any,
-    names: list[str],
-    doses: Sequence[float] | Mapping[str, Sequence[float]] | None,
-    *,
-    extrapolate: bool,
-) -> tuple[list[tuple[float, ...]], dict[str, tuple[float, float]]]:
-    """One dose list per name and the trained range of each name (for the ``extrapolated``
-    column)."""
-    trained: dict[str, tuple[float, ...]] = dict(getattr(model, "trained_doses_", {}) or {})
-    if registry.dose_key is None:
-        if doses is not None:
-            raise ScreenError(
-                "The model was registered without a dose column; call run(..., doses=None)."
-            )
-        return [(1.0,)] * len(names), {}
-    if doses is None:
-        missing = [n for n in names if n not in trained]
-        if missing:
-            raise ScreenError(
-                f"No trained doses are recorded for {missing[:10]}; give doses=[...] explicitly."
-            )
-        lists = [trained[n] for n in names]
-    elif isinstance(doses, Mapping):
-        missing = [n for n in names if n not in doses]
-        if missing:
-            raise ScreenError(f"doses gives no list for {missing[:10]}.")
-        lists = [tuple(float(d) for d in doses[n]) for n in names]
-    else:
-        lists = [tuple(float(d) for d in doses)] * len(names)
-    for n, lst in zip(names, lists, strict=True):
-        bad = [d for d in lst if not np.isfinite(d) or d <= 0]
-        if bad:
-            raise ScreenError(f"Doses must be positive numbers; {n!r} has {bad[:5]}.")
-        if len(set(lst)) != len(lst):
-            raise ScreenError(f"The dose list of {n!r} repeats a value: {list(lst)}.")
-    ranges = {n: (min(trained[n]), max(trained[n])) for n in names if trained.get(n)}
-    if not hasattr(model, "trained_doses_"):  # a model that records no trained doses
-        return lists, ranges
-    outside = [
-        (n, d, ranges.get(n))
-        for n, lst in zip(names, lists, strict=True)
-        for d in lst
-        if n not in ranges or not ranges[n][0] * (1 - 1e-9) <= d <= ranges[n][1] * (1 + 1e-9)
-    ]
-    if outside and not extrapolate:
-        shown = "; ".join(
-            f"{n} at {d:g} (trained {'range unknown' if r is None else f'{r[0]:g}–{r[1]:g}'})"
-            for n, d, r in outside[:8]
-        )
-        raise ScreenError(
-            f"{len(outside)} dose(s) lie outside the doses the model was trained on: {shown}. "
-            "Pass extrapolate=True (CLI: --extrapolate) to screen them anyway; they are marked "
-            "in the output's 'extrapolated' column."
-        )
-    return lists, ranges
-
-
-def _contexts(
-    registry: Registry,
-    cell_types: Sequence[str] | None,
-    covariates: Mapping[str, Sequence[str]] | None,
-) -> list[dict[str, str]]:
-    keys = list(registry.covariate_keys)
-    given = {k: [str(v) for v in vals] for k, vals in (covariates or {}).items()}
-    if cell_types is not None:
-        if len(keys) != 1:
-            raise ScreenError(
-                f"cell_types= needs a model with exactly one covariate; this one has {keys}. "
-                "Use covariates={key: [values]}."
-            )
-        if keys[0] in given:
-            raise ScreenError(f"Give {keys[0]!r} once: cell_types= or covariates=, not both.")
-        given[keys[0]] = [str(v) for v in cell_types]
-    unknown = sorted(set(given) - set(keys))
-    if unknown:
-        raise ScreenError(f"Unknown covariate(s) {unknown}; the model's covariates: {keys}.")
-    for k, vals in given.items():
-        known = registry.covariate_categories[k]
-        bad = [v for v in vals if v not in known]
-        if bad:
-            raise ScreenError(
-                f"Unknown value(s) {bad[:10]} of covariate {k!r}; known: {list(known)[:20]}."
-            )
-        if not vals:
-            raise ScreenError(f"covariate {k!r} lists no values.")
-    values = [given.get(k, list(registry.covariate_categories[k])) for k in keys]
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
-
-
-def _context_controls(
-    registry: Registry, controls: AnnData | None, context: dict[str, str], n_cells: int, seed: int
-) -> AnnData | None:
-    if controls is None:
-        return None
-    keep = np.ones(controls.n_obs, dtype=bool)
-    for k, v in context.items():
-        if k in controls.obs.columns:
-            keep &= controls.obs[k].astype(str).to_numpy() == v
-    rows = np.flatnonzero(keep)
-    if rows.size == 0:
-        raise ScreenError(
-            f"controls has no cell of context {context}; pass control cells of that context, "
-            "or controls=None to start from the model's stored basal state."
-        )
-    if rows.size > n_cells:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, n_cells, replace=False))
-    return controls[rows].copy()
-
-
-def target_vector(
-    registry: Registry, target: Any
-) -> tuple[np.ndarray, Literal["signature", "up-down"]]:
-    """A target signature as a ``(G,)`` vector with NaN for genes it does not constrain.
-
-    ``target`` is a ``pandas.Series`` (gene → desired change), a length-G array, or a mapping
-    ``{"up": [...], "down": [...]}`` of gene lists (scored by cosine similarity only).
-    """
-    genes = pd.Index(registry.var_names)
-    vec = np.full(len(genes), np.nan)
-    if isinstance(target, Mapping) and set(target) <= {"up", "down"}:
-        kind: Literal["signature", "up-down"] = "up-down"
-        for direction, sign in (("up", 1.0), ("down", -1.0)):
-            listed = [str(g) for g in target.get(direction, [])]
-            missing = [g for g in listed if g not in genes]
-            if missing:
-                raise ScreenError(
-                    f"target {direction!r} genes not in the model: {missing[:10]} "
-                    f"({len(missing)} of {len(listed)})."
-                )
-            vec[genes.get_indexer(listed)] = sign
-        both = set(target.get("up", [])) & set(target.get("down", []))
-        if both:
-            raise ScreenError(f"target lists {sorted(both)[:10]} as both up and down.")
-    elif isinstance(target, pd.Series):
-        kind = "signature"
-        idx = target.index.astype(str)
-        missing = [g for g in idx if g not in genes]
-        if missing:
-            raise ScreenError(
-                f"target genes not in the model: {missing[:10]} ({len(missing)} of {len(idx)})."
-            )
-        vals = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float)
-        if np.isnan(vals).any():
-            raise ScreenError(
-                f"target has non-numeric values for {list(idx[np.isnan(vals)])[:10]}."
-            )
-        vec[genes.get_indexer(idx)] = vals
-    else:
-        arr = np.asarray(target, dtype=float)
-        if arr.shape != (len(genes),):
-            raise ScreenError(
-                f"target must be a gene → value Series, an {{'up': …, 'down': …}} mapping or a "
-                f"vector of {len(genes)} values; got shape {arr.shape}."
-            )
-        kind, vec = "signature", arr.copy()
-    if np.isnan(vec).all() or np.nanmax(np.abs(vec)) == 0:
-        raise ScreenError("target constrains no gene (empty or all zero).")
-    return vec, kind
 
 
 # ------------------------------------------------------------------ top k
@@ -460,25 +274,6 @@ def run(
         seconds=seconds,
         contexts=contexts,
     )
-
-
-def _outside(
-    names: list[str],
-    lists: list[tuple[float, ...]],
-    ranges: dict[str, tuple[float, float]],
-    *,
-    known: bool,
-) -> np.ndarray:
-    """``(n_names, max_doses)``: the dose lies outside the name's trained range. Models that
-    record no trained doses mark nothing."""
-    out = np.zeros((len(names), max(map(len, lists))), dtype=bool)
-    if not known:
-        return out
-    for i, (n, lst) in enumerate(zip(names, lists, strict=True)):
-        lo, hi = ranges.get(n, (np.inf, -np.inf))
-        for j, d in enumerate(lst):
-            out[i, j] = not lo * (1 - 1e-9) <= d <= hi * (1 + 1e-9)
-    return out
 
 
 def _single_deltas(
