@@ -283,7 +283,7 @@ class CompositionalPredictor:
             lib = None if self._library is None else self._library.repeat(b)
             mean, var = self.module.decode(hh, ee.repeat_interleave(n, 0), lib)
             means.append(mean.reshape(b, n, genes).mean(1))
-            uncs.append(var.reshape(b, n * genes).mean(1))
+            uncs.append(var.reshape(b, n, genes).mean((1, 2)))
         return torch.cat(means), torch.cat(uncs)
 
 
