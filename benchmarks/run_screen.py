@@ -20,6 +20,7 @@ README block between ``<!-- screen:begin -->`` and ``<!-- screen:end -->`` is re
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -93,7 +94,7 @@ def _ceiling(model: Any, rows: int) -> float:
     cfg = model.config
     sizes = [cfg.latent_dim, *reversed(cfg.hidden), model.registry.n_vars]
     gen = torch.Generator().manual_seed(0)
-    weights = [torch.randn(a, b, generator=gen) / a**0.5 for a, b in zip(sizes, sizes[1:])]
+    weights = [torch.randn(a, b, generator=gen) / a**0.5 for a, b in itertools.pairwise(sizes)]
     block = 8192
     x = torch.randn(block, sizes[0], generator=gen)
     with torch.no_grad():
@@ -176,7 +177,8 @@ def memory(model: Any) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         model.save(Path(tmp) / "model")
         for n, order in MEMORY_SIZES:
-            cmd = [sys.executable, __file__, "--child", str(Path(tmp) / "model"), str(n), str(order)]
+            model_dir = str(Path(tmp) / "model")
+            cmd = [sys.executable, __file__, "--child", model_dir, str(n), str(order)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     base = rows[0]["peak_rss_mb"]

@@ -174,3 +174,41 @@ def test_screen_refuses_a_target_file_without_values(files):
     )
     assert result.exit_code == 2
     assert "needs a 'value' or a 'direction' column" in " ".join(result.stdout.split())
+
+
+def test_report_writes_one_html_page(files):
+    hits = files / "report-hits.csv"
+    result = runner.invoke(app, ["screen", str(files / "model"), "--top", "10", "--out", str(hits)])
+    assert result.exit_code == 0, result.stdout
+    (files / "design.json").write_text('{"random": [0, 1, 1], "greedy": [1, 2, 4]}')
+    out = files / "report.html"
+    result = runner.invoke(
+        app,
+        ["report", str(files / "model"), "--out", str(out), "--data", str(files / "train.h5ad"),
+         "--screen", str(hits), "--design", str(files / "design.json"), "--dose-response", "P0",
+         "--title", "cli <test>"],
+        terminal_width=200,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    page = out.read_text()
+    for name in ("latent-cells", "latent-perturbations", "dose-response", "screen-hits",
+                 "active-learning"):  # fmt: skip
+        assert f'data-figure="{name}"' in page, name
+    assert "cli &lt;test&gt;" in page and "<script" not in page
+
+
+def test_report_errors_are_named(files):
+    out = files / "never.html"
+    bad = files / "bad.json"
+    bad.write_text("{not json")
+    for args, message in (
+        (["--benchmark", str(files / "nope.json")], "does not exist"),
+        (["--design", str(bad)], "is not valid JSON"),
+        (["--dose-response", "P9"], "P9"),
+    ):
+        result = runner.invoke(
+            app, ["report", str(files / "model"), "--out", str(out), *args], terminal_width=300
+        )
+        assert result.exit_code == 2, (args, result.stdout)
+        assert message in " ".join(result.stdout.split()), (args, result.stdout)
+    assert not out.exists()

@@ -374,6 +374,81 @@ def screen(
 
 
 @app.command()
+def report(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Cells (.h5ad) for the latent map (up to 5,000 used).")
+    ] = None,
+    benchmark_json: Annotated[
+        Path | None, typer.Option("--benchmark", help="JSON from `phenocast benchmark --json`.")
+    ] = None,
+    screen_csv: Annotated[
+        Path | None, typer.Option("--screen", help="Hits CSV from `phenocast screen`.")
+    ] = None,
+    design_json: Annotated[
+        Path | None,
+        typer.Option("--design", help="JSON {strategy: [hits found after each cycle]}."),
+    ] = None,
+    dose_response: Annotated[
+        str | None, typer.Option(help="Comma list of perturbations for dose-response curves.")
+    ] = None,
+    title: Annotated[str, typer.Option(help="Page title.")] = "phenocast report",
+) -> None:
+    """Write one self-contained HTML report of a model and its results."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from .evaluate import write_report
+    from .models import Compositional
+    from .models.compositional import ModelDirectoryError
+
+    try:
+        model = Compositional.load(model_dir)
+    except ModelDirectoryError as err:
+        raise _fail(str(err)) from None
+    adata = None
+    if data is not None:
+        adata = _read_h5ad(data, "data")
+        if adata.n_obs > 5000:
+            rows = np.sort(np.random.default_rng(0).choice(adata.n_obs, 5000, replace=False))
+            adata = adata[rows].copy()
+
+    def _json(path: Path | None, what: str) -> object:
+        if path is None:
+            return None
+        if not path.is_file():
+            raise _fail(f"{what} file {path} does not exist.")
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise _fail(f"{what} file {path} is not valid JSON ({err}).") from None
+
+    hits = None
+    if screen_csv is not None:
+        if not screen_csv.is_file():
+            raise _fail(f"screen file {screen_csv} does not exist.")
+        hits = pd.read_csv(screen_csv)
+    names = _read_list(dose_response, "dose-response perturbations") if dose_response else None
+    try:
+        path = write_report(
+            out,
+            title=title,
+            model=model,
+            adata=adata,
+            dose_response=names,
+            benchmark=_json(benchmark_json, "benchmark"),
+            screen=hits,
+            design=_json(design_json, "design"),
+        )
+    except (TypeError, ValueError) as err:
+        raise _fail(str(err)) from None
+    _console().print(f"wrote {path}")
+
+
+@app.command()
 def version() -> None:
     """Print the phenocast version."""
     from . import __version__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import metrics
+from ._report import write_report
 from ._runner import (
     NOISE_CEILING,
     BenchmarkResult,
@@ -32,4 +33,5 @@ __all__ = [
     "run_benchmark",
     "run_task",
     "score_fold",
+    "write_report",
 ]

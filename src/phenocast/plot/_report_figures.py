@@ -1,0 +1,284 @@
+"""Figures of the HTML report: latent maps, dose-response curves, calibration, active-learning
+curves and screen hits. Each function takes arrays and returns a :class:`~matplotlib.figure.Figure`
+(object-oriented API only: no pyplot state, no GUI backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ._figures import _figure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "active_learning_curves",
+    "dose_curves",
+    "interval_coverage",
+    "latent_map",
+    "pca_2d",
+    "plain_text",
+    "reliability_plot",
+    "screen_bars",
+]
+
+_OTHER = "other"
+
+
+def plain_text(value: object) -> str:
+    """``value`` as text matplotlib draws literally (``$`` would start mathtext)."""
+    return str(value).replace("$", r"\$")
+
+
+def _legend(value: object) -> str:
+    # matplotlib drops legend entries whose label starts with "_"; a leading space keeps them.
+    text = plain_text(value)
+    return " " + text if text.startswith("_") else text
+
+
+def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First two principal components of the rows of ``x`` (numpy SVD, centred).
+
+    Parameters
+    ----------
+    x
+        ``(n, d)`` matrix.
+
+    Returns
+    -------
+    coords
+        ``(n, 2)`` scores; a component the data cannot support (``n < 3`` or ``d < 2``) is 0.
+    explained
+        Fraction of the total variance carried by each of the two components.
+
+    Examples
+    --------
+    >>> coords, explained = pca_2d(np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.1]]))
+    >>> coords.shape, bool(explained[0] > 0.9)
+    ((3, 2), True)
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"pca_2d needs a 2-D matrix, got shape {x.shape}.")
+    coords = np.zeros((x.shape[0], 2))
+    explained = np.zeros(2)
+    if x.shape[0] < 2 or x.shape[1] == 0:
+        return coords, explained
+    centred = x - x.mean(0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    k = min(2, s.size)
+    coords[:, :k] = u[:, :k] * s[:k]
+    total = float(np.sum(s**2))
+    if total > 0:
+        explained[:k] = s[:k] ** 2 / total
+    return coords, explained
+
+
+def latent_map(
+    x: np.ndarray,
+    *,
+    groups: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    max_groups: int = 10,
+    max_labels: int = 40,
+    title: str = "",
+) -> Figure:
+    """Rows of ``x`` on their first two principal components.
+
+    Parameters
+    ----------
+    x
+        ``(n, d)`` latent vectors (cells or perturbation embeddings).
+    groups
+        A category per row used for colour; the ``max_groups`` most frequent keep their own
+        colour, the rest are drawn grey as ``"other"``.
+    labels
+        A text label per row; only the ``max_labels`` rows farthest from the centre are
+        labelled, so dense maps stay readable.
+    """
+    coords, explained = pca_2d(x)
+    n = coords.shape[0]
+    fig = _figure(figsize=(6.0, 4.8))
+    ax = fig.subplots()
+    size = 6 if n > 2000 else 14 if n > 200 else 30
+    if groups is not None:
+        if len(groups) != n:
+            raise ValueError(f"latent_map: {len(groups)} groups for {n} rows.")
+        names = np.asarray([str(g) for g in groups], dtype=object)
+        values, counts = np.unique(names, return_counts=True)
+        keep = list(values[np.argsort(-counts, kind="stable")][:max_groups])
+        if len(values) > max_groups:
+            rest = ~np.isin(names, keep)
+            ax.scatter(
+                coords[rest, 0], coords[rest, 1], s=size, c="#bbbbbb", alpha=0.5, label=_OTHER, lw=0
+            )
+        for name in sorted(keep):
+            rows = names == name
+            ax.scatter(
+                coords[rows, 0], coords[rows, 1], s=size, alpha=0.7, lw=0, label=_legend(name)
+            )
+        ax.legend(fontsize=7, markerscale=1.5, loc="best", frameon=False)
+    else:
+        ax.scatter(coords[:, 0], coords[:, 1], s=size, alpha=0.8, color="#4c72b0", lw=0)
+    if labels is not None:
+        if len(labels) != n:
+            raise ValueError(f"latent_map: {len(labels)} labels for {n} rows.")
+        order = np.argsort(-np.linalg.norm(coords, axis=1), kind="stable")[:max_labels]
+        for i in order:
+            ax.annotate(
+                plain_text(labels[i]),
+                coords[i],
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% of variance)")
+    ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)")
+    ax.set_title(plain_text(title), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def dose_curves(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray, Sequence[str]]],
+    *,
+    top: int = 8,
+    max_cols: int = 3,
+) -> Figure:
+    """Change of the ``top`` most dose-responsive genes against log10 dose, one panel each.
+
+    Parameters
+    ----------
+    panels
+        ``(title, doses (k,), predicted profiles (k, n_genes), gene names)`` per perturbation.
+        Each curve is drawn relative to its value at the lowest dose; genes are ranked by the
+        range of their curve.
+    """
+    n = len(panels)
+    if n == 0:
+        raise ValueError("dose_curves needs at least one panel.")
+    cols = min(max_cols, n)
+    rows = int(np.ceil(n / cols))
+    fig = _figure(figsize=(4.2 * cols, 3.3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, (title, doses, values, genes) in zip(axes.ravel(), panels, strict=False):
+        doses = np.asarray(doses, dtype=float)
+        values = np.asarray(values, dtype=float)
+        order = np.argsort(doses)
+        doses, values = doses[order], values[order]
+        change = values - values[:1]
+        best = np.argsort(-np.ptp(change, axis=0), kind="stable")[:top]
+        logd = np.log10(doses)
+        for g in best:
+            ax.plot(logd, change[:, g], lw=1.4, label=_legend(genes[g]))
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(plain_text(title), fontsize=9)
+        ax.set_xlabel("log10 dose")
+        ax.set_ylabel("predicted change vs lowest dose")
+        ax.legend(fontsize=6, loc="best", frameon=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def interval_coverage(
+    mean: np.ndarray, variance: np.ndarray, truth: np.ndarray, *, levels: Sequence[float]
+) -> np.ndarray:
+    """Fraction of ``truth`` inside the central Gaussian interval of each nominal level
+    (what :func:`reliability_plot` draws).
+
+    Examples
+    --------
+    >>> truth = np.random.default_rng(0).normal(size=20000)
+    >>> cov = interval_coverage(np.zeros(20000), np.ones(20000), truth, levels=[0.5, 0.9])
+    >>> bool(np.allclose(cov, [0.5, 0.9], atol=0.02))
+    True
+    """
+    sd = np.sqrt(np.asarray(variance, dtype=float)).ravel()
+    err = np.abs(np.asarray(truth, dtype=float) - np.asarray(mean, dtype=float)).ravel()
+    z = np.array([NormalDist().inv_cdf(0.5 + level / 2) for level in levels])
+    return (err[None, :] <= z[:, None] * sd[None, :]).mean(1)
+
+
+def reliability_plot(
+    nominal: Sequence[float] | np.ndarray,
+    empirical: Sequence[float] | np.ndarray,
+    *,
+    title: str = "",
+) -> Figure:
+    """Empirical coverage of central predictive intervals against their nominal level.
+
+    Points on the diagonal are calibrated; below it the intervals are too narrow
+    (over-confident), above it too wide.
+    """
+    nom = np.asarray(nominal, dtype=float)
+    emp = np.asarray(empirical, dtype=float)
+    if nom.shape != emp.shape:
+        raise ValueError(f"reliability_plot: {nom.shape} nominal vs {emp.shape} empirical.")
+    fig = _figure(figsize=(4.6, 4.4))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="ideal")
+    ax.plot(nom, emp, marker="o", color="#4c72b0", label="model")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("nominal coverage of central interval")
+    ax.set_ylabel("empirical coverage")
+    ax.set_title(plain_text(title), fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def active_learning_curves(
+    curves: Mapping[str, Sequence[float] | np.ndarray], *, xlabel: str = "cycle", title: str = ""
+) -> Figure:
+    """Cumulative hits found after each cycle, one line per strategy."""
+    if not curves:
+        raise ValueError("active_learning_curves needs at least one strategy.")
+    fig = _figure(figsize=(5.6, 4.0))
+    ax = fig.subplots()
+    for name, hits in curves.items():
+        y = np.asarray(hits, dtype=float)
+        ax.plot(np.arange(1, y.size + 1), y, marker="o", ms=3, label=_legend(name))
+    ax.set_xlabel(plain_text(xlabel))
+    ax.set_ylabel("cumulative hits")
+    ax.set_title(plain_text(title), fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def screen_bars(
+    labels: Sequence[str],
+    scores: Sequence[float],
+    *,
+    errors: Sequence[float] | None = None,
+    xlabel: str = "score",
+    title: str = "",
+) -> Figure:
+    """Horizontal bars of the top screen hits (best on top), with ``errors`` as error bars."""
+    vals = np.asarray(scores, dtype=float)
+    if len(labels) != vals.size:
+        raise ValueError(f"screen_bars: {len(labels)} labels for {vals.size} scores.")
+    xerr = None
+    if errors is not None:
+        err = np.asarray(errors, dtype=float)
+        if err.shape != vals.shape:
+            raise ValueError(f"screen_bars: {err.shape} errors for {vals.shape} scores.")
+        xerr = np.where(np.isfinite(err), np.abs(err), 0.0)
+    fig = _figure(figsize=(6.4, 0.32 * max(vals.size, 1) + 1.4))
+    ax = fig.subplots()
+    ys = np.arange(vals.size)
+    ax.barh(ys, vals, xerr=xerr, color="#4c72b0", ecolor="#333333", capsize=2)
+    ax.set_yticks(ys, [plain_text(x) for x in labels], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel(plain_text(xlabel))
+    ax.set_title(plain_text(title), fontsize=10)
+    fig.tight_layout()
+    return fig
