@@ -142,7 +142,8 @@ def _row(res: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ memory (child processes)
-MEMORY_SIZES = ((0, 2), (15, 2), (60, 2), (60, 3))  # (perturbations, max order); 0 = no screen
+#: (perturbations, max order): 31k, 271k and 940k conditions; 0 = load only, no screen
+MEMORY_SIZES = ((0, 3), (20, 3), (40, 3), (60, 3))
 
 
 def _child(model_dir: str, n_perts: int, order: int) -> None:
@@ -210,8 +211,9 @@ def l1000(out_dir: Path, *, quick: bool) -> dict[str, Any]:
     ctrl = adata[is_ctrl]
     # the plate has fewer DMSO wells than 100: the start profiles cycle through them
     rows = np.resize(np.arange(ctrl.n_obs), N_CELLS)
-    start = ad.concat([ctrl[rows]], index_unique="-")
-    start.obs_names = [f"ctrl{i}" for i in range(start.n_obs)]
+    obs = ctrl.obs.iloc[rows].copy()
+    obs.index = [f"ctrl{i}" for i in range(N_CELLS)]
+    start = ad.AnnData(np.asarray(ctrl.X)[rows], obs=obs, var=ctrl.var.copy())
     names = list(model.trained_components_)
     n_doses = sorted({len(model.trained_doses_[n]) for n in names})
     t0 = time.perf_counter()

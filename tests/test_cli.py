@@ -73,9 +73,14 @@ def test_benchmark_reports_missing_data(tmp_path):
 def test_demo_writes_a_report(tmp_path):
     _need_data(["kang2018", "norman2019"])
     out = tmp_path / "report"
-    result = runner.invoke(app, ["demo", "--out", str(out)], terminal_width=200)
+    result = runner.invoke(
+        app, ["demo", "--out", str(out), "--max-epochs", "3"], terminal_width=200
+    )
     assert result.exit_code == 0, result.stdout
     report = (out / "report.md").read_text()
+    assert "compositional[anchored]" in report
+    page = (out / "report.html").read_text()
+    assert 'data-figure="heldout-scatter"' in page and "norman-combos" in page
     assert "norman-combos" in report and "kang-ood-celltype" in report
     assert "noise-ceiling" in report
     figures = sorted(p.name for p in (out / "figures").iterdir())

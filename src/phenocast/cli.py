@@ -110,13 +110,17 @@ def demo(
         "phenocast-report"
     ),
     data_dir: DataDir = None,
+    max_epochs: Annotated[
+        int | None,
+        typer.Option(help="Cap the compositional model's training epochs (a quick look)."),
+    ] = None,
 ) -> None:
     """The main job: fit on real data, predict held-out conditions, compare with the
-    baselines, and write a report folder (Markdown, JSON, figures)."""
+    baselines, and write a report folder (HTML page, Markdown, JSON, figures)."""
     from .evaluate._demo import run_demo
 
     try:
-        path = run_demo(out, data_dir=data_dir, console=_console())
+        path = run_demo(out, data_dir=data_dir, console=_console(), max_epochs=max_epochs)
     except FileNotFoundError as err:
         raise _fail(str(err)) from None
     _console().print(f"[bold green]report written to[/bold green] {path}")

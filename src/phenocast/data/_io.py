@@ -14,7 +14,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
 
     The temporary file lives in the destination directory so the rename is atomic; it is
-    removed if ``write`` raises.
+    removed if ``write`` raises. The file gets the permissions a plainly created file would
+    (``0o666`` less the umask, or the replaced file's mode), not ``mkstemp``'s private 0o600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,11 +24,21 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -21,7 +21,9 @@ __all__ = ["DEMO_MODELS", "DEMO_TASKS", "run_demo"]
 
 #: Two questions a new user asks first: unseen combinations, and an unseen cell type.
 DEMO_TASKS = "norman-combos,kang-ood-celltype"
-DEMO_MODELS = "no-change,mean-shift,transfer,additive,entity-additive,linear"
+DEMO_MODELS = (
+    "no-change,mean-shift,transfer,additive,entity-additive,linear,compositional[anchored]"
+)
 
 
 def _save_figure(fig: Any, path: Path) -> None:
@@ -65,6 +67,35 @@ def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
     return written
 
 
+def _heldout_panels(result: BenchmarkResult) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
+    """Observed vs predicted Δ of the first fold's held-out conditions (best two models)."""
+    panels = []
+    for tr in result.tasks:
+        fold = tr.fold_data[0]
+        group = fold.groups[0]
+        scores = {
+            n: r.mean("pearson_delta")
+            for n, r in tr.models.items()
+            if n != NOISE_CEILING and r.status == "ok" and fold.name in r.predictions
+        }
+        best = sorted((n for n in scores if np.isfinite(scores[n])), key=lambda n: -scores[n])
+        for i, label in enumerate(group.conditions.index[:6]):
+            preds = {n: tr.models[n].predictions[fold.name][0][i] - group.ctrl for n in best[:2]}
+            panels.append((f"{tr.task.name}: {label}", group.truth[i] - group.ctrl, preds))
+    return panels
+
+
+def _html_report(result: BenchmarkResult, out: Path, *, title: str) -> Path:
+    import json
+
+    from ._report import write_report
+
+    bench = json.loads((out / "results.json").read_text())
+    return write_report(
+        out / "report.html", title=title, benchmark=bench, heldout=_heldout_panels(result)
+    )
+
+
 def run_demo(
     out: str | os.PathLike[str],
     *,
@@ -72,21 +103,33 @@ def run_demo(
     console: Console | None = None,
     tasks: str = DEMO_TASKS,
     models: str = DEMO_MODELS,
+    max_epochs: int | None = None,
 ) -> Path:
     """Fit every model on real data, predict held-out conditions, score them beside the
-    baselines and the noise ceiling, and write ``report.md``, ``results.json`` and figures."""
+    baselines and the noise ceiling, and write ``report.html`` (one self-contained page),
+    ``report.md``, ``results.json`` and figures.
+
+    ``max_epochs`` caps the compositional model's training (a quick look; the benchmark
+    scripts never cap it).
+    """
     from rich.console import Console
 
     console = console or Console()
     out = Path(out)
     t0 = time.perf_counter()
     console.print(f"[bold]phenocast demo[/bold]: tasks {tasks}; models {models}")
-    result = run_benchmark(get_tasks(tasks), models, data_dir=data_dir, keep_predictions=True)
+    overrides = {}
+    if max_epochs is not None:
+        overrides["compositional"] = {"train": {"max_epochs": max_epochs}}
+    result = run_benchmark(
+        get_tasks(tasks), models, data_dir=data_dir, keep_predictions=True, overrides=overrides
+    )
     for table in rich_tables(result, per_fold=False):
         console.print(table)
     seconds = time.perf_counter() - t0
     figures = _figures(result, out)
     result.write_json(out / "results.json")
+    _html_report(result, out, title=f"phenocast demo: {tasks}")
     lines = [
         "# phenocast demo report",
         "",

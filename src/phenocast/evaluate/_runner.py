@@ -8,7 +8,7 @@ import os
 import platform
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,15 @@ def _noise_ceiling(task: Task, folds: list[Fold]) -> ModelResult:
     return res
 
 
+def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``{**base, **extra}`` with nested dicts (a config's ``train``) merged key by key."""
+    out = dict(base)
+    for k, v in extra.items():
+        nested = isinstance(v, Mapping) and isinstance(out.get(k), Mapping)
+        out[k] = _merge(out[k], v) if nested else v
+    return out
+
+
 def run_task(
     task: Task,
     models: list[tuple[str, str, dict[str, Any]]],
@@ -209,8 +218,13 @@ def run_task(
     data_dir: Path | None = None,
     on_step: Callable[[str], None] | None = None,
     keep_predictions: bool = False,
+    overrides: Mapping[str, dict[str, Any]] | None = None,
 ) -> TaskResult:
-    """Build a task's folds and evaluate every model on them."""
+    """Build a task's folds and evaluate every model on them.
+
+    ``overrides`` maps a model name to config options applied last (``"train"`` merged key by
+    key), e.g. ``{"compositional": {"train": {"max_epochs": 5}}}``.
+    """
     from ..models import UnsupportedConditionError, create_model
 
     t0 = time.perf_counter()
@@ -223,7 +237,8 @@ def run_task(
             if on_step:
                 on_step(f"{task.name} · {label} · {fold.name}")
             try:
-                options = {**task.model_options.get(name, {}), **cfg}
+                options = _merge(task.model_options.get(name, {}), cfg)
+                options = _merge(options, (overrides or {}).get(name, {}))
                 model = create_model(name, fold.registry, options)
                 t1 = time.perf_counter()
                 model.fit(fold.train)
@@ -253,6 +268,7 @@ def run_benchmark(
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     keep_predictions: bool = False,
+    overrides: Mapping[str, dict[str, Any]] | None = None,
 ) -> BenchmarkResult:
     """Run ``models`` (a comma list or names; ``"baselines"`` = each task's own baselines)
     on ``tasks``."""
@@ -277,6 +293,7 @@ def run_benchmark(
                     data_dir=ddir,
                     on_step=lambda s: bar.update(job, description=s),
                     keep_predictions=keep_predictions,
+                    overrides=overrides,
                 )
             )
             bar.advance(job)

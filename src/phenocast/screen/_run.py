@@ -316,9 +316,12 @@ def _score_chunk(
     metrics["uncertainty"] = np.full(len(chunk), np.nan) if unc is None else np.asarray(unc)
     order = used.sum(1)
     if singles is not None:
-        parts = singles[np.maximum(members, 0), np.maximum(chunk.dose_index, 0)]  # (B, K, G)
-        additive = (parts * used[:, :, None]).sum(1)
-        nonadd = np.linalg.norm(delta - additive, axis=1)
+        # Δ_combination − Σ Δ_member, one member column at a time: memory O(B × G), not O(B K G)
+        resid = delta.copy()
+        for k in range(members.shape[1]):
+            on = used[:, k]
+            resid[on] -= singles[members[on, k], chunk.dose_index[on, k]]
+        nonadd = np.linalg.norm(resid, axis=1)
         metrics["non_additivity"] = np.where(order >= 2, nonadd, np.nan)
     if tvec is not None:
         on = ~np.isnan(tvec)
