@@ -1,1 +1,38 @@
-"""Reserved for a later issue: see DESIGN.md."""
+"""Experiment design: surrogate models with uncertainty, acquisition functions (explore and
+exploit) and an active-learning loop replayed against real screens."""
+
+from ._acquisition import (
+    ACQUISITIONS,
+    Acquisition,
+    AcquisitionContext,
+    Selection,
+    make_acquisition,
+    register_acquisition,
+)
+from ._loop import ActiveLoop, LoopResult, ReplayOracle
+from ._surrogates import (
+    SURROGATES,
+    BayesianRidge,
+    BootstrapEnsemble,
+    Prediction,
+    Surrogate,
+    make_surrogate,
+)
+
+__all__ = [
+    "ACQUISITIONS",
+    "SURROGATES",
+    "Acquisition",
+    "AcquisitionContext",
+    "ActiveLoop",
+    "BayesianRidge",
+    "BootstrapEnsemble",
+    "LoopResult",
+    "Prediction",
+    "ReplayOracle",
+    "Selection",
+    "Surrogate",
+    "make_acquisition",
+    "make_surrogate",
+    "register_acquisition",
+]

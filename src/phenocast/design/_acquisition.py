@@ -1,0 +1,280 @@
+"""Acquisition functions: which candidates to measure next, and why.
+
+Each acquisition implements ``select(ctx, batch_size) -> Selection`` and is registered by name in
+:data:`ACQUISITIONS`. Costs are given for ``m`` candidates, batch size ``b``, feature dimension
+``d`` and a fitted surrogate; all are higher-is-better on the readout (hits are large values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ._surrogates import Prediction, Surrogate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..knowledge import GeneGraph
+
+__all__ = [
+    "ACQUISITIONS",
+    "Acquisition",
+    "AcquisitionContext",
+    "Selection",
+    "make_acquisition",
+    "register_acquisition",
+]
+
+
+@dataclass
+class AcquisitionContext:
+    """What an acquisition may look at: the pool, what was measured, the fitted surrogate."""
+
+    names: np.ndarray  # (n,) every pool member
+    x: np.ndarray  # (n, d) features
+    labelled: np.ndarray  # indices measured so far
+    y: np.ndarray  # their measured values
+    candidates: np.ndarray  # indices not yet measured
+    surrogate: Surrogate | None
+    rng: np.random.Generator
+    graph: GeneGraph | None = None
+    essential: frozenset[str] = frozenset()
+    _prediction: Prediction | None = field(default=None, repr=False)
+
+    @property
+    def prediction(self) -> Prediction:
+        """The surrogate's prediction for the candidates (computed once)."""
+        if self._prediction is None:
+            if self.surrogate is None:
+                raise ValueError("This acquisition needs a fitted surrogate model.")
+            self._prediction = self.surrogate.predict(self.x[self.candidates])
+        return self._prediction
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Chosen pool indices, best first, with the criterion's value and a reason for each."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    reasons: list[str]
+
+
+class Acquisition(Protocol):
+    name: str
+    needs_model: bool
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection: ...
+
+
+ACQUISITIONS: dict[str, Callable[..., Acquisition]] = {}
+
+
+def register_acquisition(name: str) -> Callable[[Any], Any]:
+    def deco(cls: Any) -> Any:
+        cls.name = name
+        ACQUISITIONS[name] = cls
+        return cls
+
+    return deco
+
+
+def make_acquisition(name: str, **options: Any) -> Acquisition:
+    try:
+        cls = ACQUISITIONS[name]
+    except KeyError:
+        raise KeyError(
+            f"Unknown acquisition {name!r}; choose one of {sorted(ACQUISITIONS)}."
+        ) from None
+    return cls(**options)
+
+
+def _top(ctx: AcquisitionContext, score: np.ndarray, b: int, what: str) -> Selection:
+    """The ``b`` candidates of highest score (ties: pool order)."""
+    order = np.lexsort((ctx.candidates, -score))[:b]
+    return Selection(
+        ctx.candidates[order], score[order], [f"{what} = {score[i]:.3g}" for i in order]
+    )
+
+
+@register_acquisition("random")
+class RandomAcquisition:
+    """Uniformly at random. Cost O(m)."""
+
+    needs_model = False
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        pick = ctx.rng.choice(len(ctx.candidates), batch_size, replace=False)
+        return Selection(ctx.candidates[pick], np.zeros(len(pick)), ["random"] * len(pick))
+
+
+@register_acquisition("greedy")
+class Greedy:
+    """Exploit: the highest predicted mean. Cost O(m d) for a linear surrogate."""
+
+    needs_model = True
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        return _top(ctx, ctx.prediction.mean, batch_size, "predicted value")
+
+
+@register_acquisition("ucb")
+class UCB:
+    """Upper confidence bound: mean + ``beta`` × epistemic standard deviation. Cost O(m d)."""
+
+    needs_model = True
+
+    def __init__(self, beta: float = 1.0) -> None:
+        self.beta = beta
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        p = ctx.prediction
+        return _top(ctx, p.mean + self.beta * np.sqrt(p.epistemic), batch_size, "UCB")
+
+
+@register_acquisition("max-variance")
+class MaxVariance:
+    """Explore: the largest epistemic variance. Cost O(m d²)."""
+
+    needs_model = True
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        return _top(ctx, ctx.prediction.epistemic, batch_size, "epistemic variance")
+
+
+@register_acquisition("bald")
+class BALD:
+    """Mutual information between a candidate's readout and the model, for a Gaussian
+    predictive: ½ log(1 + epistemic / aleatoric). Each candidate scored alone. Cost O(m d²)."""
+
+    needs_model = True
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        p = ctx.prediction
+        mi = 0.5 * np.log1p(p.epistemic / np.maximum(p.aleatoric, 1e-12))
+        return _top(ctx, mi, batch_size, "mutual information (nats)")
+
+
+@register_acquisition("batchbald")
+class BatchBALD:
+    """Joint batch information: greedily maximise the log-determinant of the batch's
+    predictive covariance (epistemic covariance + noise), i.e. each pick is the candidate of
+    largest variance conditional on the picks before it — so a batch is not near-duplicates.
+    Cost O(b m c) where c is the cost of one covariance column (d for a linear surrogate)."""
+
+    needs_model = True
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        assert ctx.surrogate is not None
+        p = ctx.prediction
+        cand_x = ctx.x[ctx.candidates]
+        noise = np.maximum(p.aleatoric, 1e-12)
+        cond = p.epistemic.copy()  # epistemic variance given the picks so far
+        factors = np.zeros((len(cond), batch_size))
+        picks: list[int] = []
+        gains: list[float] = []
+        for t in range(batch_size):
+            score = 0.5 * np.log1p(cond / noise)
+            score[picks] = -np.inf
+            j = int(np.argmax(score))
+            picks.append(j)
+            gains.append(float(score[j]))
+            # rank-one update of the conditional covariance (Cholesky of the batch's
+            # observation covariance, observed with noise)
+            col = ctx.surrogate.covariance_columns(cand_x, np.array([j]))[:, 0]
+            col = col - factors[:, :t] @ factors[j, :t]
+            new = col / np.sqrt(cond[j] + noise[j])
+            factors[:, t] = new
+            cond = np.maximum(cond - new**2, 0.0)
+        idx = np.array(picks)
+        return Selection(
+            ctx.candidates[idx],
+            np.array(gains),
+            [f"joint information gain = {g:.3g} nats" for g in gains],
+        )
+
+
+@register_acquisition("coreset")
+class Coreset:
+    """Diversity: k-center greedy in feature space — each pick is the candidate farthest from
+    everything measured or picked. Model-free. Cost O(b m d)."""
+
+    needs_model = False
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        cand = ctx.x[ctx.candidates].astype(np.float64)
+        dist = np.full(len(cand), np.inf)
+        for start in range(0, len(ctx.labelled), 512):
+            centres = ctx.x[ctx.labelled[start : start + 512]].astype(np.float64)
+            d2 = (cand**2).sum(1)[:, None] - 2 * cand @ centres.T + (centres**2).sum(1)[None, :]
+            dist = np.minimum(dist, np.sqrt(np.maximum(d2, 0)).min(1))
+        picks, gaps = [], []
+        for _ in range(batch_size):
+            j = int(np.argmax(dist))
+            picks.append(j)
+            gaps.append(float(dist[j]))
+            dist = np.minimum(dist, np.linalg.norm(cand - cand[j], axis=1))
+        idx = np.array(picks)
+        return Selection(
+            ctx.candidates[idx], np.array(gaps), [f"distance to measured = {g:.3g}" for g in gaps]
+        )
+
+
+@register_acquisition("kg-exploit")
+class GraphExploit:
+    """Exploit the knowledge graph: unmeasured neighbours of confirmed hits (the top
+    ``top_fraction`` of measured values), ranked by the model's predicted value plus
+    ``graph_weight`` × their summed edge weight to hits; the rest of the batch is greedy.
+    Cost O(edges of the hits + m d)."""
+
+    needs_model = True
+
+    def __init__(self, top_fraction: float = 0.05, graph_weight: float = 1.0) -> None:
+        if not 0 < top_fraction <= 1:
+            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}.")
+        self.top_fraction, self.graph_weight = top_fraction, graph_weight
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        if ctx.graph is None:
+            raise ValueError("kg-exploit needs a gene graph (graph=...).")
+        p = ctx.prediction
+        n_hits = max(1, int(np.ceil(self.top_fraction * len(ctx.y))))
+        hits = ctx.names[ctx.labelled[np.argsort(-ctx.y)[:n_hits]]]
+        near = ctx.graph.neighbourhood(hits.tolist())
+        z = (p.mean - p.mean.mean()) / max(float(p.mean.std()), 1e-12)
+        link = np.array([near.get(n, (0.0, ""))[0] for n in ctx.names[ctx.candidates]])
+        score = z + self.graph_weight * link
+        is_near = link > 0
+        order = np.lexsort((ctx.candidates, -score, ~is_near))[:batch_size]
+        reasons = []
+        for i in order:
+            name = ctx.names[ctx.candidates[i]]
+            if is_near[i]:
+                w, src = near[name]
+                reasons.append(f"graph neighbour of hit {src} (summed weight {w:.2f})")
+            else:
+                reasons.append(f"predicted value z = {z[i]:.2f} (no hit neighbour left)")
+        return Selection(ctx.candidates[order], score[order], reasons)
+
+
+@register_acquisition("essential-first")
+class EssentialFirst:
+    """The published heuristic: unmeasured essential genes first (ranked by the model when one
+    is fitted, else at random), then the highest predicted values. Cost O(m)."""
+
+    needs_model = True
+
+    def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
+        mean = (
+            ctx.prediction.mean
+            if ctx.surrogate is not None
+            else ctx.rng.random(len(ctx.candidates))
+        )
+        ess = np.array([n in ctx.essential for n in ctx.names[ctx.candidates]])
+        order = np.lexsort((ctx.candidates, -mean, ~ess))[:batch_size]
+        reasons = [
+            "essential gene" if ess[i] else f"predicted value = {mean[i]:.3g}" for i in order
+        ]
+        return Selection(ctx.candidates[order], mean[order], reasons)
