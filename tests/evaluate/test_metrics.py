@@ -86,3 +86,36 @@ def test_population_distances():
     assert M.mmd(x, shifted) > 5 * max(M.mmd(x, y), 1e-4)
     with pytest.raises(ValueError, match="differ in genes"):
         M.mmd(x, y[:, :3])
+
+
+# ------------------------------------------------------------------ calibration
+def test_calibration_metrics_reward_honest_variances():
+    from phenocast.evaluate.metrics import gaussian_nll, interval_coverage, uncertainty_spearman
+
+    rng = np.random.default_rng(0)
+    sd = rng.uniform(0.5, 2.0, 20000)
+    truth = rng.normal(0.0, sd)
+    mean = np.zeros_like(truth)
+    for level in (0.5, 0.8, 0.95):
+        assert interval_coverage(mean, sd**2, truth, level=level) == pytest.approx(level, abs=0.01)
+    # too narrow intervals cover too little, and cost likelihood
+    assert interval_coverage(mean, (sd / 2) ** 2, truth, level=0.8) < 0.5
+    assert gaussian_nll(mean, sd**2, truth) < gaussian_nll(mean, (sd / 2) ** 2, truth)
+    assert gaussian_nll(mean, sd**2, truth) < gaussian_nll(mean, np.full_like(sd, 1.5), truth)
+    # the exact value for a standard normal at its mean
+    assert gaussian_nll([0.0], [1.0], [0.0]) == pytest.approx(0.5 * np.log(2 * np.pi))
+    # the predicted spread tracks the error: positive Spearman; shuffled: about zero
+    assert uncertainty_spearman(mean, sd**2, truth) > 0.2
+    assert abs(uncertainty_spearman(mean, rng.permutation(sd) ** 2, truth)) < 0.05
+    assert np.isnan(uncertainty_spearman(mean, np.ones_like(sd), truth))
+
+
+def test_calibration_metrics_refuse_bad_input():
+    from phenocast.evaluate.metrics import gaussian_nll, interval_coverage
+
+    with pytest.raises(ValueError, match="one shape"):
+        gaussian_nll([0.0, 1.0], [1.0], [0.0, 1.0])
+    with pytest.raises(ValueError, match="variance must be positive"):
+        gaussian_nll([0.0], [0.0], [0.0])
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
+        interval_coverage([0.0], [1.0], [0.0], level=80)

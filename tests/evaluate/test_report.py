@@ -17,8 +17,9 @@ import pytest
 
 from phenocast.data import register, synthetic
 from phenocast.evaluate import write_report
+from phenocast.evaluate.metrics import interval_coverage
 from phenocast.models import Compositional, CompositionalConfig
-from phenocast.plot import interval_coverage, pca_2d
+from phenocast.plot import pca_2d
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EVIL = '<script>alert("x")</script>'
@@ -258,9 +259,13 @@ def test_an_empty_screen_says_so(tmp_path):
 def test_calibration_coverage_tracks_the_truth():
     levels = [0.5, 0.8, 0.95]
     cal = calibration_dict()
-    calibrated = interval_coverage(cal["mean"], cal["variance"], cal["truth"], levels=levels)
+    calibrated = [
+        interval_coverage(cal["mean"], cal["variance"], cal["truth"], level=v) for v in levels
+    ]
     np.testing.assert_allclose(calibrated, levels, atol=0.05)
-    narrow = interval_coverage(cal["mean"], cal["variance"] / 25, cal["truth"], levels=levels)
+    narrow = [
+        interval_coverage(cal["mean"], cal["variance"] / 25, cal["truth"], level=v) for v in levels
+    ]
     assert (narrow < np.asarray(levels) - 0.3).all()  # over-confident intervals under-cover
 
 

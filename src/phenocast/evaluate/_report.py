@@ -350,23 +350,21 @@ def _benchmark_section(benchmark: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import rankdata
-
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
-
-
 def _calibration_section(arrays: dict[str, np.ndarray]) -> str:
-    from ..plot import interval_coverage, reliability_plot
+    from ..plot import reliability_plot
+    from .metrics import interval_coverage, uncertainty_spearman
 
     mean, var, truth = (arrays[k].ravel() for k in ("mean", "variance", "truth"))
-    ok = np.isfinite(mean) & np.isfinite(var) & np.isfinite(truth)
-    coverage = interval_coverage(mean[ok], var[ok], truth[ok], levels=COVERAGE_LEVELS)
-    rho = _spearman(np.sqrt(var[ok]), np.abs(truth[ok] - mean[ok]))
+    ok = np.isfinite(mean) & np.isfinite(var) & np.isfinite(truth) & (var > 0)
+    m, v, t = mean[ok], var[ok], truth[ok]
+    coverage = [interval_coverage(m, v, t, level=lv) for lv in COVERAGE_LEVELS]
+    rho = uncertainty_spearman(m, v, t) if ok.sum() >= 3 else float("nan")
     fig = reliability_plot(COVERAGE_LEVELS, coverage, title="interval coverage")
-    dropped = f" ({int((~ok).sum())} non-finite entries ignored)" if (~ok).any() else ""
+    dropped = (
+        f" ({int((~ok).sum())} non-finite or non-positive-variance entries ignored)"
+        if (~ok).any()
+        else ""
+    )
     caption = (
         f"Empirical coverage of central Gaussian predictive intervals against their nominal "
         f"level over {int(ok.sum())} values{dropped}; the dashed line is ideal calibration "

@@ -15,6 +15,8 @@ import numpy as np
 __all__ = [
     "METRICS",
     "energy_distance",
+    "gaussian_nll",
+    "interval_coverage",
     "l2",
     "mmd",
     "mse",
@@ -25,6 +27,7 @@ __all__ = [
     "r2_delta",
     "rmse",
     "top_deg_indices",
+    "uncertainty_spearman",
 ]
 
 
@@ -165,6 +168,64 @@ def mmd(x: object, y: object, *, bandwidth: float | None = None) -> float:
     return float(kxx + kyy - 2.0 * kxy)
 
 
+# ------------------------------------------------------------------ calibration
+def _calibration_arrays(
+    mean: object, variance: object, truth: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    m = np.asarray(mean, dtype=np.float64).ravel()
+    v = np.asarray(variance, dtype=np.float64).ravel()
+    t = np.asarray(truth, dtype=np.float64).ravel()
+    if not m.shape == v.shape == t.shape:
+        raise ValueError(
+            f"mean, variance and truth must have one shape; got {m.shape}, {v.shape}, "
+            f"{t.shape} (flattened)."
+        )
+    if m.size == 0:
+        raise ValueError("calibration metrics need at least one value.")
+    if (v <= 0).any() or not np.isfinite(v).all():
+        raise ValueError("variance must be positive and finite everywhere.")
+    return m, v, t
+
+
+def gaussian_nll(mean: object, variance: object, truth: object) -> float:
+    """Mean negative log-likelihood of ``truth`` under N(mean, variance) (nats, with the
+    ½ log 2π constant). Lower is better; rewards both accuracy and honest variances."""
+    m, v, t = _calibration_arrays(mean, variance, truth)
+    return float(np.mean(0.5 * (np.log(2 * np.pi * v) + (t - m) ** 2 / v)))
+
+
+def interval_coverage(mean: object, variance: object, truth: object, *, level: float) -> float:
+    """Share of ``truth`` inside the central ``level`` interval of N(mean, variance); a
+    calibrated model covers ``level`` of them."""
+    from statistics import NormalDist
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}.")
+    m, v, t = _calibration_arrays(mean, variance, truth)
+    half = NormalDist().inv_cdf(0.5 + level / 2) * np.sqrt(v)
+    return float(np.mean(np.abs(t - m) <= half))
+
+
+def uncertainty_spearman(mean: object, variance: object, truth: object) -> float:
+    """Spearman correlation of the predicted standard deviation with the absolute error: does
+    the model know where it is wrong? NaN when either is constant."""
+    m, v, t = _calibration_arrays(mean, variance, truth)
+
+    def ranks(a: np.ndarray) -> np.ndarray:
+        order = np.argsort(a, kind="stable")
+        r = np.empty(a.size)
+        r[order] = np.arange(a.size)
+        # average ranks of ties
+        _, inv, counts = np.unique(a, return_inverse=True, return_counts=True)
+        sums = np.bincount(inv, weights=r)
+        return sums[inv] / counts[inv]
+
+    a, b = ranks(np.sqrt(v)), ranks(np.abs(t - m))
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def _top(metric: Callable[..., float], k: int) -> Callable[..., float]:
     def scored(pred: object, true: object, *, ctrl: object) -> float:
         idx = top_deg_indices(true, ctrl, k)
@@ -198,4 +259,6 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "l2": False,
     "pearson": True,
     "rmse": False,
+    "gaussian_nll": False,
+    "uncertainty_spearman": True,
 }

@@ -6,7 +6,6 @@ from ._figures import delta_scatter, metric_bars
 from ._report_figures import (
     active_learning_curves,
     dose_curves,
-    interval_coverage,
     latent_map,
     pca_2d,
     reliability_plot,
@@ -17,7 +16,6 @@ __all__ = [
     "active_learning_curves",
     "delta_scatter",
     "dose_curves",
-    "interval_coverage",
     "latent_map",
     "metric_bars",
     "pca_2d",

@@ -5,7 +5,6 @@ curves and screen hits. Each function takes arrays and returns a :class:`~matplo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +17,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "active_learning_curves",
     "dose_curves",
-    "interval_coverage",
     "latent_map",
     "pca_2d",
     "plain_text",
@@ -184,25 +182,6 @@ def dose_curves(
         ax.set_visible(False)
     fig.tight_layout()
     return fig
-
-
-def interval_coverage(
-    mean: np.ndarray, variance: np.ndarray, truth: np.ndarray, *, levels: Sequence[float]
-) -> np.ndarray:
-    """Fraction of ``truth`` inside the central Gaussian interval of each nominal level
-    (what :func:`reliability_plot` draws).
-
-    Examples
-    --------
-    >>> truth = np.random.default_rng(0).normal(size=20000)
-    >>> cov = interval_coverage(np.zeros(20000), np.ones(20000), truth, levels=[0.5, 0.9])
-    >>> bool(np.allclose(cov, [0.5, 0.9], atol=0.02))
-    True
-    """
-    sd = np.sqrt(np.asarray(variance, dtype=float)).ravel()
-    err = np.abs(np.asarray(truth, dtype=float) - np.asarray(mean, dtype=float)).ravel()
-    z = np.array([NormalDist().inv_cdf(0.5 + level / 2) for level in levels])
-    return (err[None, :] <= z[:, None] * sd[None, :]).mean(1)
 
 
 def reliability_plot(
