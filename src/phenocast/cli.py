@@ -453,6 +453,74 @@ def report(
 
 
 @app.command()
+def design(
+    candidates: Annotated[Path, typer.Option(help="Genes that could be measured, one per line.")],
+    results: Annotated[Path, typer.Option(help="CSV of measurements so far: gene,value.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV of the next batch.")],
+    mode: Annotated[str, typer.Option(help="explore (information gain) or exploit.")] = "explore",
+    batch_size: Annotated[int, typer.Option(help="Genes to propose.")] = 64,
+    acquisition: Annotated[
+        str | None, typer.Option(help="Any registered acquisition, overriding --mode.")
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(help="CSV: gene + feature columns (default: GO features from the data dir)."),
+    ] = None,
+    data_dir: DataDir = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """Propose the next batch of genes to measure, each with its prediction, uncertainty and
+    the reason it was chosen."""
+    import pandas as pd
+
+    from .data import atomic_write_text
+    from .design import DesignError, propose
+    from .featurize import GeneFeatures
+
+    names = _read_list(f"@{candidates}", "candidates")
+    if not results.is_file():
+        raise _fail(f"results file {results} does not exist.")
+    measured = pd.read_csv(results)
+    graph = None
+    essential: list[str] = []
+    if features is not None:
+        if not features.is_file():
+            raise _fail(f"features file {features} does not exist.")
+        table = pd.read_csv(features)
+        if "gene" not in table.columns or table.shape[1] < 2:
+            raise _fail(f"{features} needs a 'gene' column and at least one feature column.")
+        try:
+            feats = GeneFeatures(
+                tuple(table["gene"].astype(str)),
+                table.drop(columns="gene").to_numpy(dtype=float),
+                source=str(features.name),
+                method="user features",
+            )
+        except ValueError as err:
+            raise _fail(f"{features}: {err}") from None
+    else:
+        from .data import load_essential_genes, load_gene2go, load_go_graph
+        from .featurize import go_annotation_features
+        from .knowledge import GeneGraph
+
+        try:
+            feats = go_annotation_features(load_gene2go(data_dir=data_dir))
+            graph = GeneGraph.from_edges(load_go_graph(data_dir=data_dir), name="GO")
+            essential = load_essential_genes(data_dir=data_dir)
+        except FileNotFoundError as err:
+            raise _fail(f"{err} (or pass --features).") from None
+    try:
+        batch = propose(
+            names, measured, feats, mode=mode, batch_size=batch_size,  # type: ignore[arg-type]
+            acquisition=acquisition, graph=graph, essential=essential, seed=seed,
+        )  # fmt: skip
+    except (DesignError, KeyError) as err:
+        raise _fail(str(err).strip('"')) from None
+    atomic_write_text(out, batch.to_csv(index=False))
+    _console().print(f"wrote {len(batch)} proposals ({batch['criterion'].iloc[0]}) to {out}")
+
+
+@app.command()
 def version() -> None:
     """Print the phenocast version."""
     from . import __version__

@@ -10,6 +10,7 @@ from ._acquisition import (
     register_acquisition,
 )
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
+from ._propose import DesignError, propose
 from ._surrogates import (
     SURROGATES,
     BayesianRidge,
@@ -27,6 +28,7 @@ __all__ = [
     "ActiveLoop",
     "BayesianRidge",
     "BootstrapEnsemble",
+    "DesignError",
     "LoopResult",
     "Prediction",
     "ReplayOracle",
@@ -34,5 +36,6 @@ __all__ = [
     "Surrogate",
     "make_acquisition",
     "make_surrogate",
+    "propose",
     "register_acquisition",
 ]

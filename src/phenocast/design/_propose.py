@@ -1,0 +1,121 @@
+"""One real lab cycle: from the measurements so far, propose the next batch with reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+from ._acquisition import AcquisitionContext, make_acquisition
+from ._surrogates import make_surrogate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..featurize import GeneFeatures
+    from ..knowledge import GeneGraph
+
+__all__ = ["DesignError", "propose"]
+
+#: The acquisition each mode uses unless one is named.
+MODES = {"explore": "batchbald", "exploit": "kg-exploit"}
+
+
+class DesignError(ValueError):
+    """The candidates or results cannot be used as given."""
+
+
+def propose(
+    candidates: Sequence[str],
+    results: pd.DataFrame,
+    features: GeneFeatures,
+    *,
+    mode: Literal["explore", "exploit"] = "explore",
+    batch_size: int = 64,
+    acquisition: str | None = None,
+    surrogate: str = "bayesian-ridge",
+    graph: GeneGraph | None = None,
+    essential: Sequence[str] = (),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The next batch: ``gene``, ``rank``, ``predicted``, ``uncertainty`` (epistemic sd),
+    ``criterion`` and ``reason`` per pick.
+
+    Parameters
+    ----------
+    candidates
+        Genes that could be measured next (measured ones are skipped).
+    results
+        Measurements so far: columns ``gene`` and ``value`` (one row per gene).
+    features
+        Gene features; candidates without features are refused by name.
+    mode
+        ``"explore"`` (joint information gain, BatchBALD-style) or ``"exploit"`` (graph
+        neighbours of the best results, else the highest predictions).
+    acquisition
+        Any registered acquisition, overriding ``mode``.
+    """
+    if mode not in MODES:
+        raise DesignError(f"mode must be 'explore' or 'exploit', not {mode!r}.")
+    missing_cols = [c for c in ("gene", "value") if c not in results.columns]
+    if missing_cols:
+        raise DesignError(
+            f"results lacks column(s) {missing_cols}; it needs 'gene' and 'value' (one row per "
+            f"measured gene); it has {list(results.columns)}."
+        )
+    genes = results["gene"].astype(str).str.strip()
+    dup = sorted(set(genes[genes.duplicated()]))
+    if dup:
+        raise DesignError(f"results measures {dup[:10]} more than once; average replicates first.")
+    values = pd.to_numeric(results["value"], errors="coerce")
+    bad = genes[values.isna()].tolist()
+    if bad:
+        raise DesignError(f"results has no numeric value for {bad[:10]}.")
+    cands = [str(c).strip() for c in candidates]
+    dup = sorted({c for c in cands if cands.count(c) > 1})
+    if dup:
+        raise DesignError(f"candidates lists {dup[:10]} more than once.")
+    no_feat = features.missing(cands)
+    if no_feat:
+        raise DesignError(
+            f"{len(no_feat)} candidate(s) have no features ({features.method}) and cannot be "
+            f"ranked: {no_feat[:30]}. Remove them or give features that cover them."
+        )
+    measured = set(genes)
+    open_cands = [c for c in cands if c not in measured]
+    if not open_cands:
+        raise DesignError("Every candidate has already been measured.")
+    if batch_size < 1:
+        raise DesignError(f"batch_size must be >= 1, got {batch_size}.")
+    train = [(g, v) for g, v in zip(genes, values, strict=True) if g in features]
+    unfeat = sorted(measured - {g for g, _ in train})
+    if len(train) < 2:
+        raise DesignError(
+            f"Only {len(train)} measured gene(s) have features; at least 2 are needed to fit "
+            f"a model (without features: {unfeat[:10]})."
+        )
+    names = np.array([g for g, _ in train] + open_cands, dtype=object)
+    x = features.rows(list(names)).astype(np.float64)
+    y = np.array([v for _, v in train], dtype=float)
+    labelled = np.arange(len(train))
+    pool = np.arange(len(train), len(names))
+    model = make_surrogate(surrogate, seed).fit(x[labelled], y)
+    acq = make_acquisition(acquisition or MODES[mode])
+    ctx = AcquisitionContext(
+        names=names, x=x, labelled=labelled, y=y, candidates=pool, surrogate=model,
+        rng=np.random.default_rng(seed), graph=graph, essential=frozenset(essential),
+    )  # fmt: skip
+    if acq.name == "kg-exploit" and graph is None:
+        acq = make_acquisition("greedy")
+    sel = acq.select(ctx, min(batch_size, len(pool)))
+    pred = model.predict(x[sel.indices])
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(sel.indices) + 1),
+            "gene": names[sel.indices],
+            "predicted": pred.mean,
+            "uncertainty": np.sqrt(pred.epistemic),
+            "criterion": acq.name,
+            "reason": sel.reasons,
+        }
+    )
