@@ -118,10 +118,13 @@ def test_graph_exploit_and_essential_first_explain_their_picks():
     )  # fmt: skip
     model = BayesianRidge().fit(feats.matrix[lab], y.to_numpy()[lab])
     ctx = context(feats.matrix, y.to_numpy()[lab], lab, model, graph=graph)
-    sel = make_acquisition("kg-exploit", top_fraction=0.05).select(ctx, 4)
+    sel = make_acquisition("kg-exploit", top_fraction=0.05, graph_weight=20.0).select(ctx, 4)
     assert set(sel.indices[:2]) == {50, 60}
     assert sel.reasons[0].startswith(f"graph neighbour of hit G{best}")
-    assert "no hit neighbour left" in sel.reasons[2]
+    assert "no measured hit neighbour" in sel.reasons[2]
+    # without graph weight it is greedy
+    flat = make_acquisition("kg-exploit", graph_weight=0.0).select(ctx, 4)
+    assert list(flat.indices) == list(make_acquisition("greedy").select(ctx, 4).indices)
     ess = context(feats.matrix, y.to_numpy()[lab], lab, model, essential=frozenset({"G77"}))
     pick = make_acquisition("essential-first").select(ess, 3)
     assert pick.indices[0] == 77 and pick.reasons[0] == "essential gene"

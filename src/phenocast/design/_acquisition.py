@@ -224,39 +224,57 @@ class Coreset:
 
 @register_acquisition("kg-exploit")
 class GraphExploit:
-    """Exploit the knowledge graph: unmeasured neighbours of confirmed hits (the top
-    ``top_fraction`` of measured values), ranked by the model's predicted value plus
-    ``graph_weight`` × their summed edge weight to hits; the rest of the batch is greedy.
-    Cost O(edges of the hits + m d)."""
+    """Exploit the knowledge graph: rank candidates by the model's standardised prediction plus
+    ``graph_weight`` × the share of their measured graph neighbours that are confirmed hits
+    (the top ``top_fraction`` of measured values; edge-weighted, shrunk by ``k0`` so one
+    weak edge counts little). Cost O(edges of the candidates + m d)."""
 
     needs_model = True
 
-    def __init__(self, top_fraction: float = 0.05, graph_weight: float = 1.0) -> None:
+    def __init__(
+        self, top_fraction: float = 0.05, graph_weight: float = 1.0, k0: float = 0.5
+    ) -> None:
         if not 0 < top_fraction <= 1:
             raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}.")
-        self.top_fraction, self.graph_weight = top_fraction, graph_weight
+        self.top_fraction, self.graph_weight, self.k0 = top_fraction, graph_weight, k0
 
     def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
         if ctx.graph is None:
             raise ValueError("kg-exploit needs a gene graph (graph=...).")
         p = ctx.prediction
         n_hits = max(1, int(np.ceil(self.top_fraction * len(ctx.y))))
-        hits = ctx.names[ctx.labelled[np.argsort(-ctx.y)[:n_hits]]]
-        near = ctx.graph.neighbourhood(hits.tolist())
+        order = np.argsort(-ctx.y, kind="stable")
+        hit = np.zeros(len(ctx.y), dtype=bool)
+        hit[order[:n_hits]] = True
+        is_hit = dict(zip(ctx.names[ctx.labelled].tolist(), hit.tolist(), strict=True))
+        evidence = np.zeros(len(ctx.candidates))
+        source = [""] * len(ctx.candidates)
+        for i, name in enumerate(ctx.names[ctx.candidates]):
+            total = to_hits = best = 0.0
+            for nb, w in ctx.graph.neighbours(name):
+                flag = is_hit.get(nb)
+                if flag is None:
+                    continue
+                total += w
+                if flag:
+                    to_hits += w
+                    if w > best:
+                        best, source[i] = w, nb
+            evidence[i] = to_hits / (total + self.k0)
         z = (p.mean - p.mean.mean()) / max(float(p.mean.std()), 1e-12)
-        link = np.array([near.get(n, (0.0, ""))[0] for n in ctx.names[ctx.candidates]])
-        score = z + self.graph_weight * link
-        is_near = link > 0
-        order = np.lexsort((ctx.candidates, -score, ~is_near))[:batch_size]
+        sel = _top(ctx, z + self.graph_weight * evidence, batch_size, "score")
+        pos = {c: k for k, c in enumerate(ctx.candidates)}
         reasons = []
-        for i in order:
-            name = ctx.names[ctx.candidates[i]]
-            if is_near[i]:
-                w, src = near[name]
-                reasons.append(f"graph neighbour of hit {src} (summed weight {w:.2f})")
+        for idx in sel.indices:
+            k = pos[idx]
+            if evidence[k] > 0:
+                reasons.append(
+                    f"graph neighbour of hit {source[k]} (hit evidence {evidence[k]:.2f}, "
+                    f"predicted z {z[k]:.2f})"
+                )
             else:
-                reasons.append(f"predicted value z = {z[i]:.2f} (no hit neighbour left)")
-        return Selection(ctx.candidates[order], score[order], reasons)
+                reasons.append(f"predicted value z = {z[k]:.2f} (no measured hit neighbour)")
+        return Selection(sel.indices, sel.scores, reasons)
 
 
 @register_acquisition("essential-first")
