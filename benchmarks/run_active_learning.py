@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(run_one(screen, oracle, strategy, seed, prior))
             got = [r["hit_ratio_20"] for r in rows[-len(seeds) :]]
             console.log(f"{screen} {strategy}: {np.mean(got):.3f} ± {np.std(got):.3f}")
+        # partial results survive an interrupted run
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "screen_al.partial.json").write_text(json.dumps(rows))
     seconds = time.perf_counter() - t0
     command = "python benchmarks/run_active_learning.py" + "".join(
         f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
