@@ -150,6 +150,7 @@ def markdown(rows: list[dict[str, Any]], command: str, seconds: float) -> str:
 
 def _figure(rows: list[dict[str, Any]], out: Path) -> Path:
     """Hit ratio against genes measured, mean over seeds, one panel per screen."""
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     frame = pd.DataFrame(rows)
@@ -158,9 +159,11 @@ def _figure(rows: list[dict[str, Any]], out: Path) -> Path:
     axes = fig.subplots(1, len(screens), squeeze=False)[0]
     for ax, sc in zip(axes, screens, strict=True):
         sub = frame[frame["screen"] == sc]
-        for strat, grp in sub.groupby("strategy", sort=False):
+        for i, (strat, grp) in enumerate(sub.groupby("strategy", sort=False)):
             curve = np.mean(np.stack(grp["curve"].to_numpy()), 0) / grp["hits"].iloc[0]
-            ax.plot(64 * (np.arange(len(curve)) + 1), curve, label=strat, lw=1)
+            style = "--" if "[" in str(strat) else "-"  # variants dashed
+            ax.plot(64 * (np.arange(len(curve)) + 1), curve, style, label=strat, lw=1,
+                    color=colormaps["tab20"](i % 20))  # fmt: skip
         ax.set_title(sc, fontsize=9)
         ax.set_xlabel("genes measured")
         ax.set_ylabel("hit ratio")
