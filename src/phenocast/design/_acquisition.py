@@ -210,12 +210,15 @@ class Coreset:
             centres = ctx.x[ctx.labelled[start : start + 512]].astype(np.float64)
             d2 = (cand**2).sum(1)[:, None] - 2 * cand @ centres.T + (centres**2).sum(1)[None, :]
             dist = np.minimum(dist, np.sqrt(np.maximum(d2, 0)).min(1))
+        sq = (cand**2).sum(1)
         picks, gaps = [], []
         for _ in range(batch_size):
             j = int(np.argmax(dist))
             picks.append(j)
             gaps.append(float(dist[j]))
-            dist = np.minimum(dist, np.linalg.norm(cand - cand[j], axis=1))
+            # |a − b|² = |a|² + |b|² − 2 a·b: one matrix-vector product per pick
+            d_new = np.sqrt(np.maximum(sq + sq[j] - 2 * cand @ cand[j], 0.0))
+            dist = np.minimum(dist, d_new)
         idx = np.array(picks)
         return Selection(
             ctx.candidates[idx], np.array(gaps), [f"distance to measured = {g:.3g}" for g in gaps]
