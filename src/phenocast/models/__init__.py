@@ -11,6 +11,7 @@ from ._base import (
     model_names,
     register_model,
 )
+from ._ensemble import Ensemble, ProfilePrediction
 from .baselines import (
     Additive,
     DoseInterpolation,
@@ -31,6 +32,7 @@ __all__ = [
     "CompositionalConfig",
     "Config",
     "DoseInterpolation",
+    "Ensemble",
     "EntityAdditive",
     "EntityRidge",
     "Linear",
@@ -38,6 +40,7 @@ __all__ = [
     "NearestDose",
     "NoChange",
     "PerturbationModel",
+    "ProfilePrediction",
     "TrainConfig",
     "Transfer",
     "UnsupportedConditionError",

@@ -117,6 +117,9 @@ class GenericPredictor:
         self, components: np.ndarray, doses: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         frame = _frame(self.registry, components, doses, self._context)
+        if hasattr(self.model, "predict_uncertainty"):  # an ensemble: epistemic spread
+            pred = self.model.predict_uncertainty(self._controls, frame)
+            return np.asarray(pred.mean, dtype=np.float64), pred.variance.mean(1)
         return _predict_rows(self.model, self._controls, frame, self.registry.n_vars), None
 
 

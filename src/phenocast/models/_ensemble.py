@@ -1,0 +1,96 @@
+"""Deep ensembles for any model behind the protocol: the same model fitted with different seeds;
+their disagreement is the epistemic uncertainty of a prediction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from anndata import AnnData
+
+__all__ = ["Ensemble", "ProfilePrediction"]
+
+
+@dataclass(frozen=True)
+class ProfilePrediction:
+    """Per condition × gene: predictive mean, epistemic (between members) and aleatoric
+    (within-cell noise the members predict; zeros for models without a noise model)."""
+
+    mean: np.ndarray
+    epistemic: np.ndarray
+    aleatoric: np.ndarray
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.epistemic + self.aleatoric
+
+
+class Ensemble:
+    """``n_members`` copies of a model, each built by ``factory(seed)`` and fitted on the same
+    data; predictions are the members' mean, and their spread is the epistemic variance.
+
+    Parameters
+    ----------
+    factory
+        ``seed → unfitted model`` (e.g. ``lambda s: Compositional(reg, cfg_with_seed(s))``).
+    n_members
+        Members (≥ 2); fitting costs ``n_members`` fits.
+    seeds
+        Seeds of the members (default ``0 … n_members − 1``).
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[int], Any],
+        *,
+        n_members: int = 5,
+        seeds: list[int] | None = None,
+    ) -> None:
+        if n_members < 2:
+            raise ValueError(f"An ensemble needs at least 2 members, got {n_members}.")
+        self.seeds = list(range(n_members)) if seeds is None else list(seeds)
+        if len(self.seeds) != n_members or len(set(self.seeds)) != n_members:
+            raise ValueError(f"seeds must be {n_members} distinct values, got {self.seeds}.")
+        self.factory = factory
+        self.members: list[Any] = []
+
+    @property
+    def registry(self) -> Any:
+        if not self.members:
+            raise RuntimeError("The ensemble is not fitted; call fit(adata) first.")
+        return self.members[0].registry
+
+    def fit(self, adata: AnnData) -> Ensemble:
+        self.members = [self.factory(seed).fit(adata) for seed in self.seeds]
+        return self
+
+    def _require(self) -> list[Any]:
+        if not self.members:
+            raise RuntimeError("The ensemble is not fitted; call fit(adata) first.")
+        return self.members
+
+    def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
+        return self.predict_uncertainty(controls, conditions).mean
+
+    def predict_uncertainty(
+        self, controls: AnnData | None, conditions: pd.DataFrame
+    ) -> ProfilePrediction:
+        """Mean, epistemic and aleatoric variance of each condition's mean profile."""
+        members = self._require()
+        means = np.stack([np.asarray(m.predict_mean(controls, conditions)) for m in members])
+        aleatoric = np.zeros_like(means[0])
+        if controls is not None and all(hasattr(m, "predict") for m in members):
+            # the noise a member predicts for one cell, averaged over start cells and members
+            per = []
+            for m in members:
+                cells = m.predict(controls, conditions)
+                idx = cells.obs["condition_index"].to_numpy()
+                var = np.asarray(cells.layers["variance"])
+                per.append(np.stack([var[idx == i].mean(0) for i in range(len(conditions))]))
+            aleatoric = np.mean(per, 0)
+        return ProfilePrediction(means.mean(0), means.var(0, ddof=1), aleatoric)
