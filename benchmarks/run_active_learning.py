@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _readme import update_block  # benchmarks/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- active-learning:begin -->", "<!-- active-learning:end -->"
 SCREENS = (
     "schmidt2021_ifng",
     "schmidt2021_il2",
@@ -218,14 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.update_readme:
         if args.quick:
             raise SystemExit("--update-readme refuses --quick numbers.")
-        from phenocast.data._io import atomic_write_text
-
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        if BEGIN not in text or END not in text:
-            raise SystemExit(f"README.md lacks the {BEGIN} / {END} markers.")
-        head, rest = text.split(BEGIN, 1)
-        atomic_write_text(readme, f"{head}{BEGIN}\n{md}\n{END}{rest.split(END, 1)[1]}")
+        update_block("active-learning", md)
         console.log("README.md updated")
 
 

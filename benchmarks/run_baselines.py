@@ -13,9 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
+from _readme import update_block  # benchmarks/ is on sys.path
 from rich.console import Console
 
-from phenocast.data import atomic_write_text
 from phenocast.evaluate import get_tasks, markdown_summary, rich_tables, run_benchmark
 
 BASELINES = (
@@ -23,7 +23,6 @@ BASELINES = (
     "entity-additive,entity-ridge,linear"
 )
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- baselines:begin -->", "<!-- baselines:end -->"
 
 
 def main() -> None:
@@ -49,13 +48,7 @@ def main() -> None:
         " predict that task's conditions (reason in brackets)._\n"
     )
     if args.update_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        if BEGIN not in text or END not in text:
-            raise SystemExit(f"README.md lacks the {BEGIN} / {END} markers.")
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        atomic_write_text(readme, f"{head}{BEGIN}\n{md}\n{END}{tail}")
+        update_block("baselines", md)
         console.print("updated README.md")
 
 

@@ -66,8 +66,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from phenocast.evaluate import Fold, Task
     from phenocast.evaluate._runner import TaskResult
 
+from _readme import check_block, update_block  # benchmarks/ is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- compositional:begin -->", "<!-- compositional:end -->"
 TASKS = (
     "kang-ood-celltype,norman-combos,crispri-transfer,l1000-dose-a,l1000-dose-b,"
     "cellpainting-dose-a,cellpainting-dose-b"
@@ -695,24 +696,6 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _readme_parts(readme: Path) -> tuple[str, str]:
-    """README.md's text before and after the marked block; exits if the markers are missing."""
-    text = readme.read_text()
-    if BEGIN not in text or END not in text or text.index(BEGIN) > text.index(END):
-        raise SystemExit(
-            f"{readme} lacks the {BEGIN} / {END} markers (in that order); add them where the "
-            "compositional benchmark should go, then run again."
-        )
-    head, rest = text.split(BEGIN, 1)
-    return head, rest.split(END, 1)[1]
-
-
-def _update_readme(readme: Path, md: str) -> Path:
-    """Replace the marked block of ``readme`` with ``md`` (atomically)."""
-    head, tail = _readme_parts(readme)
-    return atomic_write_text(readme, f"{head}{BEGIN}\n{md}\n{END}{tail}")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line, run everything, print and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -741,7 +724,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--quick is a smoke test; the README shows only a full run.")
     readme = args.readme
     if args.update_readme:
-        _readme_parts(readme)  # fail before the long run, not after it
+        check_block("compositional", readme)  # fail before the long run, not after it
     command = shlex.join(["python", "benchmarks/run_compositional.py", *sys.argv[1:]])
     default_json = "compositional-quick.json" if args.quick else "compositional.json"
     json_path = args.json or ROOT / "benchmarks/results" / default_json
@@ -845,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "(reason in the note)._\n",
             ]
         )
-        _update_readme(readme, md)
+        update_block("compositional", md, readme)
         console.print(f"updated {readme}", markup=False, highlight=False)
 
 

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _readme import update_block  # benchmarks/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- screen:begin -->", "<!-- screen:end -->"
 N_GENES, N_PERTS, DOSES, N_CELLS = 2000, 60, (0.1, 1.0, 10.0), 100
 TARGET_PER_MINUTE = 1_000_000
 L1000_TARGET_SECONDS = 120.0
@@ -303,16 +303,6 @@ def markdown(res: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def _update_readme(readme: Path, md: str) -> None:
-    from phenocast.data._io import atomic_write_text
-
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{readme} lacks the {BEGIN} / {END} markers; add them, then rerun.")
-    head, rest = text.split(BEGIN, 1)
-    atomic_write_text(readme, f"{head}{BEGIN}\n{md}\n{END}{rest.split(END, 1)[1]}")
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
@@ -352,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.update_readme:
         if args.quick:
             raise SystemExit("--update-readme refuses --quick numbers.")
-        _update_readme(ROOT / "README.md", md)
+        update_block("screen", md)
         console.log("README.md updated")
 
 

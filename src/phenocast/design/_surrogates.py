@@ -8,10 +8,11 @@ candidates through :meth:`Surrogate.covariance_columns`, which the joint batch c
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from ..models._ensemble import Prediction
 
 __all__ = [
     "SURROGATES",
@@ -21,23 +22,6 @@ __all__ = [
     "Surrogate",
     "make_surrogate",
 ]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Predictive mean with its epistemic and aleatoric variance, per candidate."""
-
-    mean: np.ndarray
-    epistemic: np.ndarray
-    aleatoric: np.ndarray
-
-    @property
-    def variance(self) -> np.ndarray:
-        return self.epistemic + self.aleatoric
-
-    @property
-    def std(self) -> np.ndarray:
-        return np.sqrt(self.variance)
 
 
 class Surrogate(Protocol):

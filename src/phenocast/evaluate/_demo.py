@@ -46,20 +46,7 @@ def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
         path = out / "figures" / f"{tr.task.name}_{metric}.png"
         _save_figure(fig, path)
         written.append(path)
-        # predicted vs observed Δ for the first fold's conditions, best two models
-        fold = tr.fold_data[0]
-        scored = [n for n in values if np.isfinite(values[n])]
-        ranked = sorted(scored, key=lambda n: -values[n])[:2]
-        group = fold.groups[0]
-        panels = []
-        for i, label in enumerate(group.conditions.index[:10]):
-            obs = group.truth[i] - group.ctrl
-            preds = {
-                n: tr.models[n].predictions[fold.name][0][i] - group.ctrl
-                for n in ranked
-                if fold.name in tr.models[n].predictions
-            }
-            panels.append((str(label), obs, preds))
+        panels = _task_panels(tr, metric, n_conditions=10)
         fig = delta_scatter(panels)
         path = out / "figures" / f"{tr.task.name}_pred_vs_obs.png"
         _save_figure(fig, path)
@@ -67,22 +54,35 @@ def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
     return written
 
 
-def _heldout_panels(result: BenchmarkResult) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
-    """Observed vs predicted Δ of the first fold's held-out conditions (best two models)."""
+def _task_panels(
+    tr: Any, metric: str, *, n_conditions: int, prefix: str = ""
+) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
+    """Observed vs predicted Δ of the first fold's held-out conditions, for the two models
+    with the best mean ``metric``."""
+    values = {
+        n: r.mean(metric) for n, r in tr.models.items() if n != NOISE_CEILING and r.status == "ok"
+    }
+    ranked = sorted((n for n in values if np.isfinite(values[n])), key=lambda n: -values[n])
+    fold = tr.fold_data[0]
+    group = fold.groups[0]
     panels = []
-    for tr in result.tasks:
-        fold = tr.fold_data[0]
-        group = fold.groups[0]
-        scores = {
-            n: r.mean("pearson_delta")
-            for n, r in tr.models.items()
-            if n != NOISE_CEILING and r.status == "ok" and fold.name in r.predictions
+    for i, label in enumerate(group.conditions.index[:n_conditions]):
+        preds = {
+            n: tr.models[n].predictions[fold.name][0][i] - group.ctrl
+            for n in ranked[:2]
+            if fold.name in tr.models[n].predictions
         }
-        best = sorted((n for n in scores if np.isfinite(scores[n])), key=lambda n: -scores[n])
-        for i, label in enumerate(group.conditions.index[:6]):
-            preds = {n: tr.models[n].predictions[fold.name][0][i] - group.ctrl for n in best[:2]}
-            panels.append((f"{tr.task.name}: {label}", group.truth[i] - group.ctrl, preds))
+        panels.append((f"{prefix}{label}", group.truth[i] - group.ctrl, preds))
     return panels
+
+
+def _heldout_panels(result: BenchmarkResult) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
+    """The report's panels: six conditions per task."""
+    return [
+        panel
+        for tr in result.tasks
+        for panel in _task_panels(tr, "pearson_delta", n_conditions=6, prefix=f"{tr.task.name}: ")
+    ]
 
 
 def _html_report(result: BenchmarkResult, out: Path, *, title: str) -> Path:

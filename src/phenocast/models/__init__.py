@@ -11,7 +11,7 @@ from ._base import (
     model_names,
     register_model,
 )
-from ._ensemble import Ensemble, ProfilePrediction
+from ._ensemble import Ensemble, Prediction
 from .baselines import (
     Additive,
     DoseInterpolation,
@@ -40,7 +40,7 @@ __all__ = [
     "NearestDose",
     "NoChange",
     "PerturbationModel",
-    "ProfilePrediction",
+    "Prediction",
     "TrainConfig",
     "Transfer",
     "UnsupportedConditionError",

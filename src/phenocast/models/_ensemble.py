@@ -13,13 +13,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from anndata import AnnData
 
-__all__ = ["Ensemble", "ProfilePrediction"]
+__all__ = ["Ensemble", "Prediction"]
 
 
 @dataclass(frozen=True)
-class ProfilePrediction:
-    """Per condition × gene: predictive mean, epistemic (between members) and aleatoric
-    (within-cell noise the members predict; zeros for models without a noise model)."""
+class Prediction:
+    """Predictive mean with its epistemic (model) and aleatoric (noise) variance, same shape:
+    per candidate for a surrogate, per condition × gene for an ensemble of perturbation
+    models (aleatoric zeros for models without a noise model)."""
 
     mean: np.ndarray
     epistemic: np.ndarray
@@ -28,6 +29,10 @@ class ProfilePrediction:
     @property
     def variance(self) -> np.ndarray:
         return self.epistemic + self.aleatoric
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.variance)
 
 
 class Ensemble:
@@ -77,9 +82,7 @@ class Ensemble:
     def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
         return self.predict_uncertainty(controls, conditions).mean
 
-    def predict_uncertainty(
-        self, controls: AnnData | None, conditions: pd.DataFrame
-    ) -> ProfilePrediction:
+    def predict_uncertainty(self, controls: AnnData | None, conditions: pd.DataFrame) -> Prediction:
         """Mean, epistemic and aleatoric variance of each condition's mean profile."""
         members = self._require()
         means = np.stack([np.asarray(m.predict_mean(controls, conditions)) for m in members])
@@ -93,4 +96,4 @@ class Ensemble:
                 var = np.asarray(cells.layers["variance"])
                 per.append(np.stack([var[idx == i].mean(0) for i in range(len(conditions))]))
             aleatoric = np.mean(per, 0)
-        return ProfilePrediction(means.mean(0), means.var(0, ddof=1), aleatoric)
+        return Prediction(means.mean(0), means.var(0, ddof=1), aleatoric)

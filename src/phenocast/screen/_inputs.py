@@ -89,11 +89,12 @@ def _doses(
     ranges = {n: (min(trained[n]), max(trained[n])) for n in names if trained.get(n)}
     if not hasattr(model, "trained_doses_"):  # a model that records no trained doses
         return lists, ranges
+    flags = _outside(names, lists, ranges, known=True)
     outside = [
         (n, d, ranges.get(n))
-        for n, lst in zip(names, lists, strict=True)
-        for d in lst
-        if n not in ranges or not ranges[n][0] * (1 - 1e-9) <= d <= ranges[n][1] * (1 + 1e-9)
+        for i, (n, lst) in enumerate(zip(names, lists, strict=True))
+        for j, d in enumerate(lst)
+        if flags[i, j]
     ]
     if outside and not extrapolate:
         shown = "; ".join(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from ..data import Condition
 from ..models._base import UnsupportedConditionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,9 +55,10 @@ def _frame(
     """The conditions table (registry columns) of a block of encoded conditions."""
     perts, dose_str = [], []
     for comp, dose in zip(components.tolist(), doses.tolist(), strict=True):
-        used = [(c, d) for c, d in zip(comp, dose, strict=True) if c >= 0]
-        perts.append("+".join(registry.components[c] for c, _ in used))
-        dose_str.append("+".join(f"{d:g}" for _, d in used))
+        used = [(registry.components[c], d) for c, d in zip(comp, dose, strict=True) if c >= 0]
+        cond = Condition(*(tuple(v) for v in zip(*used, strict=True)))
+        perts.append(cond.perturbation)
+        dose_str.append(cond.dose)
     frame = pd.DataFrame({registry.perturbation_key: perts})
     if registry.dose_key is not None:
         frame[registry.dose_key] = dose_str

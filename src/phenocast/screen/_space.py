@@ -143,11 +143,18 @@ class ConditionSpace:
         return Chunk(ctx, members, dose_idx, doses, np.arange(start, start + n, dtype=np.int64))
 
     def describe(self, members: Sequence[int], dose_index: Sequence[int]) -> tuple[str, str]:
-        """``("A+B", "1+0.5")`` for one condition."""
-        used = [(m, d) for m, d in zip(members, dose_index, strict=True) if m >= 0]
-        pert = "+".join(self.names[m] for m, _ in used)
-        dose = "+".join(f"{self.doses[m][d]:g}" for m, d in used)
-        return pert, dose
+        """``("A+B", "1+0.5")`` for one condition (members in sorted order)."""
+        from ..data import Condition
+
+        # canonical (sorted) member order, as the registry writes conditions
+        used = sorted(
+            ((m, d) for m, d in zip(members, dose_index, strict=True) if m >= 0),
+            key=lambda u: self.names[u[0]],
+        )
+        cond = Condition(
+            tuple(self.names[m] for m, _ in used), tuple(self.doses[m][d] for m, d in used)
+        )
+        return cond.perturbation, cond.dose
 
     @property
     def n_per_context(self) -> int:

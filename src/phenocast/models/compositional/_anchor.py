@@ -29,6 +29,7 @@ __all__ = [
     "choose_alpha",
     "fit_baseline",
     "pick_anchor",
+    "prepare_groups",
     "pseudobulk_anndata",
     "validation_groups",
 ]
@@ -92,44 +93,71 @@ def validation_groups(
     return mask, chosen
 
 
+@dataclass(frozen=True)
+class ValidationGroup:
+    """One held-out (condition, context) group, ready to score: its context's control cells,
+    its conditions row, and the observed mean profiles."""
+
+    key: str
+    context: tuple
+    controls: AnnData
+    row: pd.DataFrame
+    truth: np.ndarray
+    ctrl: np.ndarray
+
+
+def prepare_groups(
+    adata: AnnData, registry: Registry, groups: list[tuple[str, tuple]]
+) -> list[ValidationGroup]:
+    """Cells and mean profiles of each group, computed once for every candidate baseline."""
+    keys = registry.conditions_of(adata).to_numpy()
+    ctx = pd.Series([str(c) for c in context_of(adata.obs, registry)]).to_numpy()
+    x = registry.matrix(adata)
+    out = []
+    for key, c in groups:
+        here = ctx == str(c)
+        in_group = here & (keys == key)
+        is_ctrl = here & (keys == CONTROL)
+        out.append(
+            ValidationGroup(
+                key,
+                c,
+                adata[is_ctrl],
+                adata.obs.loc[in_group, registry.condition_columns].iloc[:1],
+                np.asarray(x[in_group].mean(axis=0)).ravel(),
+                np.asarray(x[is_ctrl].mean(axis=0)).ravel(),
+            )
+        )
+    return out
+
+
 def choose_alpha(
     model_predict: Any,
     baseline: Any,
-    adata: AnnData,
-    registry: Registry,
-    groups: list[tuple[str, tuple]],
+    groups: list[ValidationGroup],
     *,
     alphas: tuple[float, ...],
     baseline_name: str,
-    cache: dict[tuple[str, tuple], np.ndarray] | None = None,
+    cache: dict[int, np.ndarray] | None = None,
 ) -> AnchorFit:
     """Score each α on the held-out groups (mean Pearson Δ) and keep the best (ties → smaller).
 
     ``cache`` keeps the model's prediction per group across calls (one per candidate baseline).
     """
-    keys = registry.conditions_of(adata).to_numpy()
-    ctx = context_of(adata.obs, registry)
-    x = registry.matrix(adata)
     per_alpha: dict[float, dict[int, float]] = {a: {} for a in alphas}
-    for g, (key, c) in enumerate(groups):
-        in_group = np.array([k == key and cc == c for k, cc in zip(keys, ctx, strict=True)])
-        is_ctrl = np.array([k == CONTROL and cc == c for k, cc in zip(keys, ctx, strict=True)])
-        controls = adata[is_ctrl]
-        row = adata.obs.loc[in_group, registry.condition_columns].iloc[:1]
+    for g, grp in enumerate(groups):
         try:
-            base = baseline.predict_mean(controls, row)[0]
-            if cache is not None and (key, c) in cache:
-                pred = cache[(key, c)]
+            base = baseline.predict_mean(grp.controls, grp.row)[0]
+            if cache is not None and g in cache:
+                pred = cache[g]
             else:
-                pred = model_predict(controls, row)[0]
+                pred = model_predict(grp.controls, grp.row)[0]
                 if cache is not None:
-                    cache[(key, c)] = pred
+                    cache[g] = pred
         except UnsupportedConditionError:  # either cannot answer (e.g. an untrained component)
             continue
-        truth = np.asarray(x[in_group].mean(axis=0)).ravel()
-        ctrl = np.asarray(x[is_ctrl].mean(axis=0)).ravel()
         for a in alphas:
-            per_alpha[a][g] = pearson_delta(base + a * (pred - base), truth, ctrl=ctrl)
+            per_alpha[a][g] = pearson_delta(base + a * (pred - base), grp.truth, ctrl=grp.ctrl)
     scores = _mean_scores(per_alpha, None)
     if not scores:
         return AnchorFit(

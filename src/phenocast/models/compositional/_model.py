@@ -147,6 +147,7 @@ class Compositional:
             choose_alpha,
             fit_baseline,
             pick_anchor,
+            prepare_groups,
             pseudobulk_anndata,
             validation_groups,
         )
@@ -165,16 +166,15 @@ class Compositional:
             self._fit_core(sub)
             table = pseudobulk_anndata(sub, reg)
             fits: list[AnchorFit] = []
-            cache: dict[tuple[str, tuple], np.ndarray] = {}
+            cache: dict[int, np.ndarray] = {}
+            prepared = prepare_groups(adata, reg, groups)
             for name in candidates:
                 base = fit_baseline(name, table, reg)
                 fits.append(
                     choose_alpha(
                         self._predict_mean_raw,
                         base,
-                        adata,
-                        reg,
-                        groups,
+                        prepared,
                         alphas=cfg.anchor_alphas,
                         baseline_name=name,
                         cache=cache,
