@@ -72,3 +72,22 @@ def test_design_names_bad_input(files):
     result = invoke(root, "--mode", "both")
     assert result.exit_code == 2 and "mode must be 'explore' or 'exploit'" in result.stdout
     assert not (root / "next.csv").exists()
+
+
+def test_propose_refuses_what_it_cannot_rank(files):
+    from phenocast.design import DesignError, propose
+    from phenocast.featurize import GeneFeatures
+
+    root, _ = files
+    table = pd.read_csv(root / "features.csv")
+    feats = GeneFeatures(tuple(table["gene"]), table.drop(columns="gene").to_numpy())
+    res = pd.read_csv(root / "results.csv")
+    with pytest.raises(DesignError, match="Every candidate has already been measured"):
+        propose(["G0", "G1"], res, feats)
+    one = pd.DataFrame({"gene": ["G0", "X9"], "value": [1.0, 2.0]})
+    with pytest.raises(DesignError, match=r"Only 1 measured gene\(s\) have features.*\['X9'\]"):
+        propose(["G5"], one, feats)
+    with pytest.raises(DesignError, match=r"no numeric value for \['G0'\]"):
+        propose(["G5"], pd.DataFrame({"gene": ["G0", "G1"], "value": ["n/a", 1]}), feats)
+    with pytest.raises(DesignError, match=r"candidates lists \['G5'\] more than once"):
+        propose(["G5", "G5"], res, feats)

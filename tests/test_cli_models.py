@@ -212,3 +212,24 @@ def test_report_errors_are_named(files):
         assert result.exit_code == 2, (args, result.stdout)
         assert message in " ".join(result.stdout.split()), (args, result.stdout)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("gene,value\nG1,1\nG2,lots\n", "column 'value' is not a number for genes ['G2']"),
+        ("gene,value\nG1,1\nG1,2\n", "genes listed twice: ['G1']"),
+        ("gene,direction\nG1,up\nG2,sideways\n", "must be 'up' or 'down', found ['sideways']"),
+        ("name,value\nG1,1\n", "needs a 'gene' column"),
+    ],
+)
+def test_screen_target_files_are_checked(files, text, message):
+    bad = files / "target.csv"
+    bad.write_text(text)
+    result = runner.invoke(
+        app,
+        ["screen", str(files / "model"), "--out", str(files / "never.csv"), "--target", str(bad)],
+        terminal_width=300,
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.stdout.split())
