@@ -10,6 +10,7 @@ from ._acquisition import (
     register_acquisition,
 )
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
+from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
 from ._propose import DesignError, propose
 from ._surrogates import (
     SURROGATES,
@@ -30,7 +31,11 @@ __all__ = [
     "BootstrapEnsemble",
     "DesignError",
     "LoopResult",
+    "PerturbationLoop",
+    "PerturbationPool",
+    "PerturbationResult",
     "Prediction",
+    "ProfileGP",
     "ReplayOracle",
     "Selection",
     "Surrogate",
