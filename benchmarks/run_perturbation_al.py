@@ -106,6 +106,36 @@ def _curve(row: dict[str, Any], col: str) -> np.ndarray:
     return np.array([r[col] for r in row["rounds"]], dtype=float)
 
 
+def _verdicts(frame: pd.DataFrame) -> list[str]:
+    """One sentence per dataset, from the numbers: model vs mean baseline, strategies vs random
+    (paired over seeds at round 5, "beats" = more than 2 standard errors)."""
+    out = []
+    for ds in [d for d in DATASETS if d in set(frame["dataset"])]:
+        sub = frame[frame["dataset"] == ds]
+        last = {
+            (r["strategy"], r["seed"]): (_curve(r, "test_pearson")[-1],
+                                         _curve(r, "test_pearson_mean")[-1])
+            for r in sub.to_dict("records")
+        }  # fmt: skip
+        seeds = sorted(set(sub["seed"]))
+        model = np.mean([last[("random", s)][0] for s in seeds])
+        base = np.mean([last[("random", s)][1] for s in seeds])
+        better, worse = [], []
+        for strat in dict.fromkeys(sub["strategy"]):
+            if strat == "random":
+                continue
+            d = np.array([last[(strat, s)][0] - last[("random", s)][0] for s in seeds])
+            se = d.std(ddof=1) / np.sqrt(len(d))
+            (better if d.mean() > 2 * se else worse if d.mean() < -2 * se else []).append(strat)
+        out.append(
+            f"**{ds}**, round 5, held-out Pearson Δ under random acquisition: model {model:.3f} "
+            f"vs mean baseline {base:.3f} ({'above' if model > base else 'below'}); beat random "
+            f"by > 2 s.e.: {', '.join(better) or 'none'}; worse than random by > 2 s.e.: "
+            f"{', '.join(worse) or 'none'}."
+        )
+    return out
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], command: str, secs: float) -> str:
     frame = pd.DataFrame(rows)
     seeds = sorted(set(frame["seed"]))
@@ -151,6 +181,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], command: str, sec
                 f"| {ds} | {strat} | " + " | ".join(cells) + f" | {vs} | {pool_m:.3f} "
                 f"({pool_b:.3f}) | " + " / ".join(f"{m:.2f}" for m in mses) + " |"
             )
+    lines += ["", *_verdicts(frame)]
     info = "; ".join(
         f"{ds}: {m['pool']} conditions ({m['held_out']} held out, {m['initial']} initial + "
         f"{ROUNDS} × {m['batch']}), dropped without GO features: {m['dropped'] or 'none'}, "
