@@ -181,7 +181,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], command: str, sec
                 f"| {ds} | {strat} | " + " | ".join(cells) + f" | {vs} | {pool_m:.3f} "
                 f"({pool_b:.3f}) | " + " / ".join(f"{m:.2f}" for m in mses) + " |"
             )
-    lines += ["", *_verdicts(frame)]
+    for verdict in _verdicts(frame):
+        lines += ["", verdict]
     info = "; ".join(
         f"{ds}: {m['pool']} conditions ({m['held_out']} held out, {m['initial']} initial + "
         f"{ROUNDS} × {m['batch']}), dropped without GO features: {m['dropped'] or 'none'}, "
