@@ -11,7 +11,9 @@ from ._base import (
     model_names,
     register_model,
 )
+from ._calibration import VarianceCalibration, condition_mean_noise, fit_variance_calibration
 from ._ensemble import Ensemble, Prediction
+from ._mc_dropout import MCDropout
 from .baselines import (
     Additive,
     DoseInterpolation,
@@ -36,6 +38,7 @@ __all__ = [
     "EntityAdditive",
     "EntityRidge",
     "Linear",
+    "MCDropout",
     "MeanShift",
     "NearestDose",
     "NoChange",
@@ -44,7 +47,10 @@ __all__ = [
     "TrainConfig",
     "Transfer",
     "UnsupportedConditionError",
+    "VarianceCalibration",
+    "condition_mean_noise",
     "create_model",
+    "fit_variance_calibration",
     "model_names",
     "register_model",
 ]
