@@ -43,6 +43,20 @@ def test_bayesian_ridge_recovers_weights_and_calibrated_intervals():
     assert small.predict(feats.matrix[1500:]).epistemic.mean() > pred.epistemic.mean()
 
 
+def test_bayesian_ridge_posterior_is_the_direct_solve_at_its_evidence_optimum():
+    feats, y, _ = linear_screen(n=300, d=12, noise=0.8, seed=3)
+    x, t = feats.matrix.astype(np.float64), y.to_numpy()
+    model = BayesianRidge().fit(x, t)
+    xc, tc = x - x.mean(0), t - t.mean()
+    a_mat = model.alpha_ * np.eye(x.shape[1]) + model.beta_ * xc.T @ xc
+    np.testing.assert_allclose(model.cov_, np.linalg.inv(a_mat), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.coef_, model.beta_ * np.linalg.solve(a_mat, xc.T @ tc))
+    # the fixed point: alpha = gamma / |w|^2 with gamma the effective number of parameters
+    eig = np.linalg.eigvalsh(model.beta_ * xc.T @ xc)
+    gamma = np.sum(eig / (model.alpha_ + eig))
+    assert model.alpha_ == pytest.approx(gamma / (model.coef_ @ model.coef_), rel=1e-3)
+
+
 def test_ensemble_spread_and_covariance_agree():
     feats, y, _ = linear_screen(n=300)
     ens = BootstrapEnsemble(BayesianRidge, n_members=6, seed=1).fit(
