@@ -5,7 +5,8 @@ randomised SVD, `phenocast.featurize.go_annotation_features`). Start with 64 ran
 (seed 0..4), then 20 cycles of 64; the oracle reveals each acquired gene's screen value. Hits =
 top 1 % of the pool by value. The surrogate is Bayesian ridge regression (evidence-maximised)
 on the features. Every registered acquisition runs beside random and greedy, plus the
-"essential genes first" heuristic and random / greedy on the pool without essential genes.
+"essential genes first" heuristic and random / greedy / hit-model on the pool without
+essential genes (which shows how much a strategy owes to that prior).
 
 Run ``python benchmarks/run_active_learning.py [--quick] [--update-readme]``.
 """
@@ -41,9 +42,11 @@ STRATEGIES = (
     "batchbald",
     "coreset",
     "kg-exploit",
+    "hit-model",
     "essential-first",
     "random[no-essential]",
     "greedy[no-essential]",
+    "hit-model[no-essential]",
 )
 REPORT_CYCLES = (5, 10, 20)
 #: Greedy ridge hit ratios after 20 cycles quoted by issue 5 (reference, not measured here).

@@ -148,6 +148,46 @@ def test_graph_exploit_and_essential_first_explain_their_picks():
         make_acquisition("ucbb")
 
 
+def test_hit_model_learns_the_essential_prior_in_either_direction():
+    feats, y, _ = linear_screen(n=1200, noise=0.2, seed=5)
+    rng = np.random.default_rng(0)
+    essential = [f"G{i}" for i in rng.choice(1200, 60, replace=False)]
+    ess = np.isin(np.array(feats.genes), essential)
+    found = {}
+    for sign in (+1, -1):
+        screen = y + sign * 8.0 * ess  # essential genes are the top (or the bottom) of it
+        oracle = ReplayOracle(screen, hit_fraction=0.03)
+        picks = {}
+        for strategy in ("greedy", "hit-model"):
+            res = ActiveLoop("bayesian-ridge", feats, oracle, strategy, batch_size=20,
+                             cycles=4, seed=1, essential=essential).run()  # fmt: skip
+            later = res.picks[res.picks["cycle"] > 0]
+            picks[strategy] = later["gene"].isin(essential).mean()
+            found[(sign, strategy)] = res.hit_ratio(4)
+        if sign > 0:  # it learns that essential genes are hits: far more than chance or greedy
+            assert picks["hit-model"] > max(0.4, 3 * picks["greedy"])  # chance: 0.05
+        else:
+            assert picks["hit-model"] <= 0.05
+    # hits found: far more than greedy when essential genes are the hits; when they are the
+    # bottom of the screen the prior does not mislead it (it stays at greedy's level)
+    assert found[(1, "hit-model")] > 0.8 > 0.3 > found[(1, "greedy")]
+    assert found[(-1, "hit-model")] > 0.8 * found[(-1, "greedy")] > 0.6
+
+
+def test_hit_model_explains_picks_and_refuses_a_flat_readout():
+    feats, y, _ = linear_screen(n=100)
+    lab = np.arange(30)
+    ctx = context(feats.matrix, y.to_numpy()[lab], lab, essential=frozenset({"G40"}))
+    sel = make_acquisition("hit-model").select(ctx, 5)
+    assert len(set(sel.indices)) == 5 and not set(sel.indices) & set(lab)
+    assert np.all(np.diff(sel.scores) <= 0)
+    assert sel.reasons[0].startswith("predicted hit probability")
+    with pytest.raises(ValueError, match="both sides of the hit threshold"):
+        make_acquisition("hit-model").select(context(feats.matrix, np.ones(30), lab), 2)
+    with pytest.raises(ValueError, match=r"hit_quantile must be in \(0, 1\), got 1.5"):
+        make_acquisition("hit-model", hit_quantile=1.5)
+
+
 # ------------------------------------------------------------------ the loop
 def test_greedy_finds_hits_faster_than_random_on_a_predictable_screen():
     feats, y, _ = linear_screen(n=1500, noise=0.2, seed=3)
