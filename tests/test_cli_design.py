@@ -91,3 +91,14 @@ def test_propose_refuses_what_it_cannot_rank(files):
         propose(["G5"], pd.DataFrame({"gene": ["G0", "G1"], "value": ["n/a", 1]}), feats)
     with pytest.raises(DesignError, match=r"candidates lists \['G5'\] more than once"):
         propose(["G5", "G5"], res, feats)
+
+
+def test_design_with_the_hit_model_ranks_by_hit_probability(files):
+    root, y = files
+    result = invoke(root, "--acquisition", "hit-model", "--batch-size", "10")
+    assert result.exit_code == 0, result.stdout
+    batch = pd.read_csv(root / "next.csv")
+    assert (batch["criterion"] == "hit-model").all()
+    assert batch["reason"].str.startswith("predicted hit probability").all()
+    top = {f"G{i}" for i in np.argsort(-y[30:])[:20] + 30}
+    assert len(set(batch["gene"]) & top) >= 5  # the top decile is learnable here
