@@ -10,6 +10,14 @@ from phenocast.data import atomic_write_text
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (for captions)."""
+    try:
+        return str(path.resolve().relative_to(README.parent))
+    except ValueError:
+        return str(path)
+
+
 def markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 

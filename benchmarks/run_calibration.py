@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from _readme import check_block, update_block  # benchmarks/ is on sys.path
+from _readme import check_block, shown, update_block  # benchmarks/ is on sys.path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -334,13 +334,6 @@ def markdown(task: Task, folds: list[dict[str, Any]], quick: bool) -> str:
 # ------------------------------------------------------------------ main
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -405,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "so its errors are larger for its spread; this is a likely reason why scales above 1 "
         "can widen test intervals past 80 % (compare raw and scaled rows). Coverage columns "
         "pool a fold's genes × conditions, then average folds; 80 % in 70–90 % judges that "
-        f"mean. Values per fold in `{_shown(args.json)}`._"
+        f"mean. Values per fold in `{shown(args.json)}`._"
     )
     md = "\n\n".join([*tables, footer])
     console.print(footer, markup=False, highlight=False)
