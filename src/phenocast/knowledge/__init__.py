@@ -6,14 +6,9 @@ More in a later issue: LLM prompts and backends.
 
 from ._align import Alignment
 from ._graph import GeneGraph
-from ._kg import (
-    PRIMEKG_COLUMNS,
-    PRIMEKG_NODE_TYPES,
-    KnowledgeGraph,
-    KnowledgeGraphError,
-    LoadReport,
-    read_primekg,
-)
+from ._kg import KnowledgeGraph
+from ._primekg import read_primekg
+from ._schema import PRIMEKG_COLUMNS, PRIMEKG_NODE_TYPES, KnowledgeGraphError, LoadReport
 
 __all__ = [
     "PRIMEKG_COLUMNS",

@@ -1,5 +1,5 @@
-"""Typed knowledge graphs in PrimeKG's edge-list format: validated reading, filters, alignment
-to genes by symbol, neighbourhood queries, subgraphs and atomic export."""
+"""Typed knowledge graphs: filters, alignment to genes by symbol, neighbourhood queries,
+subgraphs, projection to a GeneGraph and atomic export in PrimeKG's format."""
 
 from __future__ import annotations
 
@@ -15,109 +15,12 @@ import numpy as np
 import pandas as pd
 
 from ._align import Alignment, align_names
+from ._schema import N_EXAMPLES, NODE_FIELDS, PRIMEKG_COLUMNS, KnowledgeGraphError, LoadReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._graph import GeneGraph
 
-__all__ = [
-    "PRIMEKG_COLUMNS",
-    "PRIMEKG_NODE_TYPES",
-    "KnowledgeGraph",
-    "KnowledgeGraphError",
-    "LoadReport",
-    "read_primekg",
-]
-
-PRIMEKG_COLUMNS: tuple[str, ...] = (
-    "relation",
-    "display_relation",
-    "x_id",
-    "x_type",
-    "x_name",
-    "x_source",
-    "y_id",
-    "y_type",
-    "y_name",
-    "y_source",
-)
-PRIMEKG_NODE_TYPES: frozenset[str] = frozenset(
-    {
-        "gene/protein",
-        "drug",
-        "effect/phenotype",
-        "disease",
-        "biological_process",
-        "molecular_function",
-        "cellular_component",
-        "exposure",
-        "pathway",
-        "anatomy",
-    }
-)
-_NODE_FIELDS = ("id", "type", "name", "source")
-_EDGE_KEY = ["relation", "display_relation", "x", "y"]
-_N_EXAMPLES = 3
-
-
-class KnowledgeGraphError(ValueError):
-    """A knowledge-graph table that cannot be read without guessing (the message says why)."""
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What reading a table changed, so no fix-up is silent.
-
-    Attributes
-    ----------
-    rows
-        Rows of the input table.
-    duplicated_edges
-        Rows that repeated an earlier (relation, display_relation, x, y) edge; they were merged
-        into one edge with the largest weight.
-    duplicate_examples
-        Up to three of the repeated edges, as ``"x -[relation]-> y"``.
-    conflicting_weights
-        Merged edges whose repeats carried different weights.
-    dropped_by_relation
-        Rows left out by the ``relations=`` filter.
-    ignored_columns
-        Input columns that are not part of the format (e.g. PrimeKG's ``x_index``).
-    extra_node_types
-        Node types outside PrimeKG's ten that the caller allowed with ``node_types=``.
-    notes
-        Other changes stated by the constructor (e.g. annotation rows collapsed).
-    """
-
-    rows: int = 0
-    duplicated_edges: int = 0
-    duplicate_examples: tuple[str, ...] = ()
-    conflicting_weights: int = 0
-    dropped_by_relation: int = 0
-    ignored_columns: tuple[str, ...] = ()
-    extra_node_types: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def fixups(self) -> list[str]:
-        """The changes made to the input, one sentence each (empty when it was read as is)."""
-        out = list(self.notes)
-        if self.duplicated_edges:
-            out.append(
-                f"merged {self.duplicated_edges:,} duplicated edge row(s) (largest weight kept; "
-                f"{self.conflicting_weights:,} with differing weights), e.g. "
-                + "; ".join(self.duplicate_examples)
-            )
-        if self.dropped_by_relation:
-            out.append(f"left out {self.dropped_by_relation:,} row(s) by the relations filter")
-        if self.ignored_columns:
-            out.append(f"ignored column(s) {list(self.ignored_columns)}")
-        if self.extra_node_types:
-            out.append(f"allowed non-PrimeKG node type(s) {list(self.extra_node_types)}")
-        return out
-
-    def __str__(self) -> str:
-        lines = self.fixups
-        return f"{self.rows:,} rows read; " + ("; ".join(lines) if lines else "no fix-ups")
+__all__ = ["KnowledgeGraph"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,6 +69,7 @@ class KnowledgeGraph:
         Genes are keyed by symbol (``"symbol:TP53"``); pass ``table`` to use an edge table
         with the same columns instead of the shared file.
         """
+        from ._primekg import _from_rows
         from ._sources import go_graph_rows
 
         rows, source = go_graph_rows(table, data_dir=data_dir)
@@ -188,6 +92,7 @@ class KnowledgeGraph:
         edge of weight 1 (stated in :attr:`report`); ``exclude_evidence=("IEA", "ND")`` drops
         those evidence codes first.
         """
+        from ._primekg import _from_rows
         from ._sources import gene2go_rows
 
         rows, source, notes = gene2go_rows(
@@ -209,6 +114,7 @@ class KnowledgeGraph:
         edge weight is PROGENy's signed weight (the p-value is not kept). ``top100=False``
         gives the full model (274,143 edges).
         """
+        from ._primekg import _from_rows
         from ._sources import progeny_rows
 
         rows, source = progeny_rows(table, data_dir=data_dir, top100=top100)
@@ -228,7 +134,7 @@ class KnowledgeGraph:
     def content_hash(self) -> str:
         """First 16 hex digits of the SHA-256 of the sorted node and edge tables."""
         h = hashlib.sha256()
-        h.update(self.nodes.to_csv(index=False, columns=list(_NODE_FIELDS)).encode())
+        h.update(self.nodes.to_csv(index=False, columns=list(NODE_FIELDS)).encode())
         h.update(self.edges.to_csv(index=False).encode())
         return h.hexdigest()[:16]
 
@@ -420,7 +326,7 @@ class KnowledgeGraph:
         names = genes.nodes["name"]
         shared = names[names.duplicated(keep=False)]
         if len(shared):
-            examples = sorted(set(shared))[:_N_EXAMPLES]
+            examples = sorted(set(shared))[:N_EXAMPLES]
             raise KnowledgeGraphError(
                 f"{shared.nunique():,} name(s) belong to more than one {node_type!r} node, "
                 f"e.g. {examples}; a symbol-keyed GeneGraph would merge them. Filter the graph "
@@ -445,8 +351,8 @@ class KnowledgeGraph:
             "display_relation": self.edges["display_relation"].to_numpy(),
         }
         for end in ("x", "y"):
-            info = self.nodes.loc[self.edges[end], list(_NODE_FIELDS)]
-            for f in _NODE_FIELDS:
+            info = self.nodes.loc[self.edges[end], list(NODE_FIELDS)]
+            for f in NODE_FIELDS:
                 cols[f"{end}_{f}"] = info[f].to_numpy()
         cols["weight"] = self.edges["weight"].to_numpy()
         return pd.DataFrame(cols, columns=[*PRIMEKG_COLUMNS, "weight"])
@@ -466,200 +372,3 @@ class KnowledgeGraph:
 
 def _as_set(values: str | Iterable[str]) -> set[str]:
     return {values} if isinstance(values, str) else set(values)
-
-
-def read_primekg(
-    path_or_frame: str | os.PathLike[str] | pd.DataFrame,
-    *,
-    node_types: Iterable[str] | None = None,
-    relations: str | Iterable[str] | None = None,
-    source: str | None = None,
-) -> KnowledgeGraph:
-    """Read a knowledge graph in PrimeKG's ``kg.csv`` column format.
-
-    Parameters
-    ----------
-    path_or_frame
-        A CSV file (``.gz`` is fine) or a DataFrame with the columns ``relation``,
-        ``display_relation``, ``x_id``, ``x_type``, ``x_name``, ``x_source``, ``y_id``,
-        ``y_type``, ``y_name``, ``y_source`` and optionally a numeric ``weight``. Other
-        columns (PrimeKG's ``x_index``, ``y_index``) are ignored and reported.
-    node_types
-        The node types the table may hold; default PrimeKG's ten (:data:`PRIMEKG_NODE_TYPES`).
-        Pass e.g. ``PRIMEKG_NODE_TYPES | {"cell_type"}`` to allow more.
-    relations
-        Keep only rows of these relations (the rest are counted in the report).
-    source
-        The version string to keep with the graph; default the file's path.
-
-    Returns
-    -------
-    KnowledgeGraph
-        With :attr:`KnowledgeGraph.report` stating every fix-up (merged duplicated edges,
-        ignored columns, filtered rows).
-
-    Raises
-    ------
-    KnowledgeGraphError
-        Missing columns, empty cells, float ids, non-numeric weights, unknown node types or
-        relations, or one (source, id) with two names or types; the message names them.
-    """
-    if isinstance(path_or_frame, pd.DataFrame):
-        frame, where = path_or_frame, "the table"
-        label = source if source is not None else "DataFrame"
-    else:
-        where = str(path_or_frame)
-        if not Path(where).is_file():
-            raise KnowledgeGraphError(f"{where} is not a file.")
-        # dtype=str and no NA parsing: ids and names such as "NA" or "0012" stay as written
-        frame = pd.read_csv(where, dtype=str, keep_default_na=False)
-        label = source if source is not None else where
-    return _from_rows(frame, where=where, source=label, node_types=node_types, relations=relations)
-
-
-def _from_rows(
-    frame: pd.DataFrame,
-    *,
-    where: str,
-    source: str,
-    node_types: Iterable[str] | None = None,
-    relations: str | Iterable[str] | None = None,
-    notes: tuple[str, ...] = (),
-) -> KnowledgeGraph:
-    """Validate a PrimeKG-format table and build the graph (the one path every reader takes)."""
-    missing = [c for c in PRIMEKG_COLUMNS if c not in frame.columns]
-    if missing:
-        raise KnowledgeGraphError(
-            f"{where} lacks column(s) {missing}. A PrimeKG-format table needs "
-            f"{list(PRIMEKG_COLUMNS)} (optional: 'weight'); it has {list(frame.columns)}. "
-            "Rename or add the columns."
-        )
-    ignored = tuple(c for c in frame.columns if c not in PRIMEKG_COLUMNS and c != "weight")
-    n_rows = len(frame)
-    cols = {c: _text_column(frame[c], c, where) for c in PRIMEKG_COLUMNS}
-    weight = _weight_column(frame, where)
-
-    keep = np.ones(n_rows, dtype=bool)
-    if relations is not None:
-        wanted = _as_set(relations)
-        present = set(np.unique(cols["relation"]))
-        unknown = sorted(wanted - present)
-        if unknown:
-            raise KnowledgeGraphError(
-                f"relations={unknown} do not occur in {where}; it has {sorted(present)}."
-            )
-        keep = np.isin(cols["relation"], list(wanted))
-        cols = {c: v[keep] for c, v in cols.items()}
-        weight = weight[keep]
-
-    allowed = set(PRIMEKG_NODE_TYPES if node_types is None else node_types)
-    types = set(np.unique(cols["x_type"])) | set(np.unique(cols["y_type"]))
-    unknown_types = sorted(types - allowed)
-    if unknown_types:
-        counts = {
-            t: int((cols["x_type"] == t).sum() + (cols["y_type"] == t).sum()) for t in unknown_types
-        }
-        hint = (
-            "pass node_types=PRIMEKG_NODE_TYPES | {...} to allow them"
-            if node_types is None
-            else "add them to node_types="
-        )
-        raise KnowledgeGraphError(
-            f"{where} has node type(s) not allowed: {counts} (node ends per type). The allowed "
-            f"types are {sorted(allowed)}; if the new types are intended, {hint}; if they are "
-            "typos, fix the file."
-        )
-
-    nodes = _node_table(cols, where)
-    xkey = _keys(cols["x_source"], cols["x_id"])
-    ykey = _keys(cols["y_source"], cols["y_id"])
-    edges = pd.DataFrame(
-        {
-            "relation": cols["relation"],
-            "display_relation": cols["display_relation"],
-            "x": xkey,
-            "y": ykey,
-            "weight": weight,
-        }
-    )
-    n_dup, examples, conflicts = 0, (), 0
-    repeated = edges.duplicated(_EDGE_KEY)
-    if repeated.any():
-        n_dup = int(repeated.sum())
-        examples = tuple(
-            f"{r.x} -[{r.relation}]-> {r.y}"
-            for r in edges[repeated].head(_N_EXAMPLES).itertuples(index=False)
-        )
-        grouped = edges.groupby(_EDGE_KEY, sort=False)["weight"]
-        conflicts = int((grouped.nunique() > 1).sum())
-        edges = grouped.max().reset_index()
-    edges = edges.sort_values(_EDGE_KEY, ignore_index=True)
-    report = LoadReport(
-        rows=n_rows,
-        duplicated_edges=n_dup,
-        duplicate_examples=examples,
-        conflicting_weights=conflicts,
-        dropped_by_relation=int(n_rows - keep.sum()),
-        ignored_columns=ignored,
-        extra_node_types=tuple(sorted(types - PRIMEKG_NODE_TYPES)),
-        notes=notes,
-    )
-    return KnowledgeGraph(nodes, edges, source, report)
-
-
-def _text_column(values: pd.Series, name: str, where: str) -> np.ndarray:
-    if pd.api.types.is_float_dtype(values.dtype):
-        raise KnowledgeGraphError(
-            f"Column {name!r} of {where} holds floats (e.g. {values.iloc[0]!r}); ids and names "
-            "must keep their text: read the file with dtype=str, keep_default_na=False."
-        )
-    empty = values.isna().to_numpy()
-    text = values.astype(str).to_numpy(dtype=object)
-    empty |= text == ""
-    if empty.any():
-        rows = np.flatnonzero(empty)
-        raise KnowledgeGraphError(
-            f"Column {name!r} of {where} is empty in {len(rows):,} row(s) (e.g. rows "
-            f"{rows[:5].tolist()}); every edge needs all ten PrimeKG fields. Fill or drop them."
-        )
-    return text
-
-
-def _weight_column(frame: pd.DataFrame, where: str) -> np.ndarray:
-    if "weight" not in frame.columns:
-        return np.ones(len(frame))
-    w = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(w)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise KnowledgeGraphError(
-            f"Column 'weight' of {where} is not a finite number in {len(rows):,} row(s) "
-            f"(e.g. rows {rows[:5].tolist()}: {frame['weight'].iloc[rows[:3]].tolist()}); "
-            "fix them or drop the column (weights then default to 1)."
-        )
-    return w
-
-
-def _keys(source: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    return (pd.Series(source, dtype=object) + ":" + pd.Series(ids, dtype=object)).to_numpy()
-
-
-def _node_table(cols: dict[str, np.ndarray], where: str) -> pd.DataFrame:
-    """Distinct nodes of both edge ends; one (source, id) with two names or types is an error."""
-    both = pd.DataFrame(
-        {f: np.concatenate([cols[f"x_{f}"], cols[f"y_{f}"]]) for f in _NODE_FIELDS}
-    ).drop_duplicates()
-    clash = both.duplicated(["source", "id"], keep=False)
-    if clash.any():
-        bad = both[clash].sort_values(["source", "id", "type", "name"])
-        groups = list(bad.groupby(["source", "id"], sort=True))
-        examples = "; ".join(
-            f"{s}:{i} as {list(zip(g['type'], g['name'], strict=True))}"
-            for (s, i), g in groups[:_N_EXAMPLES]
-        )
-        raise KnowledgeGraphError(
-            f"{len(groups):,} node(s) of {where} appear with more than one type or name: "
-            f"{examples}. A node is its (x_source, x_id); give each one type and one name."
-        )
-    both.index = pd.Index(_keys(both["source"].to_numpy(), both["id"].to_numpy()), name="key")
-    return both.sort_index()

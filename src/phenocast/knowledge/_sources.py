@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ._kg import KnowledgeGraphError
+from ._schema import KnowledgeGraphError
 
 __all__ = ["gene2go_rows", "go_graph_rows", "progeny_rows"]
 
