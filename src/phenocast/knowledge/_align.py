@@ -53,7 +53,7 @@ class Alignment:
         """One line: counts of each outcome, with a few examples of what did not match."""
         n = len(self.var_names)
         parts = [
-            f"{len(self.matched):,} of {n:,} names matched "
+            f"{int(self.mask.sum()):,} of {n:,} names matched "
             f"({len(self.case_insensitive):,} only ignoring case)"
         ]
         if self.unmatched:

@@ -166,7 +166,7 @@ def _from_rows(
 def _text_column(values: pd.Series, name: str, where: str) -> np.ndarray:
     if pd.api.types.is_float_dtype(values.dtype):
         raise KnowledgeGraphError(
-            f"Column {name!r} of {where} holds floats (e.g. {values.iloc[0]!r}); ids and names "
+            f"Column {name!r} of {where} holds floats (e.g. {values.iloc[0]}); ids and names "
             "must keep their text: read the file with dtype=str, keep_default_na=False."
         )
     empty = values.isna().to_numpy()
