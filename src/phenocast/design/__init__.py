@@ -9,6 +9,7 @@ from ._acquisition import (
     make_acquisition,
     register_acquisition,
 )
+from ._llm import LLMAcquisition
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
 from ._propose import DesignError, propose
@@ -30,6 +31,7 @@ __all__ = [
     "BayesianRidge",
     "BootstrapEnsemble",
     "DesignError",
+    "LLMAcquisition",
     "LoopResult",
     "PerturbationLoop",
     "PerturbationPool",
