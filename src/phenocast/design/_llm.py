@@ -58,8 +58,9 @@ class LLMAcquisition:
         choices depend on the feedback.
     temperature, max_tokens
         Decoding options; ``max_tokens`` default 8 per requested gene plus 32.
-    max_chars
-        Prompt size budget (see :class:`~phenocast.knowledge._prompt.PromptBuilder`).
+    max_chars, max_demonstrations
+        Prompt size budget and previous results shown, hits first (see
+        :class:`~phenocast.knowledge._prompt.PromptBuilder`).
     task
         The task text of the prompt (default: a generic CRISPR screen).
     on_error
@@ -88,11 +89,15 @@ class LLMAcquisition:
         temperature: float = 0.0,
         max_tokens: int | None = None,
         max_chars: int = 8000,
+        max_demonstrations: int = 16,
         task: str | None = None,
         on_error: Literal["raise", "fill"] = "raise",
         seed: int = 0,
     ) -> None:
         from ..knowledge._llm import LLMBackend, backend_from_env, make_backend
+        from ..knowledge._prompt import PromptBuilder
+
+        PromptBuilder(max_chars=max_chars, max_demonstrations=max_demonstrations)  # validates
 
         if isinstance(backend, str):
             backend = make_backend(backend)
@@ -129,7 +134,8 @@ class LLMAcquisition:
         self.shortlist, self.top_fraction = shortlist, top_fraction
         self.constrained, self.shuffle_feedback = constrained, bool(shuffle_feedback)
         self.temperature, self.max_tokens = float(temperature), max_tokens
-        self.max_chars, self.task, self.on_error, self.seed = max_chars, task, on_error, seed
+        self.max_chars, self.max_demonstrations = max_chars, max_demonstrations
+        self.task, self.on_error, self.seed = task, on_error, seed
         self.log: list[dict[str, Any]] = []
         self.last_prompt: Prompt | None = None
         self.last_answer: str | None = None
@@ -148,7 +154,11 @@ class LLMAcquisition:
         from ..knowledge._prompt import PromptBuilder
 
         if self._builder is None or self._builder[0] is not graph:  # adjacency built once
-            options: dict[str, Any] = {"graph": graph, "max_chars": self.max_chars}
+            options: dict[str, Any] = {
+                "graph": graph,
+                "max_chars": self.max_chars,
+                "max_demonstrations": self.max_demonstrations,
+            }
             if self.task is not None:
                 options["task"] = self.task
             self._builder = (graph, PromptBuilder(**options))
