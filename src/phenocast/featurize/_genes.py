@@ -8,25 +8,28 @@ with a fixed seed, so the same annotation table always gives the same features.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
+from ._table import FeatureTable
+
 __all__ = ["GeneFeatures", "go_annotation_features"]
 
 
-@dataclass(frozen=True, eq=False)
-class GeneFeatures:
+@dataclass(frozen=True, eq=False, repr=False)
+class GeneFeatures(FeatureTable):
     """A ``(n_genes, dim)`` feature matrix keyed by gene symbol, with its provenance.
 
     ``content_hash`` identifies the numbers (genes and values), so a model can store which
-    prior it was fitted with rather than the tensor itself.
+    prior it was fitted with rather than the tensor itself; :meth:`missing` names the genes
+    without features and :meth:`rows` refuses them.
     """
 
+    kind: ClassVar[str] = "gene"
     genes: tuple[str, ...]
     matrix: np.ndarray
     source: str = ""
@@ -34,53 +37,11 @@ class GeneFeatures:
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.matrix.ndim != 2 or self.matrix.shape[0] != len(self.genes):
-            raise ValueError(
-                f"GeneFeatures needs one matrix row per gene: {len(self.genes)} genes, matrix "
-                f"of shape {self.matrix.shape}."
-            )
-        index = {g: i for i, g in enumerate(self.genes)}
-        if len(index) != len(self.genes):
-            dup = pd.Index(self.genes)[pd.Index(self.genes).duplicated()].tolist()
-            raise ValueError(f"GeneFeatures lists genes more than once: {dup[:10]}.")
-        object.__setattr__(self, "_index", index)
+        self._check()
 
     @property
-    def dim(self) -> int:
-        return int(self.matrix.shape[1])
-
-    @property
-    def content_hash(self) -> str:
-        h = hashlib.sha256()
-        h.update("\n".join(self.genes).encode())
-        h.update(np.ascontiguousarray(self.matrix, dtype=np.float32).tobytes())
-        return h.hexdigest()[:16]
-
-    def __len__(self) -> int:
-        return len(self.genes)
-
-    def __contains__(self, gene: object) -> bool:
-        return gene in self._index
-
-    def missing(self, names: Sequence[str]) -> list[str]:
-        """The names that have no features (in their order)."""
-        return [n for n in names if n not in self._index]
-
-    def rows(self, names: Sequence[str]) -> np.ndarray:
-        """Feature rows of ``names``; every name must have features (see :meth:`missing`)."""
-        missing = self.missing(names)
-        if missing:
-            raise KeyError(
-                f"{len(missing)} gene(s) have no features ({self.method or 'features'} from "
-                f"{self.source or 'unknown source'}): {missing[:20]}."
-            )
-        return self.matrix[[self._index[n] for n in names]]
-
-    def __repr__(self) -> str:
-        return (
-            f"GeneFeatures({len(self.genes)} genes × {self.dim}, {self.method}, "
-            f"hash {self.content_hash})"
-        )
+    def names(self) -> tuple[str, ...]:
+        return self.genes
 
 
 def _randomized_svd(
