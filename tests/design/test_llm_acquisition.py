@@ -5,6 +5,7 @@ shuffled-feedback control changes what the model is shown and nothing else."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -208,3 +209,18 @@ def test_bad_options(monkeypatch, kwargs, error, message):
         kwargs = {"backend": OpenAICompatible("http://127.0.0.1:9", "m", environ={}), **kwargs}
     with pytest.raises(error, match=message):
         LLMAcquisition(**kwargs)
+
+
+@pytest.mark.slow_llm
+@pytest.mark.skipif(
+    os.environ.get("PHENOCAST_LLM_TESTS") != "1", reason="set PHENOCAST_LLM_TESTS=1 (slow)"
+)
+def test_smollm2_acquisition_stays_in_the_shortlist():
+    pytest.importorskip("llama_cpp", reason="needs the llm extra: pip install 'phenocast[llm]'")
+    from phenocast.knowledge._llm import LlamaCpp, smollm2_gguf
+
+    acq = LLMAcquisition(LlamaCpp(smollm2_gguf(), n_ctx=4096, n_threads=2), shortlist=16)
+    res = run_loop(acq, cycles=1)
+    assert acq.log[0]["constrained"] and acq.log[0]["invented"] == []
+    assert acq.log[0]["from_llm"] >= 1
+    assert res.picks[res.picks["cycle"] == 1]["gene"].is_unique

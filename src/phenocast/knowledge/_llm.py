@@ -297,13 +297,6 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def _grammar(choices: Sequence[str], n: int) -> str:
-    """A GBNF grammar: 1..n lines, each one of ``choices``."""
-    alts = " | ".join(json.dumps(c) for c in sorted(set(choices), key=str))
-    tail = ' ("\\n" gene' * (n - 1) + ")?" * (n - 1)
-    return f"root ::= gene{tail}\ngene ::= {alts}\n"
-
-
 @register_backend("llama-cpp")
 class LlamaCpp:
     """A GGUF model run in-process by ``llama-cpp-python`` (extra ``llm``).
@@ -373,6 +366,26 @@ class LlamaCpp:
         )
         return str(out["choices"][0]["message"]["content"] or "")
 
+    def _chat_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """``messages`` in the model's own chat template, ready for the assistant's answer."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self._model()
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise LLMError(
+                f"{self.model_path.name} has no chat template in its metadata; constrained "
+                "decoding needs one (use complete() with a grammar instead)."
+            )
+        eos, bos = llm.token_eos(), llm.token_bos()
+        text = llm._model.token_get_text  # the token strings the template refers to
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=text(eos) if eos != -1 else "",
+            bos_token=text(bos) if bos != -1 else "",
+        )
+        return str(formatter(messages=_check_messages(messages)).prompt)
+
     def complete_constrained(
         self,
         messages: Sequence[Mapping[str, str]],
@@ -383,16 +396,38 @@ class LlamaCpp:
         temperature: float = 0.0,
         seed: int = 0,
     ) -> str:
-        """Grammar-constrained decoding: up to ``n`` lines, each one of ``choices``."""
+        """Constrained decoding without repeats: ``n`` lines, each a grammar-constrained
+        completion that can only be one of the ``choices`` not chosen yet, given the ones
+        before it (llama.cpp reuses the shared prompt prefix, so each line costs a few tokens).
+        ``max_tokens`` bounds the whole answer."""
+        from llama_cpp import LlamaGrammar
+
         if not choices:
             raise ValueError("choices is empty; the answer would have nothing to choose from.")
-        return self.complete(
-            messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            grammar=_grammar(choices, max(1, n)),
-        )
+        llm = self._model()
+        prompt = self._chat_prompt(messages)
+        left = [str(c) for c in dict.fromkeys(choices)]
+        picks: list[str] = []
+        budget = int(max_tokens)
+        while left and len(picks) < n and budget > 0:
+            grammar = LlamaGrammar.from_string(
+                "root ::= " + " | ".join(json.dumps(c) for c in left) + "\n", verbose=False
+            )
+            text = prompt + "".join(p + "\n" for p in picks)
+            out = llm.create_completion(
+                text,
+                max_tokens=budget,
+                temperature=temperature,
+                seed=seed + len(picks),
+                grammar=grammar,
+            )
+            budget -= int(out["usage"]["completion_tokens"])
+            pick = str(out["choices"][0]["text"]).strip()
+            if pick not in left:  # cut short by the token budget
+                break
+            picks.append(pick)
+            left.remove(pick)
+        return "\n".join(picks)
 
 
 @register_backend("transformers")
