@@ -248,6 +248,7 @@ def _random_walk(
     walks_per_gene: int = 10,
     walk_length: int = 40,
     window: int = 5,
+    negative: float = 1.0,
     seed: int = 0,
     data_dir: PathLike = None,
 ) -> TableFeaturiser:
@@ -259,6 +260,7 @@ def _random_walk(
         walks_per_gene=walks_per_gene,
         walk_length=walk_length,
         window=window,
+        negative=negative,
         seed=seed,
     )
     return TableFeaturiser(feats, name="random_walk")

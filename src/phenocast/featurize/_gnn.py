@@ -131,7 +131,8 @@ class GraphSmoother(nn.Module):
 
     def extra_repr(self) -> str:
         kind = "learnable" if self.learnable else "parameter-free"
-        return f"nodes={self.adjacency.shape[0]}, hops={self.hops}, {kind}"
+        n = self.adjacency.shape[0]  # type: ignore[index]
+        return f"nodes={n}, hops={self.hops}, {kind}"
 
 
 def _as_coo(adjacency: object) -> torch.Tensor:
