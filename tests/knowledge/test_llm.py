@@ -327,3 +327,17 @@ def test_smollm2_answers_within_the_pool():
     )
     genes, unknown, _ = parse_genes(answer, prompt.candidates)
     assert genes and set(genes) <= {"C1", "C2", "C3", "C4"} and unknown == []
+
+
+@pytest.mark.slow_llm
+@pytest.mark.skipif(
+    os.environ.get("PHENOCAST_LLM_TESTS") != "1", reason="set PHENOCAST_LLM_TESTS=1 (slow)"
+)
+def test_smollm2_context_overflow_is_a_clear_error():
+    pytest.importorskip("llama_cpp", reason="needs the llm extra: pip install 'phenocast[llm]'")
+    backend = LlamaCpp(smollm2_gguf(), n_ctx=64, n_threads=1)
+    long = [{"role": "user", "content": "gene " * 200}]
+    with pytest.raises(LLMError, match=r"raise n_ctx \(now 64\) or lower the prompt's max_chars"):
+        backend.complete(long, max_tokens=4, temperature=0.0, seed=0)
+    with pytest.raises(LLMError, match=r"raise n_ctx \(now 64\)"):
+        backend.complete_constrained(long, ["A1"], n=1, max_tokens=4, temperature=0.0, seed=0)

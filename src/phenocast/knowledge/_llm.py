@@ -357,13 +357,19 @@ class LlamaCpp:
             from llama_cpp import LlamaGrammar
 
             options["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
-        out = llm.create_chat_completion(
-            messages=_check_messages(messages),
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            **options,
-        )
+        try:
+            out = llm.create_chat_completion(
+                messages=_check_messages(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=seed,
+                **options,
+            )
+        except ValueError as err:  # llama-cpp-python's "exceed context window"
+            raise LLMError(
+                f"{self.model_path.name}: {err}; raise n_ctx (now {self.n_ctx}) or lower the "
+                "prompt's max_chars."
+            ) from err
         return str(out["choices"][0]["message"]["content"] or "")
 
     def _chat_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
@@ -414,13 +420,19 @@ class LlamaCpp:
                 "root ::= " + " | ".join(json.dumps(c) for c in left) + "\n", verbose=False
             )
             text = prompt + "".join(p + "\n" for p in picks)
-            out = llm.create_completion(
-                text,
-                max_tokens=budget,
-                temperature=temperature,
-                seed=seed + len(picks),
-                grammar=grammar,
-            )
+            try:
+                out = llm.create_completion(
+                    text,
+                    max_tokens=budget,
+                    temperature=temperature,
+                    seed=seed + len(picks),
+                    grammar=grammar,
+                )
+            except ValueError as err:  # llama-cpp-python's "exceed context window"
+                raise LLMError(
+                    f"{self.model_path.name}: {err}; raise n_ctx (now {self.n_ctx}) or lower "
+                    "the prompt's max_chars."
+                ) from err
             budget -= int(out["usage"]["completion_tokens"])
             pick = str(out["choices"][0]["text"]).strip()
             if pick not in left:  # cut short by the token budget
