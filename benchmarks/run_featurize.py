@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _timing import timed  # benchmarks/ is on sys.path
 
 from phenocast.data import atomic_write_text, load_gene2go, load_go_graph
 from phenocast.featurize import (
@@ -37,16 +36,6 @@ from phenocast.knowledge import GeneGraph
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 30.0
-
-
-def _timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, float, float]:
-    """``fn()``'s result, median and first (cold) wall time over ``repeats`` calls."""
-    times, out = [], None
-    for _ in range(max(repeats, 1)):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, statistics.median(times), times[0]
 
 
 def _row(step: str, out: Any, median: float, first: float, load_s: float | None) -> dict:
@@ -80,18 +69,18 @@ def main(argv: list[str] | None = None) -> None:
         return GeneGraph.from_edges(load_go_graph(), name="GO Jaccard top-20")
 
     rows = []
-    graph, load_s, first = _timed(load_graph, r)
+    graph, load_s, first = timed(load_graph, r)
     rows.append(_row("load GO graph", graph, load_s, first, None))
     for dim in (64, 256):
-        out, med, first = _timed(lambda d=dim: spectral_gene_embedding(graph, dim=d, seed=0), r)
+        out, med, first = timed(lambda d=dim: spectral_gene_embedding(graph, dim=d, seed=0), r)
         rows.append(_row(f"spectral dim {dim}", out, med, first, load_s))
-    out, med, first = _timed(lambda: random_walk_embedding(graph, dim=64, seed=0), r)
+    out, med, first = timed(lambda: random_walk_embedding(graph, dim=64, seed=0), r)
     rows.append(_row("random walk dim 64", out, med, first, load_s))
-    g2go, g2go_s, first = _timed(load_gene2go, r)
+    g2go, g2go_s, first = timed(load_gene2go, r)
     rows.append(_row("load gene2go", None, g2go_s, first, None))
-    go_svd, med, first = _timed(lambda: go_annotation_features(g2go, dim=256, seed=0), r)
+    go_svd, med, first = timed(lambda: go_annotation_features(g2go, dim=256, seed=0), r)
     rows.append(_row("GO-annotation SVD dim 256", go_svd, med, first, g2go_s))
-    out, med, first = _timed(lambda: propagate_features(go_svd, graph, hops=2), r)
+    out, med, first = timed(lambda: propagate_features(go_svd, graph, hops=2), r)
     rows.append(_row("2-hop propagation of GO-SVD", out, med, first, None))
     try:
         import rdkit  # noqa: F401
@@ -100,9 +89,9 @@ def main(argv: list[str] | None = None) -> None:
             "RDKit is not installed: Morgan fingerprints skipped (pip install 'phenocast[chem]')."
         )
     else:
-        smiles, smiles_s, first = _timed(sciplex_smiles, r)
+        smiles, smiles_s, first = timed(sciplex_smiles, r)
         rows.append(_row("load sci-Plex SMILES", None, smiles_s, first, None))
-        out, med, first = _timed(lambda: morgan_fingerprints(smiles), r)
+        out, med, first = timed(lambda: morgan_fingerprints(smiles), r)
         rows.append(_row("Morgan r2 2048-bit (sci-Plex)", out, med, first, smiles_s))
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _timing import timed  # benchmarks/ is on sys.path
 
 from phenocast.data import atomic_write_text, load_gene2go, load_go_graph, load_progeny
 from phenocast.knowledge import KnowledgeGraph, read_primekg
@@ -31,24 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 GO_TARGET_SECONDS = 30.0
 
 
-def _timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, float, float]:
-    """``fn()``'s result, median and first (cold) wall time over ``repeats`` calls."""
-    times, out = [], None
-    for _ in range(max(repeats, 1)):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, statistics.median(times), times[0]
-
-
 def _prior(
     name: str,
     load: Callable[[], Any],
     build: Callable[[Any], KnowledgeGraph],
     repeats: int,
 ) -> dict[str, Any]:
-    table, read_s, read_first = _timed(load, repeats)
-    kg, build_s, build_first = _timed(lambda: build(table), repeats)
+    table, read_s, read_first = timed(load, repeats)
+    kg, build_s, build_first = timed(lambda: build(table), repeats)
     return {
         "prior": name,
         "rows": len(table),
@@ -88,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     go = KnowledgeGraph.from_go_graph()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "go_kg.csv.gz"
-        _, write_s, _ = _timed(lambda: go.to_csv(path), args.repeats)
-        back, reread_s, _ = _timed(lambda: read_primekg(path), args.repeats)
+        _, write_s, _ = timed(lambda: go.to_csv(path), args.repeats)
+        back, reread_s, _ = timed(lambda: read_primekg(path), args.repeats)
     round_trip = {
         "write_s": write_s,
         "read_primekg_s": reread_s,
