@@ -89,11 +89,17 @@ class Ensemble:
         aleatoric = np.zeros_like(means[0])
         if controls is not None and all(hasattr(m, "predict") for m in members):
             # the noise a member predicts for one cell, averaged over start cells and members
-            per = []
-            for m in members:
-                cells = m.predict(controls, conditions)
-                idx = cells.obs["condition_index"].to_numpy()
-                var = np.asarray(cells.layers["variance"])
-                per.append(np.stack([var[idx == i].mean(0) for i in range(len(conditions))]))
-            aleatoric = np.mean(per, 0)
+            aleatoric = np.mean([cell_averages(m, controls, conditions)[1] for m in members], 0)
         return Prediction(means.mean(0), means.var(0, ddof=1), aleatoric)
+
+
+def cell_averages(
+    model: Any, controls: AnnData, conditions: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per condition, the average over start cells of ``model.predict``'s per-cell ``mean``
+    and ``variance`` layers: two ``(n_conditions, n_genes)`` arrays."""
+    cells = model.predict(controls, conditions)
+    idx = cells.obs["condition_index"].to_numpy()
+    layers = [np.asarray(cells.layers[k], dtype=np.float64) for k in ("mean", "variance")]
+    mean, var = (np.stack([a[idx == i].mean(0) for i in range(len(conditions))]) for a in layers)
+    return mean, var

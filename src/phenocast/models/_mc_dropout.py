@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._ensemble import Prediction
+from ._ensemble import Prediction, cell_averages
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -157,14 +157,7 @@ class MCDropout:
         self, controls: AnnData | None, conditions: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray]:
         """Condition means and mean decoded variance of one pass."""
-        n = len(conditions)
         if controls is None or not hasattr(self.model, "predict"):
             mean = np.asarray(self.model.predict_mean(controls, conditions))
             return mean, np.zeros_like(mean)
-        cells = self.model.predict(controls, conditions)
-        idx = cells.obs["condition_index"].to_numpy()
-        mean_cells = np.asarray(cells.layers["mean"], dtype=np.float64)
-        var_cells = np.asarray(cells.layers["variance"], dtype=np.float64)
-        mean = np.stack([mean_cells[idx == i].mean(0) for i in range(n)])
-        var = np.stack([var_cells[idx == i].mean(0) for i in range(n)])
-        return mean, var
+        return cell_averages(self.model, controls, conditions)
