@@ -102,3 +102,13 @@ def test_design_with_the_hit_model_ranks_by_hit_probability(files):
     assert batch["reason"].str.startswith("predicted hit probability").all()
     top = {f"G{i}" for i in np.argsort(-y[30:])[:20] + 30}
     assert len(set(batch["gene"]) & top) >= 5  # the top decile is learnable here
+
+
+def test_design_names_a_missing_llm_backend(files, monkeypatch):
+    for var in ("PHENOCAST_LLM_URL", "PHENOCAST_LLM_MODEL", "PHENOCAST_LLM_BACKEND"):
+        monkeypatch.delenv(var, raising=False)
+    root, _ = files
+    result = invoke(root, "--acquisition", "llm")
+    assert result.exit_code == 2
+    assert "needs a backend" in " ".join(result.stdout.split())
+    assert not (root / "next.csv").exists()

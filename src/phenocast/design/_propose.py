@@ -100,7 +100,10 @@ def propose(
     labelled = np.arange(len(train))
     pool = np.arange(len(train), len(names))
     model = make_surrogate(surrogate, seed).fit(x[labelled], y)
-    acq = make_acquisition(acquisition or MODES[mode])
+    try:
+        acq = make_acquisition(acquisition or MODES[mode])
+    except ValueError as err:  # e.g. the llm acquisition without a configured backend
+        raise DesignError(str(err)) from err
     ctx = AcquisitionContext(
         names=names, x=x, labelled=labelled, y=y, candidates=pool, surrogate=model,
         rng=np.random.default_rng(seed), graph=graph, essential=frozenset(essential),
