@@ -293,7 +293,7 @@ class HitModel:
 
     needs_model = False  # fits its own model on the augmented features
 
-    def __init__(self, hit_quantile: float = 0.9, use_essential: bool = True) -> None:
+    def __init__(self, *, hit_quantile: float = 0.9, use_essential: bool = True) -> None:
         if not 0 < hit_quantile < 1:
             raise ValueError(f"hit_quantile must be in (0, 1), got {hit_quantile}.")
         self.hit_quantile, self.use_essential = hit_quantile, use_essential
@@ -314,8 +314,9 @@ class HitModel:
         prob = model.predict(x[ctx.candidates]).mean
         order = np.lexsort((ctx.candidates, -prob))[:batch_size]
         cand_ess = ess[ctx.candidates]
+        shown = np.clip(prob, 0.0, 1.0)  # a linear probability model can step outside [0, 1]
         reasons = [
-            f"predicted hit probability {prob[i]:.2f} (top {100 * (1 - self.hit_quantile):.0f} "
+            f"predicted hit probability {shown[i]:.2f} (top {100 * (1 - self.hit_quantile):.0f} "
             f"% of measured ≥ {threshold:.3g})" + ("; essential gene" if cand_ess[i] else "")
             for i in order
         ]
