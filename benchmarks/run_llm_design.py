@@ -5,6 +5,8 @@ Replay on GeneDisco screens (GO features and GO gene graph as in run_active_lear
 top 1 % of the pool): an initial random batch, then a few cycles of a small batch, for
 
 * ``random`` and ``kg-exploit`` (the graph-neighbour strategy, which also ranks the shortlist),
+* ``shortlist-random``: the batch drawn at random from that same shortlist — the control that
+  tells whether the model adds anything beyond the shortlist it is given,
 * ``llm``: the model picks the batch from kg-exploit's top ``--shortlist`` candidates, given
   their GO-graph facts and the previous batch's results (constrained to the shortlist),
 * ``llm[shuffled]``: the same, but the previous batch's values are permuted among its genes in
@@ -38,7 +40,30 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-STRATEGIES = ("random", "kg-exploit", "llm", "llm[shuffled]")
+STRATEGIES = ("random", "kg-exploit", "shortlist-random", "llm", "llm[shuffled]")
+
+
+class ShortlistRandom:
+    """The batch drawn uniformly from kg-exploit's top ``shortlist`` candidates."""
+
+    name = "shortlist-random"
+    needs_model = True
+
+    def __init__(self, shortlist: int) -> None:
+        from phenocast.design import make_acquisition
+
+        self.ranker, self.shortlist = make_acquisition("kg-exploit"), shortlist
+
+    def select(self, ctx: Any, batch_size: int) -> Any:
+        from phenocast.design import Selection
+
+        top = self.ranker.select(ctx, min(self.shortlist, len(ctx.candidates)))
+        pick = ctx.rng.choice(len(top.indices), min(batch_size, len(top.indices)), replace=False)
+        return Selection(
+            top.indices[pick],
+            top.scores[pick],
+            [f"random from the kg-exploit top {self.shortlist}"] * len(pick),
+        )
 
 
 def _backend(args: argparse.Namespace) -> Any:
@@ -63,7 +88,7 @@ def run_one(
     from phenocast.design import ActiveLoop, LLMAcquisition
 
     feats, graph, essential = prior
-    acq: Any = strategy
+    acq: Any = ShortlistRandom(args.shortlist) if strategy == "shortlist-random" else strategy
     if strategy.startswith("llm"):
         acq = LLMAcquisition(
             backend,
