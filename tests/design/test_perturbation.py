@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from phenocast.data import RegistrationError
 from phenocast.design import PerturbationLoop, PerturbationPool, ProfileGP
 from phenocast.featurize import GeneFeatures
 from tests.conftest import run_or_skip
@@ -124,6 +125,18 @@ def test_pool_from_anndata_subtracts_each_lines_control():
     x = adata.X
     np.testing.assert_allclose(pool.ctrl[1], x[[10, 12]].mean(0))
     np.testing.assert_allclose(pool.delta[0], x[4:7].mean(0) - x[:4].mean(0))
+
+
+def test_pool_merges_one_combination_written_both_ways_and_refuses_a_malformed_one():
+    adata = toy_adata()
+    adata.obs["perturbation"] = adata.obs["perturbation"].astype(str).to_numpy()
+    adata.obs.iloc[9, 0] = "G0+G1"  # the same double as "G1+G0" in rows 7-8
+    pool = PerturbationPool.from_anndata(adata)
+    assert pool.names == ("G0 | A", "G1 | B", "G0+G1 | A")
+    np.testing.assert_allclose(pool.delta[2], adata.X[7:10].mean(0) - adata.X[:4].mean(0))
+    adata.obs.iloc[9, 0] = "G0++G1"
+    with pytest.raises(RegistrationError, match="empty perturbation name in 'G0\\+\\+G1'"):
+        PerturbationPool.from_anndata(adata)
 
 
 def test_bad_input_messages():

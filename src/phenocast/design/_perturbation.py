@@ -84,16 +84,25 @@ class PerturbationPool:
         perturbation_key: str = "perturbation",
         line_key: str | None = "cell_line",
         control: str = "control",
-        sep: str = "+",
     ) -> PerturbationPool:
-        """Mean Δ profile of every non-control condition per line, from ``adata.X``."""
+        """Mean Δ profile of every non-control condition per line, from ``adata.X``.
+
+        Combinations are parsed as the registry parses them (``"A+B"``, checked by
+        :func:`phenocast.data.parse_condition`), so ``"B+A"`` and ``"A+B"`` are one condition.
+        """
+        from ..data import parse_condition
         from ..data._pseudobulk import group_means
 
         obs = adata.obs
         for key in (perturbation_key, line_key):
             if key is not None and key not in obs.columns:
                 raise KeyError(f"adata.obs has no column {key!r}.")
-        pert = obs[perturbation_key].astype(str).to_numpy()
+        raw = obs[perturbation_key].astype(str)
+        parsed = {
+            v: parse_condition(v, control=control, perturbation_column=perturbation_key)
+            for v in raw.unique()
+        }
+        pert = raw.map(lambda v: parsed[v].perturbation or control).to_numpy()
         line = obs[line_key].astype(str).to_numpy() if line_key else np.full(len(obs), "")
         codes, keys = pd.factorize(pd.Series(list(zip(pert, line, strict=True)), dtype=object))
         means, _ = group_means(adata.X, codes)
@@ -102,17 +111,13 @@ class PerturbationPool:
         no_ctrl = [ln for ln in lines_all if (control, ln) not in by_key]
         if no_ctrl:
             raise ValueError(f"No {control!r} cells in line(s) {no_ctrl}: Δ needs a control.")
-        # canonical gene order within a combination: "B+A" and "A+B" are one condition
-        comp = {k: tuple(sorted(k[0].split(sep))) for k in keys if k[0] != control}
-        conds = sorted(comp, key=lambda k: (len(comp[k]), sep.join(comp[k]), k[1]))
+        comp = {k: tuple(k[0].split("+")) for k in keys if k[0] != control}
+        conds = sorted(comp, key=lambda k: (len(comp[k]), k[0], k[1]))
         if not conds:
             raise ValueError("The pool has no perturbation conditions (only controls).")
         multi = len(lines_all) > 1
-        labels = [sep.join(comp[k]) for k in conds]
         return cls(
-            names=tuple(
-                f"{p} | {k[1]}" if multi else p for p, k in zip(labels, conds, strict=True)
-            ),
+            names=tuple(f"{k[0]} | {k[1]}" if multi else k[0] for k in conds),
             components=tuple(comp[k] for k in conds),
             lines=tuple(ln for _, ln in conds),
             delta=np.stack([by_key[k] - by_key[(control, k[1])] for k in conds]),
