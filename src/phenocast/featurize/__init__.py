@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._adjacency import adjacency_matrix, normalised_adjacency
+from ._components import ComponentFeatures, FeatureHashError, resolve_featuriser
 from ._drugs import DrugFeatures, morgan_fingerprints, sciplex_smiles
 from ._featurisers import (
     FEATURISERS,
@@ -34,7 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FEATURISERS",
+    "ComponentFeatures",
     "DrugFeatures",
+    "FeatureHashError",
     "Featuriser",
     "GeneFeatures",
     "GraphSmoother",
@@ -51,6 +54,7 @@ __all__ = [
     "random_walk_embedding",
     "random_walks",
     "register_featuriser",
+    "resolve_featuriser",
     "sciplex_smiles",
     "spectral_gene_embedding",
 ]

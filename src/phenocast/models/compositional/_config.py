@@ -103,6 +103,18 @@ class CompositionalConfig(Config):
         penalise the encoder by ``adversary_weight`` × their loss after ``adversary_warmup``
         epochs. Needed with ``basal="own"``; off by default because ``basal="control"`` keeps
         the perturbation out of the basal latent by construction.
+    features, feature_options
+        Name of a featuriser (:data:`phenocast.featurize.FEATURISERS`, e.g. ``"go_svd"``,
+        ``"spectral"``, ``"morgan"``) and its JSON-able options (``{"dim": 64}``): a component's
+        embedding becomes a learned projection of its unit-normalised feature vector, so
+        perturbations absent from training but covered by the prior can be predicted. A
+        featuriser object can instead be passed to the model (``featuriser=``). ``None``: one
+        free embedding per component (seen components only).
+    feature_hidden, feature_residual
+        Width of a hidden layer in the feature projection (0: linear); with
+        ``feature_residual``, each trained component also learns a free correction (started at
+        zero; unseen components have none), and components the prior does not cover are still
+        trainable through it.
     anchor, anchor_fraction, anchor_alphas
         Name of a baseline model (e.g. ``"additive"``), or several candidates: predictions
         become ``baseline + α (model − baseline)`` with the baseline and α (from
@@ -130,6 +142,10 @@ class CompositionalConfig(Config):
     adversary_weight: float = 0.5
     adversary_warmup: int = 5
     adversary_hidden: int = 64
+    features: str | None = None
+    feature_options: dict[str, Any] = field(default_factory=dict)
+    feature_hidden: int = 0
+    feature_residual: bool = True
     anchor: str | tuple[str, ...] | None = None
     anchor_fraction: float = 0.2
     anchor_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -179,6 +195,26 @@ class CompositionalConfig(Config):
                     raise ValueError(
                         f"anchor must name baselines, each one of {valid}; got {name!r}."
                     )
+        if self.feature_hidden < 0:
+            raise ValueError(f"feature_hidden must be >= 0, got {self.feature_hidden!r}.")
+        if not isinstance(self.feature_options, dict):
+            raise ValueError(
+                f"feature_options must be a dict of featuriser options, got "
+                f"{type(self.feature_options).__name__}."
+            )
+        if self.feature_options and self.features is None:
+            raise ValueError(
+                f"feature_options {self.feature_options} are set but features is None; name a "
+                "featuriser, e.g. features='go_svd'."
+            )
+        if self.features is not None:
+            from ...featurize import FEATURISERS
+
+            if self.features not in FEATURISERS:
+                raise ValueError(
+                    f"features must name a featuriser, one of {sorted(FEATURISERS)}; got "
+                    f"{self.features!r}."
+                )
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from anndata import AnnData
 
+    from ...featurize import ComponentFeatures
     from ...train._plan import FitHistory
     from ._module import Batch, CompositionalModule
 
@@ -55,6 +57,11 @@ class Compositional:
         The registry of the training data (:func:`phenocast.data.register`).
     config
         Architecture, loss and training options; defaults when ``None``.
+    featuriser
+        Perturbation features as an object (a :class:`~phenocast.featurize.Featuriser` or a
+        ``GeneFeatures`` / ``DrugFeatures`` table), instead of naming one in
+        ``config.features``; lets the model predict components it never saw that the
+        features cover.
 
     Examples
     --------
@@ -62,6 +69,8 @@ class Compositional:
     >>> reg = pc.data.register(adata, perturbation="perturbation", control="control")
     >>> model = pc.models.Compositional(reg).fit(adata)
     >>> counterfactual = model.predict(controls, conditions)            # per-cell AnnData
+    >>> cfg = pc.models.CompositionalConfig(features="go_svd", feature_options={"dim": 64})
+    >>> unseen = pc.models.Compositional(reg, cfg).fit(adata).predict_mean(controls, new_genes)
     """
 
     config_class = CompositionalConfig
@@ -69,7 +78,13 @@ class Compositional:
     #: The benchmark shows the model anchored to the task's baseline and alone.
     variants: ClassVar[dict[str, dict[str, Any]]] = {"anchored": {}, "alone": {"anchor": None}}
 
-    def __init__(self, registry: Registry, config: CompositionalConfig | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        config: CompositionalConfig | None = None,
+        *,
+        featuriser: Any = None,
+    ) -> None:
         if config is not None and not isinstance(config, CompositionalConfig):
             raise TypeError(
                 f"config must be a CompositionalConfig, not {type(config).__name__}; build it "
@@ -84,6 +99,11 @@ class Compositional:
         self.trained_components_: tuple[str, ...] = tuple(registry.components)
         #: Component → sorted distinct doses it was fitted on (the range a screen may use).
         self.trained_doses_: dict[str, tuple[float, ...]] = {}
+        self._given_featuriser = featuriser
+        #: The perturbation features (``None`` without a featuriser), resolved in ``fit``.
+        self.features_: ComponentFeatures | None = None
+        #: Registry components the featuriser does not cover (learned from data alone).
+        self.featureless_components_: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         state = "fitted" if self.module is not None else "not fitted"
@@ -96,13 +116,20 @@ class Compositional:
             return self.config.likelihood
         return "nb" if self.registry.x_kind == "counts" else "gaussian"
 
-    def _batch(self, x: np.ndarray, obs: pd.DataFrame, *, allow_unseen: bool = False) -> Batch:
+    def _batch(
+        self,
+        x: np.ndarray,
+        obs: pd.DataFrame,
+        *,
+        allow_unseen: bool = False,
+        registry: Registry | None = None,
+    ) -> Batch:
         import torch
 
         from ._module import Batch
 
         reg = self.registry
-        enc = reg.encode(obs, allow_unseen=allow_unseen)
+        enc = (registry or reg).encode(obs, allow_unseen=allow_unseen)
         cov = (
             np.stack([enc.covariates[k] for k in reg.covariate_keys], 1)
             if reg.covariate_keys
@@ -132,7 +159,40 @@ class Compositional:
             likelihood=self.likelihood,
             has_time=reg.time_key is not None,
             log_dose_center=None if log_dose_center is None else torch.from_numpy(log_dose_center),
+            feature_dim=0 if self.features_ is None else self.features_.dim,
         )
+
+    def _resolve_features(self) -> None:
+        """Build (or take) the featuriser, fit it on the registry's components, check cover."""
+        from ...featurize import ComponentFeatures, resolve_featuriser
+
+        cfg, comps = self.config, list(self.registry.components)
+        featuriser = resolve_featuriser(cfg.features, cfg.feature_options, self._given_featuriser)
+        if featuriser is None:
+            self.features_, self.featureless_components_ = None, ()
+            return
+        features = ComponentFeatures(featuriser.fit(comps))
+        missing = features.missing(comps)
+        if comps and len(missing) == len(comps):
+            raise RegistrationError(
+                f"The featuriser {features.name!r} has features for none of the "
+                f"{len(comps)} perturbation components (e.g. {comps[:5]}). Check that the "
+                "perturbation column holds names the prior knows (gene symbols, drug names)."
+            )
+        if missing and not cfg.feature_residual:
+            raise RegistrationError(
+                f"The featuriser {features.name!r} has no features for {len(missing)} "
+                f"component(s): {missing[:20]}. Set feature_residual=True to learn them from the "
+                "data alone, or drop those perturbations."
+            )
+        self.features_, self.featureless_components_ = features, tuple(missing)
+
+    def _vocabulary_features(self, names: list[str]) -> torch.Tensor:
+        import torch
+
+        assert self.features_ is not None
+        rows, _ = self.features_.rows(names)
+        return torch.from_numpy(rows)
 
     # ------------------------------------------------------------------ fit
     def fit(self, adata: AnnData) -> Compositional:
@@ -155,6 +215,7 @@ class Compositional:
         reg, cfg = self.registry, self.config
         reg.check_genes(adata)
         self.anchor_ = None
+        self._resolve_features()
         if cfg.anchor is None:
             return self._fit_core(adata)
         candidates = cfg.anchor_candidates
@@ -209,6 +270,8 @@ class Compositional:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tcfg.seed)
             module = self._new_module(center)
+            if self.features_ is not None:
+                module.set_component_features(self._vocabulary_features(list(reg.components)))
             train_rows, val_rows = self._split(adata.obs, tcfg.val_fraction, tcfg.seed)
             data = self._batches(batch, adata.obs)
             train = data.loader(
@@ -350,10 +413,15 @@ class Compositional:
         if reg.time_key is not None and reg.time_key not in frame.columns:
             frame[reg.time_key] = 0.0
         x = np.zeros((len(frame), reg.n_vars), dtype=np.float32)
-        batch = self._batch(x, frame)
+        vocab = self._prediction_vocabulary(frame)
+        batch = self._batch(x, frame, registry=dataclasses.replace(reg, components=vocab))
         trained = set(self.trained_components_)
+        if self.features_ is not None:
+            covered = set(reg.components) - set(self.featureless_components_)
+            trained |= covered  # untrained but featured: predicted from the prior
         untrained = sorted(
-            {reg.components[j] for j in batch.components.unique().tolist() if j >= 0} - trained
+            {vocab[j] for j in batch.components.unique().tolist() if 0 <= j < len(reg.components)}
+            - trained
         )
         if untrained:
             raise UntrainedComponentError(
@@ -362,6 +430,25 @@ class Compositional:
                 f"that contains them; trained components: {sorted(trained)[:20]}."
             )
         return batch
+
+    def _prediction_vocabulary(self, frame: pd.DataFrame) -> tuple[str, ...]:
+        """The registry's components plus the unseen ones in ``frame`` the features cover;
+        sets the module's feature rows for them."""
+        reg = self.registry
+        if self.features_ is None:
+            return tuple(reg.components)
+        known = set(reg.components)
+        extra = sorted({c for cond in reg.parse_frame(frame) for c in cond.components} - known)
+        missing = self.features_.missing(extra)
+        if missing:
+            raise UntrainedComponentError(
+                f"Perturbation component(s) {missing[:20]} (column {reg.perturbation_key!r}) "
+                f"were not in the training data and the featuriser {self.features_.name!r} has "
+                "no features for them, so the model cannot embed them."
+            )
+        vocab = (*reg.components, *extra)
+        self._require_fitted().set_component_features(self._vocabulary_features(list(vocab)))
+        return vocab
 
     def _counterfactual(self, controls: AnnData | None, conditions: pd.DataFrame) -> Any:
         """Yield (condition row, mean, variance): every start cell under each condition.
@@ -534,11 +621,15 @@ class Compositional:
         return save_model(self, path, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Compositional:
-        """Load a model saved by :meth:`save`; weights are read with ``weights_only=True``."""
+    def load(cls, path: str | os.PathLike[str], *, featuriser: Any = None) -> Compositional:
+        """Load a model saved by :meth:`save`; weights are read with ``weights_only=True``.
+
+        A model fitted with perturbation features rebuilds its featuriser from the config (or
+        takes ``featuriser``) and refuses features whose content hash differs.
+        """
         from ._persist import load_model
 
-        return load_model(cls, path)
+        return load_model(cls, path, featuriser=featuriser)
 
 
 def batch_slice(batch: Batch, start: int, stop: int) -> Batch:

@@ -84,6 +84,13 @@ class CompositionalModule(nn.Module):
         Whether a time input is used.
     log_dose_center
         Per component, the mean log10 dose seen in training (initial sigmoid midpoint).
+    feature_dim
+        Size of the components' prior feature vectors (0: none). With features, a component's
+        embedding is a projection of its row of the ``component_features`` buffer (set with
+        :meth:`set_component_features`, not saved with the weights) plus, with
+        ``config.feature_residual``, a free correction. Rows past ``n_components`` are
+        components absent from the registry (unseen): no correction, and the dose-response of
+        an average component.
     """
 
     def __init__(
@@ -96,6 +103,7 @@ class CompositionalModule(nn.Module):
         likelihood: str,
         has_time: bool = False,
         log_dose_center: torch.Tensor | None = None,
+        feature_dim: int = 0,
     ) -> None:
         super().__init__()
         self.config = config
@@ -116,8 +124,24 @@ class CompositionalModule(nn.Module):
                 self.context_interaction = _mlp(
                     [2 * d, config.interaction_hidden, n_genes], dropout=config.dropout
                 )
+        self.feature_dim = int(feature_dim)
         self.pert_embedding = nn.Embedding(max(n_components, 1), d)
-        nn.init.normal_(self.pert_embedding.weight, std=0.1)
+        if self.feature_dim:
+            if config.feature_hidden:
+                self.feature_projection: nn.Module = _mlp(
+                    [self.feature_dim, config.feature_hidden, d], dropout=config.dropout
+                )
+            else:
+                self.feature_projection = nn.Linear(self.feature_dim, d, bias=False)
+            # the prior carries the geometry; free corrections start at zero
+            nn.init.zeros_(self.pert_embedding.weight)
+            self.register_buffer(
+                "component_features",
+                torch.zeros(max(n_components, 1), self.feature_dim),
+                persistent=False,
+            )
+        else:
+            nn.init.normal_(self.pert_embedding.weight, std=0.1)
         # dose-response: s = sigmoid(softplus(a_c) * (log10 dose − m_c))
         self.dose_slope = nn.Parameter(torch.full((max(n_components, 1),), math.log(math.e - 1)))
         center = (
@@ -163,6 +187,42 @@ class CompositionalModule(nn.Module):
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
         return z, kl
 
+    def set_component_features(self, features: torch.Tensor) -> None:
+        """Give the ``(n, feature_dim)`` feature rows of the component vocabulary: the registry's
+        components first, then any unseen ones a prediction needs."""
+        if not self.feature_dim:
+            raise RuntimeError("This module was built without perturbation features.")
+        if features.ndim != 2 or features.shape[1] != self.feature_dim:
+            raise ValueError(
+                f"component features must be (n, {self.feature_dim}), got {tuple(features.shape)}."
+            )
+        if features.shape[0] < max(self.n_components, 1):
+            raise ValueError(
+                f"component features need at least {self.n_components} rows (the registry's "
+                f"components), got {features.shape[0]}."
+            )
+        device = self.pert_embedding.weight.device
+        self.component_features = features.to(device=device, dtype=torch.float32)
+
+    def _per_component(self, values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """``values[idx]``, with the mean over known components for unseen indices."""
+        n = values.shape[0]
+        picked = values[idx.clamp(max=n - 1)]
+        if self.feature_dim and bool((idx >= n).any()):
+            return torch.where(idx < n, picked, values.mean())
+        return picked
+
+    def component_embedding(self, idx: torch.Tensor) -> torch.Tensor:
+        """Embedding of component indices ``idx >= 0`` (any shape → shape + ``(d,)``)."""
+        if not self.feature_dim:
+            return self.pert_embedding(idx)
+        emb = self.feature_projection(self.component_features[idx])
+        if self.config.feature_residual:
+            n = self.pert_embedding.num_embeddings
+            seen = (idx < n).float()[..., None]
+            emb = emb + self.pert_embedding(idx.clamp(max=n - 1)) * seen
+        return emb
+
     def dose_scale(self, components: torch.Tensor, doses: torch.Tensor) -> torch.Tensor:
         """``(B, K)`` scale of each component's embedding at its dose (0 where padded)."""
         mask = (components >= 0).float()
@@ -174,7 +234,8 @@ class CompositionalModule(nn.Module):
             s = doses
         else:
             logd = torch.log10(doses.clamp(min=_EPS))
-            s = torch.sigmoid(F.softplus(self.dose_slope[idx]) * (logd - self.dose_mid[idx]))
+            slope = F.softplus(self._per_component(self.dose_slope, idx))
+            s = torch.sigmoid(slope * (logd - self._per_component(self.dose_mid, idx)))
         return s * mask
 
     def perturbation_effect(
@@ -182,7 +243,7 @@ class CompositionalModule(nn.Module):
     ) -> torch.Tensor:
         """``(B, d)`` latent shift of the perturbations (and time)."""
         idx = components.clamp(min=0)
-        scaled = self.pert_embedding(idx) * self.dose_scale(components, doses)[..., None]
+        scaled = self.component_embedding(idx) * self.dose_scale(components, doses)[..., None]
         effect = scaled.sum(1)
         if self.config.interaction and components.shape[1] > 1:
             k = components.shape[1]

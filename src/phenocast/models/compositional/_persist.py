@@ -44,7 +44,15 @@ def save_model(
         "anchor": None,
         "trained_components": list(model.trained_components_),
         "trained_doses": {k: list(v) for k, v in model.trained_doses_.items()},
+        "features": None,
     }
+    if model.features_ is not None:
+        meta["features"] = {
+            "name": model.features_.name,
+            "content_hash": model.features_.content_hash,
+            "dim": model.features_.dim,
+            "featureless_components": list(model.featureless_components_),
+        }
     if model.anchor_ is not None:
         a = model.anchor_
         meta["anchor"] = {
@@ -69,7 +77,9 @@ def save_model(
     return path
 
 
-def load_model(cls: type[Compositional], path: str | os.PathLike[str]) -> Compositional:
+def load_model(
+    cls: type[Compositional], path: str | os.PathLike[str], *, featuriser: Any = None
+) -> Compositional:
     """Load a model saved by :meth:`save`; weights are read with ``weights_only=True``."""
     import torch
 
@@ -94,7 +104,18 @@ def load_model(cls: type[Compositional], path: str | os.PathLike[str]) -> Compos
         )
     if meta.get("format_version", 0) > _FORMAT_VERSION:
         raise ModelDirectoryError(f"{path} was saved by a newer phenocast; upgrade to load it.")
-    model = cls(registry, CompositionalConfig.from_dict(meta["config"]))
+    model = cls(registry, CompositionalConfig.from_dict(meta["config"]), featuriser=featuriser)
+    feats = meta.get("features")
+    if feats:
+        if model.config.features is None and featuriser is None:
+            raise ModelDirectoryError(
+                f"{path} was fitted with perturbation features given as an object "
+                f"({feats.get('name')!r}, hash {feats.get('content_hash')}); pass the same "
+                "featuriser: Compositional.load(path, featuriser=...)."
+            )
+        model._resolve_features()
+        assert model.features_ is not None
+        model.features_.check_hash(feats.get("content_hash"), where=str(path))
     try:
         state = torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
     except Exception as err:  # unpickling refused or file damaged
@@ -115,6 +136,8 @@ def load_model(cls: type[Compositional], path: str | os.PathLike[str]) -> Compos
             f"{path}/weights.pt does not match config.json / registry.json: "
             f"{str(err).splitlines()[0]}"
         ) from None
+    if model.features_ is not None:
+        module.set_component_features(model._vocabulary_features(list(registry.components)))
     module.eval()
     model.module = module
     contexts = [tuple(c) for c in meta.get("basal_contexts", [])]
