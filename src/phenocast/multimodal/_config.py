@@ -1,0 +1,169 @@
+"""Configuration of the multimodal perturbation VAE: the only home of its defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..models._base import Config
+
+__all__ = ["MultiModalConfig", "MultiModalTrainConfig"]
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _check_float(name: str, value: Any, *, allow_zero: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}.")
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
+
+
+def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiModalTrainConfig(Config):
+    """How the multimodal VAE is trained.
+
+    Attributes
+    ----------
+    max_epochs, patience
+        Stop after ``max_epochs`` or when the validation loss (the negative ELBO of held-out
+        rows) has not improved for ``patience`` epochs; the best weights are restored.
+    batch_size, lr, weight_decay
+        Minibatch size and AdamW settings.
+    val_fraction
+        Fraction of rows held out at random for early stopping (0: train on everything for
+        ``max_epochs``).
+    seed
+        Seeds the weights, the validation split, minibatch order, the reparameterisation
+        noise and, unless a call overrides it, sampling at prediction. Torch's global random
+        state is left untouched.
+    progress
+        Show a progress bar.
+    accelerator
+        Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
+    """
+
+    max_epochs: int = 300
+    patience: int = 30
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    seed: int = 0
+    progress: bool = False
+    accelerator: str = "cpu"
+
+    def __post_init__(self) -> None:
+        _check_int("max_epochs", self.max_epochs, minimum=1)
+        _check_int("patience", self.patience, minimum=1)
+        _check_int("batch_size", self.batch_size, minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        _check_float("lr", self.lr, allow_zero=False)
+        _check_float("weight_decay", self.weight_decay, allow_zero=True)
+        _check_float("val_fraction", self.val_fraction, allow_zero=True)
+        if not self.val_fraction < 0.9:
+            raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiModalConfig(Config):
+    """Architecture, likelihood and loss of the multimodal perturbation VAE.
+
+    Every readout (modality) is a view of one latent ``z``: an encoder gives a Gaussian
+    expert ``q(z | x_m)`` per modality, a decoder gives ``p(x_m | z)`` (a Gaussian with a
+    decoded mean and a learned variance per feature, on standardised values).
+
+    Attributes
+    ----------
+    latent_dim, hidden, dropout
+        Size of the shared latent, hidden widths of every encoder (decoders mirror them),
+        dropout in the hidden layers.
+    joint
+        How the experts of the observed modalities form the posterior. ``"poe"``: their
+        product (with a standard-normal prior expert). ``"moe"``: a mixture of the single
+        modalities' posteriors (MMVAE). ``"mopoe"``: a mixture over every non-empty subset of
+        the observed modalities of that subset's product (MoPoE), which trains each
+        modality's encoder alone and in combination.
+    beta
+        Weight of the KL term (1: the ELBO).
+    min_variance
+        Floor of the decoders' variances, in units of each feature's training variance.
+    conditional_prior
+        Learn a perturbation prior ``p(z | perturbation) = N(Σ_c s_c(dose_c) e_c, σ²)`` when
+        components are given to ``fit`` (else, and when off, ``p(z) = N(0, I)``). A
+        combination's prior mean is the sum of its components' embeddings, which is what lets
+        the model generate the readouts of an unmeasured combination of measured singles.
+    dose_response
+        How a dose scales a component's embedding: ``"sigmoid"`` in log10 dose with a learned
+        positive slope and midpoint per component, or ``"none"`` (every dose acts fully).
+    free_embedding
+        With component features: also learn a free embedding per training component, added to
+        the projection of its features. Without features it is the only embedding and must be
+        on. Off, every component is embedded from its features alone, which is what
+        generalises to components never seen in training.
+    n_samples
+        Default number of latent samples used by ``predict``, ``generate`` and the
+        log-likelihoods (0 in ``predict`` / ``generate``: decode the posterior or prior mean,
+        with the decoder's variance only).
+    train
+        The :class:`MultiModalTrainConfig`.
+    """
+
+    latent_dim: int = 8
+    hidden: tuple[int, ...] = (64,)
+    dropout: float = 0.1
+    joint: Literal["mopoe", "poe", "moe"] = "mopoe"
+    beta: float = 1.0
+    min_variance: float = 1e-3
+    conditional_prior: bool = True
+    dose_response: Literal["sigmoid", "none"] = "sigmoid"
+    free_embedding: bool = True
+    n_samples: int = 100
+    train: MultiModalTrainConfig = field(default_factory=MultiModalTrainConfig)
+
+    def __post_init__(self) -> None:
+        _check_int("latent_dim", self.latent_dim, minimum=1)
+        if isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        if not isinstance(self.hidden, tuple) or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
+        ):
+            raise ValueError(f"hidden must be a tuple of integer widths >= 1, got {self.hidden!r}.")
+        _check_float("dropout", self.dropout, allow_zero=True)
+        if not self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        _check_choice("joint", self.joint, ("mopoe", "poe", "moe"))
+        _check_choice("dose_response", self.dose_response, ("sigmoid", "none"))
+        _check_float("beta", self.beta, allow_zero=True)
+        _check_float("min_variance", self.min_variance, allow_zero=False)
+        _check_int("n_samples", self.n_samples, minimum=0)
+        for name in ("conditional_prior", "free_embedding"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        if isinstance(self.train, dict):  # from JSON
+            object.__setattr__(self, "train", MultiModalTrainConfig.from_dict(self.train))
+        if not isinstance(self.train, MultiModalTrainConfig):
+            raise ValueError(
+                f"train must be a MultiModalTrainConfig or a dict, got {type(self.train).__name__}."
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None = None) -> MultiModalConfig:
+        values = dict(values or {})
+        if isinstance(values.get("train"), dict):
+            values["train"] = MultiModalTrainConfig.from_dict(values["train"])
+        return super().from_dict(values)  # type: ignore[return-value]
+
+    def with_train(self, **changes: Any) -> MultiModalConfig:
+        """A copy with some training options changed."""
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes))

@@ -1,0 +1,765 @@
+"""The array-level multimodal perturbation VAE: numpy arrays in, numpy arrays out.
+
+:class:`MultiModalVAE` standardises each modality's features on its measured training rows,
+trains a :class:`~phenocast.multimodal._module.MultiModalModule` with the shared Lightning
+plan (early stopping on the held-out negative ELBO), and predicts on the original scale:
+an unmeasured readout from measured ones, a perturbation's readouts from its prior alone,
+and the log-densities a predictive mutual-information estimate needs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._config import MultiModalConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ..train._plan import FitHistory
+    from ._module import MultiModalBatch, MultiModalModule
+
+__all__ = ["MultiModalVAE"]
+
+_FORMAT = "phenocast.multimodal_vae"
+_FORMAT_VERSION = 1
+_CHUNK = 32  # latent draws decoded at once
+
+
+def _as_matrix(name: str, x: Any) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"View {name!r} must be a 2-D (samples, features) array, got {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"View {name!r} must hold real numbers, got dtype {arr.dtype}.")
+    return arr.astype(np.float64, copy=False)
+
+
+def _row_mask(name: str, x: np.ndarray, given: Any | None) -> np.ndarray:
+    """Which rows of ``x`` were measured: ``given``, or the rows without NaN."""
+    finite = np.isfinite(x).all(1)
+    if given is None:
+        partial = ~finite & ~np.isnan(x).all(1)
+        if partial.any():
+            rows = np.flatnonzero(partial)[:5].tolist()
+            raise ValueError(
+                f"View {name!r} has rows with some missing (or infinite) values (e.g. rows "
+                f"{rows}); a row is either measured or all NaN, or pass masks."
+            )
+        return finite
+    mask = np.asarray(given)
+    if mask.dtype != bool or mask.shape != (x.shape[0],):
+        raise ValueError(
+            f"masks[{name!r}] must be a boolean array of shape ({x.shape[0]},), got "
+            f"{mask.dtype} {mask.shape}."
+        )
+    bad = mask & ~finite
+    if bad.any():
+        raise ValueError(
+            f"View {name!r} has non-finite values in rows marked observed (e.g. rows "
+            f"{np.flatnonzero(bad)[:5].tolist()})."
+        )
+    return mask
+
+
+class MultiModalVAE:
+    """A perturbation's effect as one latent; each readout a Gaussian view of it.
+
+    Parameters
+    ----------
+    config
+        A :class:`~phenocast.multimodal.MultiModalConfig` (default: its defaults).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(60, 2))
+    >>> views = {"a": z @ rng.normal(size=(2, 5)), "b": z @ rng.normal(size=(2, 4))}
+    >>> cfg = MultiModalConfig(latent_dim=2, hidden=(16,)).with_train(max_epochs=3)
+    >>> mean, var = MultiModalVAE(cfg).fit(views).predict("a", "b", views, n_samples=8)
+    >>> mean.shape, bool((var > 0).all())
+    ((60, 4), True)
+    """
+
+    config_class = MultiModalConfig
+
+    def __init__(self, config: MultiModalConfig | None = None) -> None:
+        if config is not None and not isinstance(config, MultiModalConfig):
+            raise TypeError(f"config must be a MultiModalConfig, got {type(config).__name__}.")
+        self.config = config if config is not None else MultiModalConfig()
+        self.module: MultiModalModule | None = None
+        self.history_: FitHistory | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        views: dict[str, np.ndarray],
+        *,
+        masks: dict[str, np.ndarray] | None = None,
+        components: np.ndarray | None = None,
+        doses: np.ndarray | None = None,
+        component_features: np.ndarray | None = None,
+    ) -> MultiModalVAE:
+        """Train on samples (conditions) each measured in one or more modalities.
+
+        Parameters
+        ----------
+        views
+            Modality name → ``(n, d_m)`` values; rows of unmeasured samples may be NaN.
+        masks
+            Modality name → ``(n,)`` bool, True where measured (default: rows without NaN).
+        components
+            ``(n, K)`` integer component indices of each sample's perturbation, -1 pads
+            (a pair is two components). Enables the perturbation prior.
+        doses
+            ``(n, K)`` dose of each component (needs ``components``).
+        component_features
+            ``(C, F)`` features of the components (row ``c`` for index ``c``); embeddings
+            then include a projection of them, which also embeds components never trained on.
+
+        Returns
+        -------
+        The fitted model.
+        """
+        import torch
+        from torch.utils.data import DataLoader
+
+        from ..train._plan import TensorBatches, fit_module
+        from ._module import MultiModalModule
+
+        cfg, tcfg = self.config, self.config.train
+        arrays, obs = self._check_views(views, masks, fitting=True)
+        n = next(iter(arrays.values())).shape[0]
+        comps, dose_arr, feats = self._check_perturbations(
+            n, components, doses, component_features, fitting=True
+        )
+        self.modalities_ = tuple(arrays)
+        self.dims_ = {m: int(a.shape[1]) for m, a in arrays.items()}
+        self.means_, self.sds_ = {}, {}
+        for m, a in arrays.items():
+            rows = a[obs[m]]
+            if rows.shape[0] < 2:
+                raise ValueError(f"View {m!r} needs at least 2 measured rows, got {rows.shape[0]}.")
+            sd = rows.std(0)
+            self.means_[m] = rows.mean(0)
+            self.sds_[m] = np.where(sd > 1e-8, sd, 1.0)
+        n_comp = 0 if comps is None else int(max(comps.max() + 1, 1))
+        if feats is not None:
+            if comps is not None and feats.shape[0] < n_comp:
+                raise ValueError(
+                    f"component_features has {feats.shape[0]} rows but components index up to "
+                    f"{n_comp - 1}."
+                )
+            n_comp = max(n_comp, feats.shape[0])
+            sd = feats.std(0)
+            self.feature_mean_, self.feature_sd_ = feats.mean(0), np.where(sd > 1e-8, sd, 1.0)
+        self.n_components_ = n_comp if cfg.conditional_prior else 0
+        self.n_features_ = 0 if feats is None or not self.n_components_ else feats.shape[1]
+        self.use_doses_ = dose_arr is not None and self.n_components_ > 0
+        center = torch.zeros(max(self.n_components_, 1))
+        if self.use_doses_:
+            assert comps is not None and dose_arr is not None
+            for j in range(self.n_components_):
+                d = dose_arr[(comps == j) & (dose_arr > 0)]
+                center[j] = float(np.log10(d).mean()) if d.size else 0.0
+
+        batch = self._batch(arrays, obs, comps, dose_arr)
+        flat: dict[str, torch.Tensor | None] = {}
+        for m in self.modalities_:
+            flat[f"view:{m}"], flat[f"mask:{m}"] = batch.views[m], batch.masks[m]
+        flat["components"], flat["doses"] = batch.components, batch.doses
+        data = TensorBatches(flat, self._assemble)
+        rng = np.random.default_rng(tcfg.seed)
+        order = rng.permutation(n)
+        n_val = round(tcfg.val_fraction * n) if n >= 4 else 0
+        val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tcfg.seed)
+            module = MultiModalModule(
+                dims=self.dims_,
+                config=cfg,
+                n_components=self.n_components_,
+                n_features=self.n_features_,
+                use_doses=self.use_doses_,
+                log_dose_center=center[: max(self.n_components_, 1)],
+            )
+            if self.n_features_:
+                module.component_features.copy_(self._features_tensor(feats))
+            gen = torch.Generator().manual_seed(tcfg.seed)
+            train = DataLoader(
+                train_rows.tolist(),  # type: ignore[arg-type]  # row indices are a dataset
+                batch_size=tcfg.batch_size,
+                shuffle=True,
+                collate_fn=data,
+                generator=gen,
+            )
+            val = (
+                DataLoader(val_rows.tolist(), batch_size=4096, collate_fn=data)  # type: ignore[arg-type]
+                if n_val
+                else None
+            )
+            plan = _make_plan(module, lr=tcfg.lr, weight_decay=tcfg.weight_decay, seed=tcfg.seed)
+            self.history_ = fit_module(
+                plan,
+                train,
+                val,
+                max_epochs=tcfg.max_epochs,
+                patience=tcfg.patience,
+                progress=tcfg.progress,
+                checkpoint_dir=None,
+                accelerator=tcfg.accelerator,
+                n_cells=len(train_rows),
+            )
+        module.cpu().eval()
+        self.module = module
+        self._marginal_prior = self._prior_of(batch.components, batch.doses, None)
+        return self
+
+    def _assemble(self, **fields: Any) -> MultiModalBatch:
+        from ._module import MultiModalBatch
+
+        names = self.modalities_
+        return MultiModalBatch(
+            views={m: fields[f"view:{m}"] for m in names},
+            masks={m: fields[f"mask:{m}"] for m in names},
+            components=fields["components"],
+            doses=fields["doses"],
+        )
+
+    # ------------------------------------------------------------------ checks
+    def _require_fitted(self) -> MultiModalModule:
+        if self.module is None:
+            raise RuntimeError("This MultiModalVAE is not fitted yet; call fit() first.")
+        return self.module
+
+    def _check_views(
+        self,
+        views: dict[str, np.ndarray],
+        masks: dict[str, np.ndarray] | None,
+        *,
+        fitting: bool,
+        needed: Sequence[str] = (),
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        if not isinstance(views, dict) or not views:
+            raise ValueError("views must be a non-empty dict of modality name -> 2-D array.")
+        masks = dict(masks or {})
+        for m in (*views, *masks):
+            if not isinstance(m, str) or not m or "." in m:
+                raise ValueError(
+                    f"Modality names must be non-empty strings without '.', got {m!r}."
+                )
+        if unknown := sorted(set(masks) - set(views)):
+            raise ValueError(f"masks name modalities without a view: {unknown}.")
+        if not fitting:
+            if unknown := sorted(set(views) - set(self.modalities_)):
+                raise ValueError(
+                    f"Unknown modalities {unknown}; the model knows {list(self.modalities_)}."
+                )
+            if absent := [m for m in needed if m not in views]:
+                raise ValueError(f"views lacks the modalities {absent}.")
+        arrays = {m: _as_matrix(m, x) for m, x in views.items()}
+        sizes = {m: a.shape[0] for m, a in arrays.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"Every view must have the same number of rows, got {sizes}.")
+        if not fitting:
+            for m, a in arrays.items():
+                if a.shape[1] != self.dims_[m]:
+                    raise ValueError(
+                        f"View {m!r} has {a.shape[1]} features; the model was fitted on "
+                        f"{self.dims_[m]}."
+                    )
+        obs = {m: _row_mask(m, a, masks.get(m)) for m, a in arrays.items()}
+        if fitting:
+            none = ~np.any(np.stack(list(obs.values())), axis=0)
+            if none.any():
+                raise ValueError(
+                    f"{int(none.sum())} sample(s) have no observed modality (e.g. rows "
+                    f"{np.flatnonzero(none)[:5].tolist()}); every sample needs at least one."
+                )
+        return arrays, obs
+
+    def _check_perturbations(
+        self,
+        n: int,
+        components: np.ndarray | None,
+        doses: np.ndarray | None,
+        features: np.ndarray | None,
+        *,
+        fitting: bool,
+    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        comps = None
+        if components is not None:
+            comps = np.asarray(components)
+            if comps.ndim == 1:
+                comps = comps[:, None]
+            if comps.ndim != 2 or comps.shape[0] != n or not np.issubdtype(comps.dtype, np.integer):
+                raise ValueError(
+                    f"components must be an integer (n={n}, K) array, got {comps.dtype} "
+                    f"{comps.shape}."
+                )
+            if (comps < -1).any():
+                raise ValueError("components hold indices >= 0, or -1 for padding.")
+            comps = comps.astype(np.int64)
+        dose_arr = None
+        if doses is not None:
+            if comps is None:
+                raise ValueError("doses need components.")
+            dose_arr = np.asarray(doses, dtype=np.float64)
+            if dose_arr.ndim == 1:
+                dose_arr = dose_arr[:, None]
+            if dose_arr.shape != comps.shape or not np.isfinite(dose_arr).all():
+                raise ValueError(
+                    f"doses must be finite and shaped like components {comps.shape}, got "
+                    f"{dose_arr.shape}."
+                )
+            if (dose_arr < 0).any():
+                raise ValueError("doses must be >= 0.")
+            if not fitting and not self.use_doses_:
+                raise ValueError("The model was fitted without doses; pass doses=None.")
+        feats = None
+        if features is not None:
+            if fitting and comps is None:
+                raise ValueError("component_features need components.")
+            feats = np.asarray(features, dtype=np.float64)
+            if feats.ndim != 2 or not np.isfinite(feats).all():
+                raise ValueError(
+                    f"component_features must be a finite 2-D (components, features) array, got "
+                    f"shape {feats.shape}."
+                )
+            if not fitting and feats.shape[1] != self.n_features_:
+                raise ValueError(
+                    f"features must have {self.n_features_} columns (as in fit), got "
+                    f"{feats.shape[1]}."
+                )
+        return comps, dose_arr, feats
+
+    # ------------------------------------------------------------------ tensors
+    def _standardise(self, m: str, x: np.ndarray) -> np.ndarray:
+        return ((x - self.means_[m]) / self.sds_[m]).astype(np.float32)
+
+    def _features_tensor(self, feats: np.ndarray | None) -> torch.Tensor:
+        import torch
+
+        assert feats is not None
+        z = (feats - self.feature_mean_) / self.feature_sd_
+        return torch.from_numpy(z.astype(np.float32))
+
+    def _batch(
+        self,
+        arrays: dict[str, np.ndarray],
+        obs: dict[str, np.ndarray],
+        comps: np.ndarray | None,
+        dose_arr: np.ndarray | None,
+    ) -> MultiModalBatch:
+        """All modalities as tensors: absent views and unmeasured rows are zeros, masked."""
+        import torch
+
+        from ._module import MultiModalBatch
+
+        n = next(iter(arrays.values())).shape[0]
+        views, masks = {}, {}
+        for m in self.modalities_:
+            if m in arrays:
+                x = np.nan_to_num(self._standardise(m, arrays[m]), nan=0.0, posinf=0.0, neginf=0.0)
+                views[m], masks[m] = torch.from_numpy(x), torch.from_numpy(obs[m].copy())
+            else:
+                views[m] = torch.zeros(n, self.dims_[m])
+                masks[m] = torch.zeros(n, dtype=torch.bool)
+        use_comps = comps is not None and self.n_components_ > 0
+        return MultiModalBatch(
+            views=views,
+            masks=masks,
+            components=torch.from_numpy(comps) if use_comps else None,
+            doses=(
+                torch.from_numpy(dose_arr.astype(np.float32))
+                if use_comps and dose_arr is not None
+                else None
+            ),
+        )
+
+    def _prior_of(
+        self, comps: torch.Tensor | None, doses: torch.Tensor | None, feats: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        module = self._require_fitted()
+        with torch.no_grad():
+            if not module.conditional or comps is None:
+                zeros = module.prior_zeros(1)
+                return zeros, zeros.clone()
+            return module.prior(comps, doses, feats)
+
+    def _generator(self, seed: int | None) -> torch.Generator:
+        import torch
+
+        return torch.Generator().manual_seed(self.config.train.seed if seed is None else seed)
+
+    def _sources(self, source: str | Sequence[str], target: str) -> list[str]:
+        sources = [source] if isinstance(source, str) else list(source)
+        known = set(self.modalities_)
+        if not sources or any(s not in known for s in sources) or target not in known:
+            raise ValueError(
+                f"source {source!r} and target {target!r} must name modalities among "
+                f"{list(self.modalities_)}."
+            )
+        return sources
+
+    def _moments(self, target: str, draw: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and total variance on the original scale of the target, over latent draws.
+
+        ``draw(k)`` returns ``(k, B, L)`` latents; by the law of total variance the predictive
+        variance is the mean decoder variance plus the variance of the decoded means.
+        """
+        import torch
+
+        module = self._require_fitted()
+        total, total_sq, var_sum, done = None, None, None, 0
+        with torch.no_grad():
+            while done < n_samples:
+                k = min(_CHUNK, n_samples - done)
+                mean, var = module._decode_one(target, draw(k))
+                mean, var = mean.double(), var.double()
+                s, sq, v = mean.sum(0), mean.pow(2).sum(0), var.sum(0)
+                total = s if total is None else total + s
+                total_sq = sq if total_sq is None else total_sq + sq
+                var_sum = v if var_sum is None else var_sum + v
+                done += k
+        assert total is not None and total_sq is not None and var_sum is not None
+        mu = total / n_samples
+        spread = (total_sq / n_samples - mu.pow(2)).clamp(min=0.0)
+        var_t = var_sum / n_samples + spread
+        sd = self.sds_[target]
+        return mu.numpy() * sd + self.means_[target], var_t.numpy() * sd**2
+
+    # ------------------------------------------------------------------ prediction
+    def predict(
+        self,
+        source: str | Sequence[str],
+        target: str,
+        views: dict[str, np.ndarray],
+        masks: dict[str, np.ndarray] | None = None,
+        *,
+        n_samples: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Predict the ``target`` readout from the ``source`` readouts.
+
+        Parameters
+        ----------
+        source
+            One modality or several (a sample uses those of them it has measured).
+        target
+            The modality to predict; its values need not be in ``views``.
+        views, masks
+            As in :meth:`fit`, for the samples to predict.
+        n_samples
+            Posterior draws (default ``config.n_samples``); 0 decodes the posterior mean and
+            reports the decoder's variance only.
+        seed
+            Seeds the draws (default ``config.train.seed``).
+
+        Returns
+        -------
+        mean, variance
+            ``(n, d_target)`` predictive mean and variance on the original scale; the
+            variance holds the posterior's uncertainty and the decoder's noise.
+        """
+        import torch
+
+        module = self._require_fitted()
+        sources = self._sources(source, target)
+        n_samples = self._n_samples(n_samples)
+        arrays, obs = self._check_views(views, masks, fitting=False, needed=sources)
+        batch = self._batch(arrays, obs, None, None)
+        gen = self._generator(seed)
+        with torch.no_grad():
+            if n_samples == 0:
+                mu, _ = module.posterior(batch.views, batch.masks, sources)
+                return self._moments(target, lambda k: mu[None].expand(k, *mu.shape), 1)
+        return self._moments(
+            target,
+            lambda k: module.sample_posterior(
+                batch.views, batch.masks, sources, n=k, generator=gen
+            ),
+            n_samples,
+        )
+
+    def generate(
+        self,
+        target: str,
+        components: np.ndarray,
+        doses: np.ndarray | None = None,
+        *,
+        features: np.ndarray | None = None,
+        n_samples: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``target`` readout of perturbations from their prior alone (nothing measured).
+
+        Parameters
+        ----------
+        target
+            The modality to generate.
+        components, doses
+            ``(n, K)`` component indices (-1 pads) and doses, as in :meth:`fit`.
+        features
+            ``(C, F)`` component features, needed for indices without a training embedding
+            (default: the training components' features).
+        n_samples, seed
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        mean, variance
+            ``(n, d_target)`` on the original scale.
+        """
+        import torch
+
+        module = self._require_fitted()
+        self._sources([target], target)
+        if not module.conditional:
+            raise ValueError(
+                "generate() needs the perturbation prior: fit with components and "
+                "conditional_prior=True."
+            )
+        comps, dose_arr, feats = self._check_perturbations(
+            np.asarray(components).shape[0], components, doses, features, fitting=False
+        )
+        assert comps is not None
+        if feats is None and self.n_features_ == 0 and (comps >= self.n_components_).any():
+            raise ValueError(
+                f"Component indices must be < {self.n_components_} (trained) without features."
+            )
+        n_samples = self._n_samples(n_samples)
+        ft = None if feats is None else self._features_tensor(feats)
+        dt = None if dose_arr is None else torch.from_numpy(dose_arr.astype(np.float32))
+        mu, logvar = self._prior_of(torch.from_numpy(comps), dt, ft)
+        gen = self._generator(seed)
+        if n_samples == 0:
+            return self._moments(target, lambda k: mu[None].expand(k, *mu.shape), 1)
+        sd = (0.5 * logvar).exp()
+        return self._moments(
+            target,
+            lambda k: mu + sd * torch.randn(k, *mu.shape, generator=gen),
+            n_samples,
+        )
+
+    def log_likelihood_target(
+        self,
+        source: str | Sequence[str],
+        target: str,
+        views: dict[str, np.ndarray],
+        masks: dict[str, np.ndarray] | None = None,
+        *,
+        n_samples: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample, ``log q(x_t | x_s)`` and ``log q(x_t)`` on the original scale.
+
+        ``mean(log q(x_t | x_s) − log q(x_t))`` over samples estimates the information the
+        sources carry about the target (in nats).
+
+        ``log q(x_t | x_s) = log E_{q(z | x_s)} p(x_t | z)`` by Monte Carlo over posterior
+        draws. ``log q(x_t) = log E_{p(z)} p(x_t | z)``, where ``p(z)`` is the prior averaged
+        over the training samples' perturbations (``N(0, I)`` without perturbation prior), by
+        importance sampling from the defensive mixture ``½ q(z | x_t) + ½ p(z)``.
+
+        Parameters
+        ----------
+        source, target, views, masks
+            As in :meth:`predict`; ``views`` must hold the target.
+        n_samples, seed
+            Draws per estimate (default ``config.n_samples``, at least 2) and their seed.
+
+        Returns
+        -------
+        log_conditional, log_marginal
+            ``(n,)``; NaN for samples without the target or any source measured.
+        """
+        import torch
+
+        module = self._require_fitted()
+        sources = self._sources(source, target)
+        k = max(self._n_samples(n_samples), 2)
+        arrays, obs = self._check_views(views, masks, fitting=False, needed=[*sources, target])
+        n = next(iter(arrays.values())).shape[0]
+        has_source = np.any(np.stack([obs[s] for s in sources]), axis=0)
+        rows = np.flatnonzero(obs[target] & has_source)
+        out_c, out_m = np.full(n, np.nan), np.full(n, np.nan)
+        if not rows.size:
+            return out_c, out_m
+        sub = {m: a[rows] for m, a in arrays.items()}
+        batch = self._batch(sub, {m: o[rows] for m, o in obs.items()}, None, None)
+        x_t = batch.views[target]
+        gen = self._generator(seed)
+        offset = float(np.log(self.sds_[target]).sum())
+        with torch.no_grad():
+            z = module.sample_posterior(batch.views, batch.masks, sources, n=k, generator=gen)
+            lp = module.log_prob(target, z, x_t)  # (k, B)
+            log_c = torch.logsumexp(lp, 0) - math.log(k)
+            q_mu, q_logvar = module.posterior(batch.views, batch.masks, [target])
+            p_mu, p_logvar = self._marginal_prior  # (N, L), (N or 1, L)
+            half = k // 2
+            zq = q_mu + (0.5 * q_logvar).exp() * torch.randn(half, *q_mu.shape, generator=gen)
+            pick = torch.randint(p_mu.shape[0], (k - half, len(rows)), generator=gen)
+            p_sd = (0.5 * p_logvar).exp()
+            p_sd_pick = p_sd[pick] if p_sd.shape[0] == p_mu.shape[0] else p_sd[0]
+            zp = p_mu[pick] + p_sd_pick * torch.randn(
+                k - half, len(rows), q_mu.shape[1], generator=gen
+            )
+            zs = torch.cat([zq, zp])  # (k, B, L)
+            log_prior = _log_mixture(zs, p_mu, p_logvar)
+            log_q = _log_normal(zs, q_mu, q_logvar)
+            log_r = torch.logaddexp(log_q, log_prior) - math.log(2.0)
+            lw = module.log_prob(target, zs, x_t) + log_prior - log_r
+            log_m = torch.logsumexp(lw, 0) - math.log(k)
+        out_c[rows] = log_c.double().numpy() - offset
+        out_m[rows] = log_m.double().numpy() - offset
+        return out_c, out_m
+
+    def _n_samples(self, n_samples: int | None) -> int:
+        n = self.config.n_samples if n_samples is None else n_samples
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ValueError(f"n_samples must be an integer >= 0, got {n_samples!r}.")
+        return int(n)
+
+    # ------------------------------------------------------------------ persistence
+    def to_state(self) -> dict[str, Any]:
+        """The fitted model as plain data: JSON-able ``config`` / ``meta`` and ``tensors``.
+
+        Save ``tensors`` with safetensors or ``torch.save`` (read back with
+        ``weights_only=True``) and the rest as JSON; no pickled objects are involved.
+        """
+        import torch
+
+        module = self._require_fitted()
+        tensors = {f"module.{k}": v.detach().clone() for k, v in module.state_dict().items()}
+        for m in self.modalities_:
+            tensors[f"mean.{m}"] = torch.from_numpy(self.means_[m].copy())
+            tensors[f"sd.{m}"] = torch.from_numpy(self.sds_[m].copy())
+        if self.n_features_:
+            tensors["feature_mean"] = torch.from_numpy(self.feature_mean_.copy())
+            tensors["feature_sd"] = torch.from_numpy(self.feature_sd_.copy())
+        tensors["marginal_prior.mu"] = self._marginal_prior[0].clone()
+        tensors["marginal_prior.logvar"] = self._marginal_prior[1].clone()
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "modalities": list(self.modalities_),
+            "dims": dict(self.dims_),
+            "n_components": self.n_components_,
+            "n_features": self.n_features_,
+            "use_doses": self.use_doses_,
+        }
+        config = json.loads(json.dumps(self.config.to_dict()))
+        return {"config": config, "meta": meta, "tensors": tensors}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> MultiModalVAE:
+        """Rebuild a model written by :meth:`to_state`."""
+        from ._module import MultiModalModule
+
+        meta = state.get("meta", {})
+        if meta.get("format") != _FORMAT or meta.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"Not a {_FORMAT} state of version {_FORMAT_VERSION}: got format "
+                f"{meta.get('format')!r} version {meta.get('format_version')!r}."
+            )
+        model = cls(MultiModalConfig.from_dict(state["config"]))
+        tensors = state["tensors"]
+        model.modalities_ = tuple(meta["modalities"])
+        model.dims_ = {m: int(d) for m, d in meta["dims"].items()}
+        model.n_components_ = int(meta["n_components"])
+        model.n_features_ = int(meta["n_features"])
+        model.use_doses_ = bool(meta["use_doses"])
+        model.means_ = {m: tensors[f"mean.{m}"].numpy().copy() for m in model.modalities_}
+        model.sds_ = {m: tensors[f"sd.{m}"].numpy().copy() for m in model.modalities_}
+        if model.n_features_:
+            model.feature_mean_ = tensors["feature_mean"].numpy().copy()
+            model.feature_sd_ = tensors["feature_sd"].numpy().copy()
+        module = MultiModalModule(
+            dims=model.dims_,
+            config=model.config,
+            n_components=model.n_components_,
+            n_features=model.n_features_,
+            use_doses=model.use_doses_,
+        )
+        prefix = "module."
+        module.load_state_dict(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
+        module.eval()
+        model.module = module
+        model._marginal_prior = (
+            tensors["marginal_prior.mu"].clone(),
+            tensors["marginal_prior.logvar"].clone(),
+        )
+        return model
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``log N(z; mu, e^logvar)`` summed over the last dimension (broadcasting)."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def _log_mixture(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``log (1/N) Σ_i N(z; mu_i, e^logvar_i)`` for ``z`` ``(k, B, L)``, ``mu`` ``(N, L)``."""
+    import torch
+
+    lv = logvar if logvar.shape[0] == mu.shape[0] else logvar.expand_as(mu)
+    parts = []
+    for i in range(0, mu.shape[0], 256):  # bounded memory: (k, B, 256, L) at a time
+        parts.append(_log_normal(z[..., None, :], mu[i : i + 256], lv[i : i + 256]))
+    return torch.logsumexp(torch.cat(parts, -1), -1) - math.log(mu.shape[0])
+
+
+def _make_plan(module: MultiModalModule, *, lr: float, weight_decay: float, seed: int) -> Any:
+    """The shared training plan with the VAE's step: one optimiser, seeded latent noise."""
+    import torch
+
+    from ..train._plan import TrainingPlan
+
+    class _Plan(TrainingPlan):
+        def __init__(self) -> None:
+            super().__init__(
+                module,
+                lr=lr,
+                weight_decay=weight_decay,
+                adversary=False,
+                adversary_weight=0.0,
+                adversary_warmup=0,
+            )
+            self._train_gen: torch.Generator | None = None
+            self._val_gen: torch.Generator | None = None
+
+        def _device_gen(self, device: torch.device, offset: int) -> torch.Generator:
+            return torch.Generator(device=device).manual_seed(seed + offset)
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            device = next(iter(batch.views.values())).device
+            if self._train_gen is None:
+                self._train_gen = self._device_gen(device, 1)
+            opt = self.optimizers()
+            opt = opt[0] if isinstance(opt, list) else opt
+            out = self.module.loss(batch, generator=self._train_gen)
+            opt.zero_grad()
+            self.manual_backward(out.total)
+            opt.step()
+            self._record("train_loss", out.total.detach())
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            device = next(iter(batch.views.values())).device
+            if batch_idx == 0:  # the same noise every epoch: epochs compare on equal terms
+                self._val_gen = self._device_gen(device, 2)
+            out = self.module.loss(batch, generator=self._val_gen)
+            size = next(iter(batch.views.values())).shape[0]
+            self.log("val_loss", out.total.detach(), on_epoch=True, batch_size=size)
+            self._record("val_loss", out.total.detach())
+
+    return _Plan()
