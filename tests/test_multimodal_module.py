@@ -87,7 +87,7 @@ def test_cross_modal_prediction_beats_the_mean_and_matches_ridge(paired):
     assert mean.shape == var.shape == (100, 20) and (var > 0).all()
     base = mse(np.broadcast_to(b[TRAIN].mean(0), mean.shape), b[TEST])
     lin = ridge(a[TRAIN], b[TRAIN], a[TEST])
-    # measured: vae 0.30, ridge 0.27, mean 2.31 (MSE); pearson 0.93 vs ridge 0.94
+    # measured: MSE vae 0.30, ridge 0.31, mean 2.47; mean Pearson vae 0.89, ridge 0.87
     assert mse(mean, b[TEST]) < 0.25 * base
     assert mse(mean, b[TEST]) < 1.35 * mse(lin, b[TEST])
     assert mean_pearson(mean, b[TEST]) > mean_pearson(lin, b[TEST]) - 0.05
@@ -97,7 +97,7 @@ def test_predictive_intervals_are_calibrated_on_held_out_rows(paired):
     a, b, _, model = paired
     mean, var = model.predict("a", "b", {"a": a[TEST]}, n_samples=64)
     inside = np.abs(b[TEST] - mean) <= Z80 * np.sqrt(var)
-    assert 0.6 <= inside.mean() <= 0.95  # measured: 0.82
+    assert 0.6 <= inside.mean() <= 0.95  # measured: 0.80
     # the posterior's spread adds to the decoder's noise
     _, var0 = model.predict("a", "b", {"a": a[TEST]}, n_samples=0)
     assert (var >= var0 - 1e-9).all() and var.mean() > var0.mean()
@@ -114,7 +114,7 @@ def test_shuffled_pairing_destroys_prediction_and_information(paired):
     held = {"a": a[TEST], "b": b[TEST]}
     cond, marg = model.log_likelihood_target("a", "b", held, seed=3)
     mi = float(np.mean(cond - marg))
-    true_mi = gaussian_mi(*truth)  # 5.6 nats; measured estimate ≈ 5.1
+    true_mi = gaussian_mi(*truth)  # 5.5 nats; measured estimate 5.3
     assert 0.6 * true_mi < mi < 1.2 * true_mi
     cond_s, marg_s = shuffled.log_likelihood_target("a", "b", held, seed=3)
     assert float(np.mean(cond_s - marg_s)) < 0.1 * true_mi
@@ -135,7 +135,7 @@ def test_rows_missing_a_modality_are_used_and_masked():
     m_all, _ = with_a_only.predict("a", "b", {"a": a[TEST]})
     m_drop, _ = dropped.predict("a", "b", {"a": a[TEST]})
     assert mse(m_all, b[TEST]) < 0.25 * base
-    assert mse(m_all, b[TEST]) < 1.1 * mse(m_drop, b[TEST])
+    assert mse(m_all, b[TEST]) < 1.1 * mse(m_drop, b[TEST])  # measured: 0.32 vs 0.33
     # the standardisation used only the measured rows of b
     np.testing.assert_allclose(with_a_only.means_["b"], b[keep].mean(0))
     # explicit masks: garbage in unmeasured rows changes nothing
@@ -235,7 +235,7 @@ def test_generate_unseen_pairs_from_trained_singles():
     mean, var = model.generate("b", comps[test], doses[test])
     assert mean.shape == var.shape == (int(test.sum()), 20)
     base = mse(np.broadcast_to(b[~test].mean(0), mean.shape), b[test])
-    assert mse(mean, b[test]) < 0.5 * base  # measured: see the report
+    assert mse(mean, b[test]) < 0.5 * base  # measured: 0.36 vs 8.5 (one-hot additive ridge 0.28)
     inside = np.abs(b[test] - mean) <= Z80 * np.sqrt(var)
     assert 0.5 <= inside.mean() <= 0.99
 
@@ -270,6 +270,45 @@ def test_components_with_features_embed_unseen_components():
     free = MultiModalModule(dims={"a": 3}, config=MultiModalConfig(hidden=(8,)), n_components=2)
     with pytest.raises(ValueError, match="training vocabulary"):
         free.prior(torch.tensor([[3]]))
+
+
+def test_unseen_components_are_generated_from_their_features():
+    rng = np.random.default_rng(4)
+    feats = rng.normal(size=(16, 6))
+    effects = feats @ rng.normal(scale=0.6, size=(6, 3))
+    w_b = rng.normal(size=(3, 20))
+    seen = [(i, -1) for i in range(12) for _ in range(3)]
+    seen += [(i, j) for i in range(12) for j in range(i + 1, 12) if (i + j) % 3 == 0]
+    unseen = [(i, -1) for i in range(12, 16)] + [(i, 15) for i in range(12, 15)]
+
+    def readout(conds):
+        comps = np.array(conds)
+        z = (effects[comps.clip(min=0)] * (comps >= 0)[..., None]).sum(1)
+        return comps, z @ w_b + 0.3 * rng.normal(size=(len(z), 20))
+
+    (c_tr, b_tr), (c_te, b_te) = readout(seen), readout(unseen)
+    cfg = CFG.with_train(max_epochs=200, patience=40, batch_size=16)
+    cfg = MultiModalConfig.from_dict({**cfg.to_dict(), "free_embedding": False})
+    model = MultiModalVAE(cfg).fit({"b": b_tr}, components=c_tr, component_features=feats[:12])
+    with pytest.raises(ValueError, match="has no row in the 12-row feature table"):
+        model.generate("b", c_te)
+    mean, _ = model.generate("b", c_te, features=feats)
+    base = mse(np.broadcast_to(b_tr.mean(0), mean.shape), b_te)
+    assert mse(mean, b_te) < 0.5 * base  # measured: 0.22 vs 5.5
+
+
+@pytest.mark.parametrize("joint", ["poe", "moe"])
+def test_three_modalities_with_gaps_fit_and_predict_from_several_sources(joint):
+    a, b, _ = linear_views(90, seed=6)
+    c = a[:, :5] + 0.1
+    a_obs = a.copy()
+    a_obs[::4] = np.nan  # some samples only have b and c, or c alone at prediction
+    cfg = MultiModalConfig.from_dict({**CFG.to_dict(), "joint": joint})
+    model = MultiModalVAE(cfg.with_train(max_epochs=5)).fit({"a": a_obs, "b": b, "c": c})
+    mean, var = model.predict(["a", "c"], "b", {"a": a_obs, "c": c}, n_samples=6)
+    assert mean.shape == (90, 20) and np.isfinite(mean).all() and (var > 0).all()
+    cond, marg = model.log_likelihood_target(["a", "c"], "b", {"a": a_obs, "b": b, "c": c})
+    assert np.isfinite(cond).all() and np.isfinite(marg).all()
 
 
 # ---------------------------------------------------------------------- seeding and state

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +30,7 @@ __all__ = ["Experts", "LossOutput", "MultiModalBatch", "MultiModalModule"]
 _LOG_2PI = math.log(2 * math.pi)
 _EPS = 1e-6
 _LOGVAR_RANGE = (-10.0, 10.0)
+_CHUNK = 32  # latent draws decoded at once
 
 
 @dataclass
@@ -79,6 +80,20 @@ def _mlp(sizes: Sequence[int], *, dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``log N(z; mu, e^logvar)`` summed over the last dimension (broadcasting)."""
+    return -0.5 * (_LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def log_mixture(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``log (1/N) Σ_i N(z; mu_i, e^logvar_i)`` for ``z`` ``(..., L)`` and ``mu`` ``(N, L)``."""
+    parts = [  # in blocks of components, bounding memory
+        log_normal(z[..., None, :], mu[i : i + 64], logvar[i : i + 64])
+        for i in range(0, mu.shape[0], 64)
+    ]
+    return torch.logsumexp(torch.cat(parts, -1), -1) - math.log(mu.shape[0])
+
+
 def gaussian_kl(
     mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor
 ) -> torch.Tensor:
@@ -106,6 +121,9 @@ class MultiModalModule(nn.Module):
     log_dose_center
         Per component, the mean log10 dose seen in training (initial sigmoid midpoint).
     """
+
+    subset_matrix: torch.Tensor  # (S, M) bool, the subsets ``joint`` mixes
+    component_features: torch.Tensor  # (n_components, n_features), when features are used
 
     def __init__(
         self,
@@ -377,6 +395,70 @@ class MultiModalModule(nn.Module):
         mean = self.decoders[name](z)
         var = F.softplus(self.decoder_raw_var[name]) + self.config.min_variance
         return mean, var.expand_as(mean)
+
+    def predictive_moments(
+        self, target: str, draw: Callable[[int], torch.Tensor], *, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, d)`` mean and variance of ``target`` over ``n`` latent draws (float64).
+
+        ``draw(k)`` returns ``(k, B, L)`` latents. By the law of total variance the predictive
+        variance is the mean decoder variance plus the variance of the decoded means.
+        """
+        total = total_sq = var_sum = None
+        done = 0
+        while done < n:
+            k = min(_CHUNK, n - done)
+            mean, var = (t.double() for t in self._decode_one(target, draw(k)))
+            s, sq, v = mean.sum(0), mean.pow(2).sum(0), var.sum(0)
+            total = s if total is None else total + s
+            total_sq = sq if total_sq is None else total_sq + sq
+            var_sum = v if var_sum is None else var_sum + v
+            done += k
+        if total is None or total_sq is None or var_sum is None:
+            raise ValueError(f"n must be >= 1, got {n}.")
+        mu = total / n
+        return mu, var_sum / n + (total_sq / n - mu.pow(2)).clamp(min=0.0)
+
+    def log_predictive(self, target: str, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` ``log (1/k) Σ_k p(x | z_k)`` for draws ``z`` ``(k, B, L)``."""
+        return torch.logsumexp(self.log_prob(target, z, x), 0) - math.log(z.shape[0])
+
+    def log_marginal(
+        self,
+        target: str,
+        x: torch.Tensor,
+        proposal: tuple[torch.Tensor, torch.Tensor],
+        prior: tuple[torch.Tensor, torch.Tensor],
+        *,
+        n: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``(B,)`` importance-sampled ``log ∫ p(x | z) p(z) dz``.
+
+        ``prior`` is a mixture of Gaussians with means ``(N, L)`` and log-variances ``(N, L)``
+        or ``(1, L)``, equally weighted; ``proposal`` a ``(B, L)`` Gaussian (typically
+        ``q(z | x)``). Half the draws come from each, weighted by the defensive mixture
+        ``½ proposal + ½ prior``, so the weights stay bounded where the proposal is too narrow.
+        """
+        q_mu, q_logvar = proposal
+        p_mu, p_logvar = prior
+        p_logvar = p_logvar.expand_as(p_mu)
+        batch, latent = q_mu.shape
+        half = n // 2
+        zq = q_mu + (0.5 * q_logvar).exp() * torch.randn(
+            half, batch, latent, generator=generator, device=q_mu.device
+        )
+        pick = torch.randint(
+            p_mu.shape[0], (n - half, batch), generator=generator, device=q_mu.device
+        )
+        zp = p_mu[pick] + (0.5 * p_logvar[pick]).exp() * torch.randn(
+            n - half, batch, latent, generator=generator, device=q_mu.device
+        )
+        z = torch.cat([zq, zp])  # (n, B, L)
+        log_prior = log_mixture(z, p_mu, p_logvar)
+        log_r = torch.logaddexp(log_normal(z, q_mu, q_logvar), log_prior) - math.log(2.0)
+        log_w = self.log_prob(target, z, x) + log_prior - log_r
+        return torch.logsumexp(log_w, 0) - math.log(n)
 
     # ------------------------------------------------------------------ loss
     def loss(

@@ -10,7 +10,6 @@ and the log-densities a predictive mutual-information estimate needs.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,6 @@ __all__ = ["MultiModalVAE"]
 
 _FORMAT = "phenocast.multimodal_vae"
 _FORMAT_VERSION = 1
-_CHUNK = 32  # latent draws decoded at once
 
 
 def _as_matrix(name: str, x: Any) -> np.ndarray:
@@ -411,31 +409,13 @@ class MultiModalVAE:
         return sources
 
     def _moments(self, target: str, draw: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and total variance on the original scale of the target, over latent draws.
-
-        ``draw(k)`` returns ``(k, B, L)`` latents; by the law of total variance the predictive
-        variance is the mean decoder variance plus the variance of the decoded means.
-        """
+        """The module's predictive moments of ``target``, on the original scale."""
         import torch
 
-        module = self._require_fitted()
-        total, total_sq, var_sum, done = None, None, None, 0
         with torch.no_grad():
-            while done < n_samples:
-                k = min(_CHUNK, n_samples - done)
-                mean, var = module._decode_one(target, draw(k))
-                mean, var = mean.double(), var.double()
-                s, sq, v = mean.sum(0), mean.pow(2).sum(0), var.sum(0)
-                total = s if total is None else total + s
-                total_sq = sq if total_sq is None else total_sq + sq
-                var_sum = v if var_sum is None else var_sum + v
-                done += k
-        assert total is not None and total_sq is not None and var_sum is not None
-        mu = total / n_samples
-        spread = (total_sq / n_samples - mu.pow(2)).clamp(min=0.0)
-        var_t = var_sum / n_samples + spread
+            mu, var = self._require_fitted().predictive_moments(target, draw, n=n_samples)
         sd = self.sds_[target]
-        return mu.numpy() * sd + self.means_[target], var_t.numpy() * sd**2
+        return mu.numpy() * sd + self.means_[target], var.numpy() * sd**2
 
     # ------------------------------------------------------------------ prediction
     def predict(
@@ -601,24 +581,11 @@ class MultiModalVAE:
         offset = float(np.log(self.sds_[target]).sum())
         with torch.no_grad():
             z = module.sample_posterior(batch.views, batch.masks, sources, n=k, generator=gen)
-            lp = module.log_prob(target, z, x_t)  # (k, B)
-            log_c = torch.logsumexp(lp, 0) - math.log(k)
-            q_mu, q_logvar = module.posterior(batch.views, batch.masks, [target])
-            p_mu, p_logvar = self._marginal_prior  # (N, L), (N or 1, L)
-            half = k // 2
-            zq = q_mu + (0.5 * q_logvar).exp() * torch.randn(half, *q_mu.shape, generator=gen)
-            pick = torch.randint(p_mu.shape[0], (k - half, len(rows)), generator=gen)
-            p_sd = (0.5 * p_logvar).exp()
-            p_sd_pick = p_sd[pick] if p_sd.shape[0] == p_mu.shape[0] else p_sd[0]
-            zp = p_mu[pick] + p_sd_pick * torch.randn(
-                k - half, len(rows), q_mu.shape[1], generator=gen
+            log_c = module.log_predictive(target, x_t, z)
+            proposal = module.posterior(batch.views, batch.masks, [target])
+            log_m = module.log_marginal(
+                target, x_t, proposal, self._marginal_prior, n=k, generator=gen
             )
-            zs = torch.cat([zq, zp])  # (k, B, L)
-            log_prior = _log_mixture(zs, p_mu, p_logvar)
-            log_q = _log_normal(zs, q_mu, q_logvar)
-            log_r = torch.logaddexp(log_q, log_prior) - math.log(2.0)
-            lw = module.log_prob(target, zs, x_t) + log_prior - log_r
-            log_m = torch.logsumexp(lw, 0) - math.log(k)
         out_c[rows] = log_c.double().numpy() - offset
         out_m[rows] = log_m.double().numpy() - offset
         return out_c, out_m
@@ -701,22 +668,6 @@ class MultiModalVAE:
             tensors["marginal_prior.logvar"].clone(),
         )
         return model
-
-
-def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """``log N(z; mu, e^logvar)`` summed over the last dimension (broadcasting)."""
-    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
-
-
-def _log_mixture(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """``log (1/N) Σ_i N(z; mu_i, e^logvar_i)`` for ``z`` ``(k, B, L)``, ``mu`` ``(N, L)``."""
-    import torch
-
-    lv = logvar if logvar.shape[0] == mu.shape[0] else logvar.expand_as(mu)
-    parts = []
-    for i in range(0, mu.shape[0], 256):  # bounded memory: (k, B, 256, L) at a time
-        parts.append(_log_normal(z[..., None, :], mu[i : i + 256], lv[i : i + 256]))
-    return torch.logsumexp(torch.cat(parts, -1), -1) - math.log(mu.shape[0])
 
 
 def _make_plan(module: MultiModalModule, *, lr: float, weight_decay: float, seed: int) -> Any:
