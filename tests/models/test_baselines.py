@@ -102,6 +102,20 @@ def test_mean_shift_averages_all_training_deltas():
     np.testing.assert_allclose(pred, BASAL["x"] + np.mean(deltas, axis=0))
 
 
+def test_mean_shift_pooled_per_context():
+    # context x has A only, y has B only: the per-context mean differs from the pooled one
+    conds = [(p, d, ct) for p, ct in (("A", "x"), ("B", "y")) for d in ("0.1", "1", "10")]
+    train = dataset([*BASE, *conds])
+    reg = register(train, perturbation="pert", control="ctrl", dose="dose", covariates=["ct"])
+    got = predict("mean-shift", [("B", "1", "x")], config={"pool": "context"}, train=train, reg=reg)
+    mean_a = np.mean([EFFECT["A"] * hill(float(d)) for d in ("0.1", "1", "10")], axis=0)
+    np.testing.assert_allclose(got[0], BASAL["x"] + mean_a)
+    pooled = predict("mean-shift", [("B", "1", "x")], train=train, reg=reg)[0]
+    assert not np.allclose(pooled, got[0])
+    with pytest.raises(ValueError, match="pool must be"):
+        create_model("mean-shift", reg, {"pool": "cell"})
+
+
 def test_nearest_dose_and_ties():
     train = dataset([*BASE, ("A", "0.1", "x"), ("A", "10", "x")])
     reg = register(train, perturbation="pert", control="ctrl", dose="dose", covariates=["ct"])

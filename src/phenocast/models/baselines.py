@@ -49,6 +49,7 @@ __all__ = [
     "EntityRidge",
     "Linear",
     "MeanShift",
+    "MeanShiftConfig",
     "NearestDose",
     "NoChange",
     "Transfer",
@@ -201,20 +202,41 @@ class NoChange(_ProfileModel):
         return np.zeros(self.registry.n_vars)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MeanShiftConfig(BaseConfig):
+    """``pool``: average the Δ of every training (condition, context) (``"all"``), or only
+    those of the predicted context when it has any (``"context"``; e.g. the mean knockdown
+    effect in the same cell line), else of all."""
+
+    pool: Literal["all", "context"] = "all"
+
+    def __post_init__(self) -> None:
+        if self.pool not in ("all", "context"):
+            raise ValueError(f"pool must be 'all' or 'context', got {self.pool!r}.")
+
+
 @register_model("mean-shift")
 class MeanShift(_ProfileModel):
     """Control + the average training Δ, each (condition, context) weighted equally.
 
-    With one perturbation (Kang: IFN-β) this is the mean Δ over the other cell types.
+    With one perturbation (Kang: IFN-β) this is the mean Δ over the other cell types. With
+    ``pool="context"`` the average is over the predicted context's training conditions.
     """
+
+    config_class = MeanShiftConfig
 
     def _fit(self) -> None:
         if not len(self._deltas):
             raise UnsupportedConditionError("mean-shift: no perturbed cells in training.")
         self._mean = self._deltas.mean(axis=0)
+        self._by_context: dict[tuple, np.ndarray] = {}
+        if self.config.pool == "context":
+            ctx = self._groups["context"].to_numpy()
+            for c in dict.fromkeys(ctx):
+                self._by_context[c] = self._deltas[[x == c for x in ctx]].mean(axis=0)
 
     def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
-        return self._mean
+        return self._by_context.get(ctx, self._mean)
 
 
 @register_model("transfer")
