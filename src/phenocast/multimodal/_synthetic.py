@@ -218,10 +218,12 @@ def synthetic_multimodal(
         z_s = member @ eff_s + resid * rng.normal(size=(n, s))
         z_p = {m: member @ eff_p[m] + resid * rng.normal(size=(n, p)) for m in names}
         perts = ["+".join(comp_names[j] for j in c) for c in conds]
+        doses = ["+".join("1" for _ in c) for c in conds]
     else:
         z_s = rng.normal(size=(n, s))
         z_p = {m: rng.normal(size=(n, p)) for m in names}
         perts = [f"S{i:04d}" for i in range(n)]
+        doses = ["1"] * n
     ids = [f"s{i:04d}" for i in range(n)]
 
     mods = {}
@@ -231,7 +233,10 @@ def synthetic_multimodal(
         if k > 0 and missing > 0:
             keep[rng.choice(n, n_drop, replace=False)] = False
         obs = pd.DataFrame(
-            {"perturbation": np.asarray(perts, dtype=object)[keep], "dose": 1.0},
+            {
+                "perturbation": np.asarray(perts, dtype=object)[keep],
+                "dose": np.asarray(doses, dtype=object)[keep],
+            },
             index=pd.Index(np.asarray(ids, dtype=object)[keep]),
         )
         var = pd.DataFrame(index=[f"{m}_{j}" for j in range(int(dims[m]))])
