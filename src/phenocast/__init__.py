@@ -25,6 +25,7 @@ __all__ = [
     "featurize",
     "knowledge",
     "models",
+    "multimodal",
     "plot",
     "screen",
     "train",
@@ -32,7 +33,18 @@ __all__ = [
 _SUBMODULES = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import data, design, evaluate, featurize, knowledge, models, plot, screen, train
+    from . import (
+        data,
+        design,
+        evaluate,
+        featurize,
+        knowledge,
+        models,
+        multimodal,
+        plot,
+        screen,
+        train,
+    )
 
 
 def __getattr__(name: str) -> Any:
