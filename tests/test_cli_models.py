@@ -116,6 +116,13 @@ def test_train_errors(files, tmp_path):
         app, ["train", str(tmp_path / "none.h5ad"), "--out", str(tmp_path / "m")]
     )
     assert result.exit_code == 2 and "does not exist" in result.stdout
+    result = runner.invoke(
+        app,
+        ["train", str(files / "train.h5ad"), "--out", str(tmp_path / "m"), "--features", "gos"],
+        terminal_width=300,
+    )
+    assert result.exit_code == 2 and "features must name a featuriser" in result.stdout
+    assert "go_svd" in result.stdout
 
 
 def test_screen_writes_ranked_hits(files):

@@ -158,6 +158,14 @@ def train(
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override train.max_epochs.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Perturbation featuriser (go_svd, spectral, random_walk, graph_smooth, "
+            "morgan ...), so perturbations absent from the data can be predicted; reads its "
+            "prior from PHENOCAST_DATA_DIR."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
 ) -> None:
     """Register an .h5ad and fit the compositional model; write a model directory."""
@@ -169,6 +177,8 @@ def train(
     adata = _read_h5ad(data, "training data")
     try:
         options = json.loads(config.read_text()) if config is not None else {}
+        if features is not None:
+            options["features"] = features
         cfg = CompositionalConfig.from_dict(options)
         changes = {k: v for k, v in (("max_epochs", epochs), ("seed", seed)) if v is not None}
         cfg = cfg.with_train(progress=True, **changes)

@@ -185,3 +185,30 @@ def test_linear_with_features_predicts_unseen_genes(world):
         plain.predict_mean(controls, _conditions(["g14"]))
     with pytest.raises(UnsupportedConditionError, match=r"nothere.*features"):
         model.predict_mean(controls, _conditions(["nothere"]))
+
+
+@pytest.mark.realdata
+def test_norman19_unseen_gene_through_named_go_features(tmp_path):
+    """Real data: a gene held out of norman19 is predicted from GO annotations by a model that
+    names its featuriser, and the saved model rebuilds the same features by name."""
+    from phenocast.data import load_norman2019
+    from tests.conftest import run_or_skip
+
+    adata = run_or_skip(load_norman2019)
+    pert = adata.obs["perturbation"].astype(str)
+    singles = pert[~pert.str.contains(r"\+") & (pert != "control")]
+    gene = sorted(singles.unique())[0]
+    train = adata[(pert != gene).to_numpy() & ~pert.str.contains(r"\+").to_numpy()].copy()
+    reg = register(train, perturbation="perturbation", control="control", dose="dose")
+    controls = train[train.obs["perturbation"] == "control"].copy()
+    frame = pd.DataFrame({"perturbation": [gene], "dose": ["1"]})
+    opts = {"features": "go_svd", "feature_options": {"dim": 16}}
+    linear = create_model("linear", reg, {**opts, "ridge_grid": [0.1, 1.0]}).fit(train)
+    assert np.isfinite(linear.predict_mean(controls, frame)).all()
+    cfg = CompositionalConfig.from_dict({**opts, "train": {"max_epochs": 2}})
+    model = Compositional(reg, cfg).fit(train)
+    assert gene not in reg.components
+    pred = model.predict_mean(controls, frame)
+    model.save(tmp_path / "m")
+    loaded = Compositional.load(tmp_path / "m")  # featuriser rebuilt from its name
+    np.testing.assert_allclose(loaded.predict_mean(controls, frame), pred, rtol=1e-5, atol=1e-5)
