@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -21,6 +20,9 @@ from anndata import AnnData
 
 from phenocast.data._parse import Condition, RegistrationError, parse_condition
 from phenocast.data._paths import data_dir as _data_dir
+
+from . import _splits
+from ._splits import Split
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -32,23 +34,6 @@ _FEATURE_NAME = "feature_name"
 
 class MultiModalDataError(RegistrationError):
     """Raised when modalities cannot be aligned; the message names the modality, id and fix."""
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """One train / test split over sample ids.
-
-    Attributes
-    ----------
-    name
-        A readable name: ``"fold0"`` or the held-out pair, e.g. ``"A+B"``.
-    train, test
-        Sample ids, in :attr:`MultiModalData.ids` order.
-    """
-
-    name: str
-    train: tuple[str, ...]
-    test: tuple[str, ...]
 
 
 def _shown(values: Sequence[Any], k: int = 5) -> str:
@@ -509,9 +494,6 @@ class MultiModalData:
             control=self._control,
         )
 
-    def _split(self, name: str, test: np.ndarray) -> Split:
-        return Split(name, tuple(self._ids[~test]), tuple(self._ids[test]))
-
     def folds(
         self,
         n_folds: int = 5,
@@ -535,62 +517,12 @@ class MultiModalData:
             group ``k`` and trains on the rest (controls always train). Test sets of
             ``"component"`` folds overlap when an id combines components of two groups.
         """
-        if int(n_folds) < 2:
-            raise ValueError(f"n_folds must be >= 2; got {n_folds}.")
-        if by not in ("id", "condition", "component"):
-            raise ValueError(f"by must be 'id', 'condition' or 'component'; got {by!r}.")
-        rng = np.random.default_rng(seed)
-        if by == "component":
-            comps = self.components
-            if len(comps) < n_folds:
-                raise ValueError(
-                    f"folds(by='component'): {len(comps)} component(s) cannot fill "
-                    f"{n_folds} folds; use fewer folds or by='id'."
-                )
-            group = {comps[j]: i % n_folds for i, j in enumerate(rng.permutation(len(comps)))}
-            touch = np.zeros((len(self), n_folds), dtype=bool)
-            for i, cond in enumerate(self._conditions):
-                touch[i, [group[c] for c in cond.components]] = True
-            return [self._split(f"fold{k}", touch[:, k]) for k in range(n_folds)]
-        # "id": every id is its own group, stratified by its observed pattern
-        by_id = by == "id"
-        keys = np.asarray(self._ids if by_id else [c.key for c in self._conditions], dtype=object)
-        strata = self.observed.astype(int).astype(str).agg("".join, axis=1).to_numpy()
-        if not by_id:
-            strata[:] = ""
-        if len(pd.unique(keys)) < n_folds:
-            raise ValueError(
-                f"folds(by={by!r}): {len(pd.unique(keys))} group(s) cannot fill {n_folds} "
-                "folds; use fewer folds."
-            )
-        fold = np.empty(len(self), dtype=np.int64)
-        offset = int(rng.integers(n_folds))
-        for stratum in pd.unique(strata):
-            members = np.flatnonzero(strata == stratum)
-            groups = pd.unique(keys[members])
-            groups = groups[rng.permutation(len(groups))]
-            assigned = {g: (i + offset) % n_folds for i, g in enumerate(groups)}
-            offset = (offset + len(groups)) % n_folds
-            fold[members] = [assigned[k] for k in keys[members]]
-        return [self._split(f"fold{k}", fold == k) for k in range(n_folds)]
+        return _splits.folds(self, n_folds, seed=seed, by=by)
 
     def leave_one_pair_out(self) -> list[Split]:
         """One split per two-component combination: it tests every id with that pair (at any
         dose) and trains on all other ids, including the pair's singles."""
-        pairs: dict[tuple[str, ...], list[int]] = {}
-        for i, cond in enumerate(self._conditions):
-            if len(cond.components) == 2:
-                pairs.setdefault(cond.components, []).append(i)
-        if not pairs:
-            raise ValueError(
-                "leave_one_pair_out: no id has a two-component condition (e.g. 'A+B')."
-            )
-        out = []
-        for comps, members in sorted(pairs.items()):
-            test = np.zeros(len(self), dtype=bool)
-            test[members] = True
-            out.append(self._split("+".join(comps), test))
-        return out
+        return _splits.leave_one_pair_out(self)
 
 
 # dataset name -> (loader name in phenocast.data, what it holds); loaders are imported on use
