@@ -15,7 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._adjacency import adjacency_matrix, normalised_adjacency
-from ._components import ComponentFeatures, FeatureHashError, resolve_featuriser
+from ._components import (
+    ComponentFeatures,
+    FeatureHashError,
+    check_feature_options,
+    resolve_featuriser,
+)
 from ._drugs import DrugFeatures, morgan_fingerprints, sciplex_smiles
 from ._featurisers import (
     FEATURISERS,
@@ -44,6 +49,7 @@ __all__ = [
     "OneHotFeaturiser",
     "TableFeaturiser",
     "adjacency_matrix",
+    "check_feature_options",
     "go_annotation_features",
     "largest_component",
     "make_featuriser",

@@ -19,7 +19,12 @@ import numpy as np
 from ._featurisers import Featuriser, TableFeaturiser, make_featuriser
 from ._table import FeatureTable
 
-__all__ = ["ComponentFeatures", "FeatureHashError", "resolve_featuriser"]
+__all__ = [
+    "ComponentFeatures",
+    "FeatureHashError",
+    "check_feature_options",
+    "resolve_featuriser",
+]
 
 # Prior-backed featurisers are immutable tables that take seconds to build (GO SVD, spectral
 # embedding); a benchmark fitting many folds builds each once. Keyed by name, options and the
@@ -37,6 +42,25 @@ def _options_key(options: Mapping[str, Any]) -> str | None:
         return json.dumps(dict(options), sort_keys=True)
     except TypeError:  # an option is an object (a graph, a table): not cacheable by value
         return None
+
+
+def check_feature_options(features: str | None, options: object) -> None:
+    """Validate a model config's ``features`` / ``feature_options`` pair (raises ValueError)."""
+    from ._featurisers import FEATURISERS
+
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"feature_options must be a dict of featuriser options, got {type(options).__name__}."
+        )
+    if options and features is None:
+        raise ValueError(
+            f"feature_options {options} are set but features is None; name a featuriser, e.g. "
+            "features='go_svd'."
+        )
+    if features is not None and features not in FEATURISERS:
+        raise ValueError(
+            f"features must name a featuriser, one of {sorted(FEATURISERS)}; got {features!r}."
+        )
 
 
 def resolve_featuriser(

@@ -501,19 +501,9 @@ class LinearConfig(BaseConfig):
             object.__setattr__(self, "ridge_grid", tuple(self.ridge_grid))
         if any(not (v >= 0) for v in self.ridge_grid):
             raise ValueError(f"ridge_grid values must be >= 0, got {self.ridge_grid}.")
-        if self.feature_options and self.features is None:
-            raise ValueError(
-                f"feature_options {self.feature_options} are set but features is None; name a "
-                "featuriser, e.g. features='go_svd'."
-            )
-        if self.features is not None:
-            from ..featurize import FEATURISERS
+        from ..featurize import check_feature_options
 
-            if self.features not in FEATURISERS:
-                raise ValueError(
-                    f"features must name a featuriser, one of {sorted(FEATURISERS)}; got "
-                    f"{self.features!r}."
-                )
+        check_feature_options(self.features, self.feature_options)
 
 
 @register_model("linear")

@@ -197,24 +197,9 @@ class CompositionalConfig(Config):
                     )
         if self.feature_hidden < 0:
             raise ValueError(f"feature_hidden must be >= 0, got {self.feature_hidden!r}.")
-        if not isinstance(self.feature_options, dict):
-            raise ValueError(
-                f"feature_options must be a dict of featuriser options, got "
-                f"{type(self.feature_options).__name__}."
-            )
-        if self.feature_options and self.features is None:
-            raise ValueError(
-                f"feature_options {self.feature_options} are set but features is None; name a "
-                "featuriser, e.g. features='go_svd'."
-            )
-        if self.features is not None:
-            from ...featurize import FEATURISERS
+        from ...featurize import check_feature_options
 
-            if self.features not in FEATURISERS:
-                raise ValueError(
-                    f"features must name a featuriser, one of {sorted(FEATURISERS)}; got "
-                    f"{self.features!r}."
-                )
+        check_feature_options(self.features, self.feature_options)
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
 
