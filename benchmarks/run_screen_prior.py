@@ -25,15 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _readme import check_block, update_block  # benchmarks/ is on sys.path
+from run_active_learning import SCREENS  # the screen-al screens, in its order
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENS = (
-    "schmidt2021_ifng",
-    "schmidt2021_il2",
-    "zhu2021_sarscov2",
-    "zhuang2019_nk",
-    "sanchez2021_tau",
-)
 STRATEGIES = ("greedy", "hit-model", "kg-exploit")
 
 
