@@ -1,0 +1,501 @@
+"""The user-facing multimodal perturbation model: :class:`MultiModalData` in, DataFrames out.
+
+:class:`MultiModalModel` wraps the array-level :class:`~phenocast.multimodal._vae.MultiModalVAE`
+with the bookkeeping a user should not have to do: it reads the modalities, masks and
+perturbation encoding from the data, keeps the feature names and the component vocabulary,
+parses new conditions, checks new data against what it was fitted on, and saves itself as a
+directory without pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from phenocast.data._io import atomic_write, atomic_write_text
+from phenocast.data._parse import Condition, RegistrationError, parse_condition
+
+from ._config import MultiModalConfig
+from ._data import MultiModalData, MultiModalDataError
+from ._mi import MIEstimate, predictive_mi
+from ._vae import MultiModalVAE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from phenocast.featurize import ComponentFeatures, FeatureTable, Featuriser
+
+__all__ = ["MultiModalModel"]
+
+_FORMAT = "phenocast.multimodal_model"
+_FORMAT_VERSION = 1
+
+
+def _shown(values: Sequence[Any], k: int = 8) -> str:
+    head = ", ".join(repr(v) for v in list(values)[:k])
+    return head + (", ..." if len(values) > k else "")
+
+
+class MultiModalModel:
+    """Several readouts of a perturbation as views of one latent; predicts one from another.
+
+    Parameters
+    ----------
+    config
+        A :class:`~phenocast.multimodal.MultiModalConfig` (default: its defaults).
+
+    Examples
+    --------
+    >>> from phenocast.multimodal import synthetic_multimodal
+    >>> data, _ = synthetic_multimodal(n_samples=60, dims={"rna": 6, "morph": 4}, seed=0)
+    >>> cfg = MultiModalConfig(latent_dim=2, hidden=(16,), n_samples=8).with_train(max_epochs=3)
+    >>> model = MultiModalModel(cfg).fit(data)
+    >>> mean, var = model.predict_modality(data, source="rna", target="morph")
+    >>> mean.shape, list(mean.columns[:2])
+    ((60, 4), ['morph_0', 'morph_1'])
+    """
+
+    def __init__(self, config: MultiModalConfig | None = None) -> None:
+        if config is not None and not isinstance(config, MultiModalConfig):
+            raise TypeError(f"config must be a MultiModalConfig, got {type(config).__name__}.")
+        self.config = config if config is not None else MultiModalConfig()
+        self.vae_: MultiModalVAE | None = None
+        self._features: ComponentFeatures | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        data: MultiModalData,
+        *,
+        featuriser: Featuriser | FeatureTable | None = None,
+    ) -> MultiModalModel:
+        """Train on every id of ``data``, each measured in one or more modalities.
+
+        Parameters
+        ----------
+        data
+            The training data. Its perturbation encoding (components and doses of every id)
+            drives the conditional prior (``config.conditional_prior``).
+        featuriser
+            Optional features of the perturbation components (a
+            :class:`~phenocast.featurize.Featuriser` or a feature table), fitted on the
+            training components. Their unit-normalised rows are projected into the latent, so
+            :meth:`generate` can embed components never measured. Components it does not cover
+            get zero rows (and, with ``free_embedding``, rely on their free embedding).
+
+        Returns
+        -------
+        The fitted model.
+        """
+        if not isinstance(data, MultiModalData):
+            raise TypeError(f"data must be a MultiModalData, got {type(data).__name__}.")
+        views = {m: data.matrix(m) for m in data.modalities}
+        masks = {m: data.mask(m) for m in data.modalities}
+        for m in data.modalities:
+            if masks[m].sum() < 2:
+                raise MultiModalDataError(
+                    f"Modality {m!r} has {int(masks[m].sum())} measured id(s) in the training "
+                    "data; it needs at least 2. Drop it (build the data without it) or add rows."
+                )
+        comps, doses = data.encode_perturbations()
+        vocab = data.components
+        feats = None
+        self._features = None
+        if featuriser is not None:
+            if not vocab:
+                raise ValueError(
+                    "featuriser is given but the data have no perturbation components; fit "
+                    "without it."
+                )
+            from phenocast.featurize import ComponentFeatures, resolve_featuriser
+
+            resolved = resolve_featuriser(None, None, featuriser)
+            assert resolved is not None
+            self._features = ComponentFeatures(resolved.fit(list(vocab)))
+            feats, _ = self._features.rows(vocab)
+        use_perts = bool(vocab)
+        self.vae_ = MultiModalVAE(self.config).fit(
+            views,
+            masks=masks,
+            components=comps if use_perts else None,
+            doses=doses if use_perts else None,
+            component_features=feats,
+        )
+        self.modalities_ = data.modalities
+        self.feature_names_ = {m: list(data.feature_names(m)) for m in data.modalities}
+        self.components_ = tuple(vocab)
+        self.control_ = data.control
+        self.feature_hash_ = None if self._features is None else self._features.content_hash
+        return self
+
+    def _require_fitted(self) -> MultiModalVAE:
+        if self.vae_ is None:
+            raise RuntimeError("This MultiModalModel is not fitted yet; call fit() or load().")
+        return self.vae_
+
+    # ------------------------------------------------------------------ checks
+    def _modality(self, name: str, *, role: str) -> str:
+        if not isinstance(name, str) or name not in self.modalities_:
+            raise KeyError(
+                f"{role} {name!r} is not a modality of the model; it was fitted on "
+                f"{list(self.modalities_)}."
+            )
+        return name
+
+    def _views(
+        self, data: MultiModalData, names: Sequence[str]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The named modalities of ``data``, checked against the fitted feature names."""
+        if not isinstance(data, MultiModalData):
+            raise TypeError(f"data must be a MultiModalData, got {type(data).__name__}.")
+        views, masks = {}, {}
+        for m in names:
+            if m not in data.modalities:
+                raise MultiModalDataError(
+                    f"The data have no modality {m!r} (they have {list(data.modalities)})."
+                )
+            got = list(data.feature_names(m))
+            want = self.feature_names_[m]
+            if got != want:
+                extra = sorted(set(got) - set(want))
+                absent = sorted(set(want) - set(got))
+                raise MultiModalDataError(
+                    f"Modality {m!r} of the data has other features than the model was fitted "
+                    f"on ({len(got)} vs {len(want)}; not fitted: {_shown(extra)}; missing: "
+                    f"{_shown(absent)}; or the order differs). Reorder or subset the data's "
+                    "features to the model's (model.feature_names_)."
+                )
+            views[m], masks[m] = data.matrix(m), data.mask(m)
+        return views, masks
+
+    # ------------------------------------------------------------------ prediction
+    def predict_modality(
+        self,
+        data: MultiModalData,
+        *,
+        source: str | list[str],
+        target: str,
+        n_samples: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Predict the ``target`` readout of ids from their ``source`` readout(s) only.
+
+        The target's values in ``data``, if any, are not used.
+
+        Parameters
+        ----------
+        data
+            Ids to predict, with the source modality(ies) (same features as in fit).
+        source
+            One modality or several (an id uses those of them it has measured).
+        target
+            The modality to predict.
+        n_samples, seed
+            Posterior draws (default ``config.n_samples``; 0 decodes the posterior mean) and
+            their seed (default ``config.train.seed``).
+
+        Returns
+        -------
+        mean, variance
+            DataFrames indexed by the ids with a source measured, columns the target's
+            feature names; the variance is the predictive one (posterior spread plus the
+            decoder's noise).
+        """
+        vae = self._require_fitted()
+        sources = [source] if isinstance(source, str) else list(source)
+        if not sources:
+            raise ValueError("source must name at least one modality.")
+        for s in sources:
+            self._modality(s, role="source")
+        self._modality(target, role="target")
+        if target in sources:
+            raise ValueError(f"target {target!r} is also a source; predict it from others.")
+        views, masks = self._views(data, sources)
+        rows = np.any(np.stack([masks[s] for s in sources]), axis=0)
+        cols = pd.Index(self.feature_names_[target])
+        ids = data.ids[rows]
+        if not rows.any():
+            empty = pd.DataFrame(index=ids, columns=cols, dtype=float)
+            return empty, empty.copy()
+        views = {m: v[rows] for m, v in views.items()}
+        masks = {m: k[rows] for m, k in masks.items()}
+        mean, var = vae.predict(sources, target, views, masks, n_samples=n_samples, seed=seed)
+        return (
+            pd.DataFrame(mean, index=ids, columns=cols),
+            pd.DataFrame(var, index=ids, columns=cols),
+        )
+
+    def _parse(self, conditions: Sequence[str] | pd.DataFrame) -> list[Condition]:
+        if isinstance(conditions, pd.DataFrame):
+            for col in ("perturbation", "dose"):
+                if col not in conditions.columns:
+                    raise ValueError(
+                        f"conditions has no {col!r} column (columns: "
+                        f"{_shown(list(conditions.columns))}); pass columns 'perturbation' and "
+                        "'dose' or a list of perturbation strings (dose 1)."
+                    )
+            pairs = list(zip(conditions["perturbation"], conditions["dose"], strict=True))
+        elif isinstance(conditions, str) or not isinstance(conditions, Sequence):
+            raise TypeError(
+                "conditions must be a list of perturbation strings (e.g. ['A+B']) or a "
+                "DataFrame with 'perturbation' and 'dose' columns, got "
+                f"{type(conditions).__name__}."
+            )
+        else:
+            pairs = [(p, None) for p in conditions]
+        if not pairs:
+            raise ValueError("conditions is empty.")
+        out = []
+        for i, (p, d) in enumerate(pairs):
+            try:
+                out.append(parse_condition(p, d, control=self.control_))
+            except RegistrationError as err:
+                raise ValueError(f"conditions row {i} ({p!r}, dose {d!r}): {err}") from err
+        return out
+
+    def generate(
+        self,
+        conditions: Sequence[str] | pd.DataFrame,
+        *,
+        target: str,
+        featuriser: Featuriser | FeatureTable | None = None,
+        n_samples: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The ``target`` readout of perturbations from the perturbation alone.
+
+        Nothing of the conditions needs to have been measured: a combination of trained
+        components (a drug pair from its singles) is embedded as the dose-scaled sum of its
+        components' embeddings; a component never trained on needs features.
+
+        Parameters
+        ----------
+        conditions
+            Perturbation strings (``["A+B"]``, every component at dose 1) or a DataFrame with
+            ``perturbation`` and ``dose`` columns (``"A+B"``, ``"1.5+3"``).
+        target
+            The modality to generate.
+        featuriser
+            Features for components outside the training vocabulary (default: the
+            featuriser given to :meth:`fit`; after :meth:`load`, pass the same one again).
+        n_samples, seed
+            Prior draws (default ``config.n_samples``; 0 decodes the prior mean) and seed.
+
+        Returns
+        -------
+        mean, variance
+            DataFrames indexed by the condition keys (``"A+B@1.5+3"``, in the given order),
+            columns the target's feature names.
+        """
+        vae = self._require_fitted()
+        self._modality(target, role="target")
+        if not self.components_ or vae.n_components_ == 0:
+            raise ValueError(
+                "generate() needs the perturbation prior: fit on data with perturbation "
+                "components and conditional_prior=True."
+            )
+        parsed = self._parse(conditions)
+        index = {c: i for i, c in enumerate(self.components_)}
+        new = sorted({c for cond in parsed for c in cond.components if c not in index})
+        feats = None
+        if new:
+            features = self._features_for(featuriser)
+            lacking = new if features is None else features.missing(new)
+            if lacking:
+                raise ValueError(
+                    f"Component(s) {_shown(lacking)} were not in the training data and have no "
+                    "features"
+                    + (
+                        f" in {features.name}"
+                        if features is not None
+                        else " (the model was fitted without a featuriser)"
+                        if self.feature_hash_ is None
+                        else " (a loaded model keeps no featuriser: pass the one used in fit)"
+                    )
+                    + ". Fit with a featuriser that covers them, or generate only combinations "
+                    f"of trained components ({len(self.components_)}: "
+                    f"{_shown(self.components_)})."
+                )
+            assert features is not None
+            for c in new:
+                index[c] = len(index)
+            feats, _ = features.rows(list(index))
+        elif self.feature_hash_ is not None:
+            features = self._features_for(featuriser)
+            if features is not None:
+                feats, _ = features.rows(list(index))
+        width = max(max((len(c.components) for c in parsed), default=1), 1)
+        comps = np.full((len(parsed), width), -1, dtype=np.int64)
+        doses = np.zeros((len(parsed), width), dtype=np.float64)
+        for i, cond in enumerate(parsed):
+            for j, (c, d) in enumerate(zip(cond.components, cond.doses, strict=True)):
+                comps[i, j], doses[i, j] = index[c], d
+        mean, var = vae.generate(
+            target,
+            comps,
+            doses if vae.use_doses_ else None,
+            features=feats,
+            n_samples=n_samples,
+            seed=seed,
+        )
+        keys = pd.Index([c.key for c in parsed], dtype=object)
+        cols = pd.Index(self.feature_names_[target])
+        return pd.DataFrame(mean, index=keys, columns=cols), pd.DataFrame(
+            var, index=keys, columns=cols
+        )
+
+    def _features_for(
+        self, featuriser: Featuriser | FeatureTable | None
+    ) -> ComponentFeatures | None:
+        if featuriser is None:
+            return self._features
+        from phenocast.featurize import ComponentFeatures, resolve_featuriser
+
+        if self.feature_hash_ is None:
+            raise ValueError(
+                "The model was fitted without component features, so it cannot use a "
+                "featuriser in generate(); refit with fit(..., featuriser=...)."
+            )
+        resolved = resolve_featuriser(None, None, featuriser)
+        assert resolved is not None
+        features = ComponentFeatures(resolved.fit(list(self.components_)))
+        features.check_hash(self.feature_hash_, where="MultiModalModel.generate")
+        return features
+
+    # ------------------------------------------------------------------ information
+    def mutual_information(
+        self,
+        data: MultiModalData,
+        a: str,
+        b: str,
+        *,
+        n_boot: int = 1000,
+        n_samples: int | None = None,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> MIEstimate:
+        """Predictive estimate of I(x_a; x_b) in nats, on the ids of ``data`` measured in both.
+
+        **Estimator.** ``mean_i [log q(x_b,i | x_a,i) − log q(x_b,i)]`` over the ids of
+        ``data``, with the model's densities: the conditional ``q(x_b | x_a) = E_{q(z | x_a)}
+        p(x_b | z)`` by Monte Carlo over posterior draws, the marginal ``q(x_b) = E_{p(z)}
+        p(x_b | z)`` (``p(z)`` the prior averaged over the training perturbations) by
+        importance sampling (:meth:`MultiModalVAE.log_likelihood_target`). The interval is a
+        percentile bootstrap over ids (:func:`~phenocast.multimodal.predictive_mi`); it holds
+        the sampling error of the ids only, not the model's fitting error or the Monte Carlo
+        error of the densities.
+
+        **What it bounds.** With the true marginal ``p(x_b)`` in place of ``q(x_b)`` it is the
+        Barber–Agakov variational *lower* bound of I(x_a; x_b) (the gap is
+        ``E KL(p(x_b | x_a) ‖ q(x_b | x_a))``). With a fitted marginal it is no longer a
+        bound: its error is ``KL(p(x_b) ‖ q(x_b)) − E KL(p(x_b | x_a) ‖ q(x_b | x_a))``, so a
+        marginal fitted worse than the conditional inflates it. Evaluate it on ids the model
+        was **not** trained on (held out); on training ids both densities are overfitted and
+        the estimate is optimistic. The importance-sampled ``log q(x_b)`` is itself biased
+        low by Jensen's inequality (biasing the estimate up) at small ``n_samples``.
+
+        Parameters
+        ----------
+        data
+            Ids with both modalities (ideally held out from fit).
+        a, b
+            The conditioning and the predicted modality.
+        n_boot, confidence
+            Bootstrap replicates and interval level.
+        n_samples
+            Latent draws per density (default ``config.n_samples``, at least 2).
+        seed
+            Seeds the draws and the bootstrap.
+        """
+        vae = self._require_fitted()
+        self._modality(a, role="a")
+        self._modality(b, role="b")
+        if a == b:
+            raise ValueError(f"a and b are the same modality {a!r}; pass two modalities.")
+        views, masks = self._views(data, [a, b])
+        both = masks[a] & masks[b]
+        if both.sum() < 2:
+            raise MultiModalDataError(
+                f"mutual_information needs at least 2 ids measured in both {a!r} and {b!r}; "
+                f"the data have {int(both.sum())}."
+            )
+        views = {m: v[both] for m, v in views.items()}
+        masks = {m: k[both] for m, k in masks.items()}
+        log_c, log_m = vae.log_likelihood_target(a, b, views, masks, n_samples=n_samples, seed=seed)
+        est = predictive_mi(log_c, log_m, n_boot=n_boot, confidence=confidence, seed=seed)
+        details = dict(est.details)
+        details.update({"a": a, "b": b, "n_samples": vae._n_samples(n_samples)})
+        return MIEstimate(est.value, est.se, est.ci_low, est.ci_high, est.n, est.estimator, details)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the model to directory ``path``: ``config.json`` and ``weights.pt``.
+
+        ``config.json`` holds the format and version, the config, the feature names of every
+        modality, the component vocabulary, the control label and the featuriser's name and
+        content hash (not its matrix); ``weights.pt`` a state dict of tensors, read back with
+        ``torch.load(weights_only=True)``. Each file is written to a temporary file and renamed.
+        """
+        import torch
+
+        vae = self._require_fitted()
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"{path} exists and is not a directory.")
+        if (path / "config.json").exists() and not overwrite:
+            raise FileExistsError(f"{path} already holds a saved model; pass overwrite=True.")
+        path.mkdir(parents=True, exist_ok=True)
+        state = vae.to_state()
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "config": state["config"],
+            "vae": state["meta"],
+            "modalities": list(self.modalities_),
+            "feature_names": self.feature_names_,
+            "components": list(self.components_),
+            "control": self.control_,
+            "featuriser": None
+            if self._features is None and self.feature_hash_ is None
+            else {
+                "name": None if self._features is None else self._features.name,
+                "content_hash": self.feature_hash_,
+            },
+        }
+        atomic_write(path / "weights.pt", lambda p: torch.save(state["tensors"], p))
+        atomic_write_text(path / "config.json", json.dumps(meta, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> MultiModalModel:
+        """Read a model written by :meth:`save` (no pickles: tensors via ``weights_only``)."""
+        import torch
+
+        path = Path(path)
+        cfg_file, weights = path / "config.json", path / "weights.pt"
+        for f in (cfg_file, weights):
+            if not f.is_file():
+                raise FileNotFoundError(f"{f} is missing: {path} is not a saved MultiModalModel.")
+        meta = json.loads(cfg_file.read_text())
+        if meta.get("format") != _FORMAT or meta.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{cfg_file} is not a {_FORMAT} file of version {_FORMAT_VERSION} (format "
+                f"{meta.get('format')!r}, version {meta.get('format_version')!r})."
+            )
+        tensors = torch.load(weights, weights_only=True, map_location="cpu")
+        vae = MultiModalVAE.from_state(
+            {"config": meta["config"], "meta": meta["vae"], "tensors": tensors}
+        )
+        model = cls(vae.config)
+        model.vae_ = vae
+        model.modalities_ = tuple(meta["modalities"])
+        model.feature_names_ = {m: list(v) for m, v in meta["feature_names"].items()}
+        model.components_ = tuple(meta["components"])
+        model.control_ = meta["control"]
+        feat = meta.get("featuriser")
+        model.feature_hash_ = None if feat is None else feat["content_hash"]
+        return model
