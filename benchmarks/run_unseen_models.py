@@ -12,8 +12,9 @@ Models (each through ``create_model`` + ``fit`` + ``predict_mean``): no-change; 
 (control + the average training Δ over all lines) and mean-shift[context] (``pool="context"``:
 the average over the same line's training genes — the mean baseline every model is compared
 with); linear with prior features
-(`LinearConfig(features=..., ridge_grid=...)`, the model of Ahlmann-Eltze et al. with the
-perturbation side P from the prior, penalty by leave-one-condition-out); and the compositional
+(`LinearConfig(features=..., ridge_grid=..., intercept="context")`, the model of Ahlmann-Eltze
+et al. with the perturbation side P from the prior, penalty by leave-one-condition-out, and the
+line's own mean Δ as intercept, so it starts from the mean baseline); and the compositional
 model with prior features (`CompositionalConfig(features=...)`, a learned projection of the
 unit-normalised features plus free corrections for trained genes). Featurisers: ``go_svd``
 (GO annotations, dim 64) and ``spectral`` (GO-similarity graph, dim 64). Genes either
@@ -55,7 +56,12 @@ def model_specs(epochs: int, seeds: int) -> dict[str, tuple[str, dict[str, Any]]
     for feat, opts in FEATURES.items():
         specs[f"linear[{feat}]"] = (
             "linear",
-            {"features": feat, "feature_options": opts, "ridge_grid": RIDGE_GRID},
+            {
+                "features": feat,
+                "feature_options": opts,
+                "ridge_grid": RIDGE_GRID,
+                "intercept": "context",
+            },
         )
     for feat, opts in FEATURES.items():
         for seed in range(seeds):

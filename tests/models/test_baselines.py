@@ -114,6 +114,12 @@ def test_mean_shift_pooled_per_context():
     assert not np.allclose(pooled, got[0])
     with pytest.raises(ValueError, match="pool must be"):
         create_model("mean-shift", reg, {"pool": "cell"})
+    # the linear model with a per-context intercept and an overwhelming penalty is that mean
+    cfg = {"intercept": "context", "ridge": 1e12}
+    lin = predict("linear", [("B", "1", "x")], config=cfg, train=train, reg=reg)
+    np.testing.assert_allclose(lin[0], got[0], atol=1e-8)
+    with pytest.raises(ValueError, match="intercept must be"):
+        create_model("linear", reg, {"intercept": "line"})
 
 
 def test_nearest_dose_and_ties():

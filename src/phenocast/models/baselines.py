@@ -484,6 +484,10 @@ class LinearConfig(BaseConfig):
         A featuriser by name and its options (as in :class:`CompositionalConfig`): the
         perturbation side P becomes the components' unit-normalised prior features instead of
         the PCA of their measured Δ, so components never measured can be predicted.
+    intercept
+        ``b`` is the mean training Δ over every context (``"all"``, as in the paper), or the
+        predicted context's own mean Δ when it has training conditions (``"context"``, e.g.
+        per cell line; other contexts fall back to the overall mean).
     """
 
     n_components: int = 10
@@ -491,8 +495,11 @@ class LinearConfig(BaseConfig):
     ridge_grid: tuple[float, ...] = ()
     features: str | None = None
     feature_options: dict[str, Any] = field(default_factory=dict)
+    intercept: Literal["all", "context"] = "all"
 
     def __post_init__(self) -> None:
+        if self.intercept not in ("all", "context"):
+            raise ValueError(f"intercept must be 'all' or 'context', got {self.intercept!r}.")
         if self.n_components < 1:
             raise ValueError(f"n_components must be >= 1, got {self.n_components}.")
         if self.ridge < 0:
@@ -538,7 +545,14 @@ class Linear(_ProfileModel):
                 "linear: needs at least 2 training conditions and 2 genes."
             )
         self._b = y.mean(axis=0)
-        yc = y - self._b
+        self._b_context: dict[tuple, np.ndarray] = {}
+        if cfg.intercept == "context":
+            ctx = self._groups["context"].to_numpy()
+            for c in dict.fromkeys(ctx):
+                self._b_context[c] = y[[x == c for x in ctx]].mean(axis=0)
+            yc = y - np.stack([self._b_context[c] for c in ctx])
+        else:
+            yc = y - self._b
         _, s, vt = np.linalg.svd(yc, full_matrices=False)
         k = max(1, min(cfg.n_components, int(np.sum(s > s[0] * 1e-10))))
         self._g = vt[:k].T
@@ -618,4 +632,4 @@ class Linear(_ProfileModel):
 
     def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
         x = self._features(cond.components, cond.doses)
-        return self._g @ (self._k @ x) + self._b
+        return self._g @ (self._k @ x) + self._b_context.get(ctx, self._b)
