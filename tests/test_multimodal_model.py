@@ -177,3 +177,37 @@ def test_clear_errors(fitted):
     with pytest.raises(MultiModalDataError, match="no modality 'rna'"):
         renamed, _ = synthetic_multimodal(n_samples=20, dims={"a": 30, "morphology": 20}, seed=0)
         model.predict_modality(renamed, source="rna", target="morphology")
+
+
+def test_component_features_let_generate_embed_a_component_never_trained_on(tmp_path):
+    from phenocast.featurize import DrugFeatures
+
+    data, truth = synthetic_multimodal(n_samples=80, dims=DIMS, n_components=8, seed=3)
+    # features: the true shared effects (plus the private ones), so they carry the signal
+    assert truth.effects_shared is not None and truth.effects_private is not None
+    table = DrugFeatures(
+        drugs=truth.components,
+        matrix=np.hstack([truth.effects_shared, *truth.effects_private.values()]),
+    )
+    unseen = truth.components[-1]
+    keep = [i for i, c in zip(data.ids, data.conditions, strict=True) if unseen not in c.components]
+    cfg = CFG.with_train(max_epochs=30)
+    model = MultiModalModel(cfg).fit(data.subset(keep), featuriser=table)
+    assert unseen not in model.components_
+    mean, var = model.generate([unseen, f"{truth.components[0]}+{unseen}"], target="rna")
+    assert mean.shape == (2, DIMS["rna"]) and np.isfinite(mean.to_numpy()).all()
+    assert (var.to_numpy() > 0).all()
+    # a component the table lacks is named in the error
+    with pytest.raises(ValueError, match=r"'ZZZ'.*no features in table"):
+        model.generate(["ZZZ"], target="rna")
+    # a loaded model keeps the hash, not the featuriser: it asks for it, then checks it
+    path = model.save(tmp_path / "feat")
+    again = MultiModalModel.load(path)
+    with pytest.raises(ValueError, match="pass the one used in fit"):
+        again.generate([unseen], target="rna")
+    same, _ = again.generate([unseen], target="rna", featuriser=table, seed=0)
+    first, _ = model.generate([unseen], target="rna", seed=0)
+    pd.testing.assert_frame_equal(same, first)
+    other = DrugFeatures(drugs=table.drugs, matrix=table.matrix + 1.0)
+    with pytest.raises(ValueError, match="not the ones the model was fitted with"):
+        again.generate([unseen], target="rna", featuriser=other)
