@@ -42,22 +42,7 @@ def folds(
     seed: int,
     by: Literal["id", "condition", "component"] = "id",
 ) -> list[Split]:
-    """Fixed K-fold splits over ids.
-
-    Parameters
-    ----------
-    n_folds
-        Number of folds (>= 2).
-    seed
-        Seed of the random assignment.
-    by
-        ``"id"``: each id in one test fold, stratified by which modalities it has, so
-        every fold sees the same mix of partial overlap. ``"condition"``: ids sharing a
-        condition key (replicate wells) stay together. ``"component"``: components are
-        dealt into ``n_folds`` groups; fold ``k`` tests every id touching a component of
-        group ``k`` and trains on the rest (controls always train). Test sets of
-        ``"component"`` folds overlap when an id combines components of two groups.
-    """
+    """Fixed K-fold splits over ids; documented at :meth:`MultiModalData.folds`."""
     if int(n_folds) < 2:
         raise ValueError(f"n_folds must be >= 2; got {n_folds}.")
     if by not in ("id", "condition", "component"):
