@@ -91,14 +91,10 @@ def resolve_featuriser(
                 f"DrugFeatures table, not {type(given).__name__}."
             )
         return given
-    if name is None:
-        if options:
-            raise ValueError(
-                f"feature_options {dict(options)} are set but features is None; name a "
-                "featuriser (e.g. features='go_svd')."
-            )
-        return None
     options = dict(options or {})
+    check_feature_options(name, options)
+    if name is None:
+        return None
     key = _options_key(options)
     if key is None:
         return make_featuriser(name, **options)

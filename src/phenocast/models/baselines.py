@@ -126,6 +126,11 @@ class _ProfileModel:
     def _fit(self) -> None:
         """Model-specific fitting on ``self._groups`` / ``self._deltas``."""
 
+    def _context_means(self) -> dict[tuple, np.ndarray]:
+        """Context → mean training Δ over that context's (condition, context) groups."""
+        ctx = self._groups["context"].to_numpy()
+        return {c: self._deltas[[x == c for x in ctx]].mean(axis=0) for c in dict.fromkeys(ctx)}
+
     # -------------------------------------------------------------- predict
     def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
         """Mean profile of ``controls`` under each condition (rows of ``conditions``)."""
@@ -229,11 +234,7 @@ class MeanShift(_ProfileModel):
         if not len(self._deltas):
             raise UnsupportedConditionError("mean-shift: no perturbed cells in training.")
         self._mean = self._deltas.mean(axis=0)
-        self._by_context: dict[tuple, np.ndarray] = {}
-        if self.config.pool == "context":
-            ctx = self._groups["context"].to_numpy()
-            for c in dict.fromkeys(ctx):
-                self._by_context[c] = self._deltas[[x == c for x in ctx]].mean(axis=0)
+        self._by_context = self._context_means() if self.config.pool == "context" else {}
 
     def _delta(self, cond: Condition, ctx: tuple) -> np.ndarray:
         return self._by_context.get(ctx, self._mean)
@@ -545,14 +546,8 @@ class Linear(_ProfileModel):
                 "linear: needs at least 2 training conditions and 2 genes."
             )
         self._b = y.mean(axis=0)
-        self._b_context: dict[tuple, np.ndarray] = {}
-        if cfg.intercept == "context":
-            ctx = self._groups["context"].to_numpy()
-            for c in dict.fromkeys(ctx):
-                self._b_context[c] = y[[x == c for x in ctx]].mean(axis=0)
-            yc = y - np.stack([self._b_context[c] for c in ctx])
-        else:
-            yc = y - self._b
+        self._b_context = self._context_means() if cfg.intercept == "context" else {}
+        yc = y - np.stack([self._b_context.get(c, self._b) for c in self._groups["context"]])
         _, s, vt = np.linalg.svd(yc, full_matrices=False)
         k = max(1, min(cfg.n_components, int(np.sum(s > s[0] * 1e-10))))
         self._g = vt[:k].T
@@ -560,9 +555,8 @@ class Linear(_ProfileModel):
         self._logdose_mean: dict[str, float] = {}
         self._resolve_features()
         for comp, table in self._singles_pooled.items():
-            mean_delta = np.mean(list(table.values()), axis=0)
             if self.features_ is None:
-                self._emb[comp] = self._g.T @ (mean_delta - self._b)
+                self._emb[comp] = self._g.T @ (self._single_mean(comp) - self._b)
             pos = [math.log10(d) for d in table if d > 0]
             self._logdose_mean[comp] = float(np.mean(pos)) if pos else 0.0
         # an unmeasured component's doses are centred on the average measured log dose
@@ -584,6 +578,16 @@ class Linear(_ProfileModel):
         )
         a = x.T @ x + self.ridge_ * np.eye(x.shape[1])
         self._k = np.linalg.solve(a, x.T @ t).T  # (K, 2 dim P)
+
+    def _single_mean(self, comp: str) -> np.ndarray:
+        """The component's mean single Δ, re-centred on the overall intercept: with
+        ``intercept="context"`` each context's Δ first loses that context's mean, so the
+        embedding lives in the same centred space as the PCA."""
+        mean = np.mean(list(self._singles_pooled[comp].values()), axis=0)
+        if not self._b_context:
+            return mean
+        shifts = [self._b_context.get(c, self._b) - self._b for c in self._singles[comp]]
+        return mean - np.mean(shifts, axis=0)
 
     def _resolve_features(self) -> None:
         from ..featurize import ComponentFeatures, resolve_featuriser
