@@ -433,7 +433,9 @@ class Compositional:
 
     def _prediction_vocabulary(self, frame: pd.DataFrame) -> tuple[str, ...]:
         """The registry's components plus the unseen ones in ``frame`` the features cover;
-        sets the module's feature rows for them."""
+        appends their feature rows to the module's (only the new names are featurised)."""
+        import torch
+
         reg = self.registry
         if self.features_ is None:
             return tuple(reg.components)
@@ -446,9 +448,13 @@ class Compositional:
                 f"were not in the training data and the featuriser {self.features_.name!r} has "
                 "no features for them, so the model cannot embed them."
             )
-        vocab = (*reg.components, *extra)
-        self._require_fitted().set_component_features(self._vocabulary_features(list(vocab)))
-        return vocab
+        module = self._require_fitted()
+        n = max(len(reg.components), 1)
+        base = module.component_features[:n]  # the registry's rows, set in fit / load
+        if extra or module.component_features.shape[0] != n:
+            rows = [base, self._vocabulary_features(extra)] if extra else [base]
+            module.set_component_features(torch.cat(rows))
+        return (*reg.components, *extra)
 
     def _counterfactual(self, controls: AnnData | None, conditions: pd.DataFrame) -> Any:
         """Yield (condition row, mean, variance): every start cell under each condition.
