@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from phenocast.data._io import atomic_write, atomic_write_text
 from phenocast.data._parse import Condition, RegistrationError, parse_condition
 
 from ._config import MultiModalConfig
-from ._data import MultiModalData, MultiModalDataError
+from ._data import MultiModalData, MultiModalDataError, _shown
 from ._mi import MIEstimate, predictive_mi
 from ._vae import MultiModalVAE
 
@@ -33,11 +33,6 @@ __all__ = ["MultiModalModel"]
 
 _FORMAT = "phenocast.multimodal_model"
 _FORMAT_VERSION = 1
-
-
-def _shown(values: Sequence[Any], k: int = 8) -> str:
-    head = ", ".join(repr(v) for v in list(values)[:k])
-    return head + (", ..." if len(values) > k else "")
 
 
 class MultiModalModel:
@@ -399,11 +394,12 @@ class MultiModalModel:
         low by Jensen's inequality (biasing the estimate up) at small ``n_samples``.
 
         **Measured.** On linear-Gaussian synthetic data (benchmark ``multimodal-synthetic-mi``)
-        it falls well below the analytic MI and its interval does not cover it: the MoPoE
-        objective makes single-modality posteriors decode every modality, which loosens the
-        decoders, so the conditional density is too broad. Treat it as a conservative,
-        model-based estimate; :func:`~phenocast.multimodal.gaussian_mi` recovers the MI of
-        such data.
+        it falls well below the analytic MI and its interval does not cover it: the fitted
+        conditional density is far below the true one (and no better than the fitted marginal),
+        because one latent shared by all modalities, decoded from every single-modality
+        posterior (MoPoE), leaves decoder variances wide and cross-modal predictive variances
+        mis-sized. Treat it as a conservative, model-based estimate;
+        :func:`~phenocast.multimodal.gaussian_mi` recovers the MI of such data.
 
         Parameters
         ----------
