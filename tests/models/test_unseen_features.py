@@ -165,6 +165,16 @@ def test_config_checks_feature_options():
         CompositionalConfig(features="go_svd", feature_hidden=-1)
 
 
+def test_linear_config_checks_its_new_options():
+    with pytest.raises(ValueError, match="ridge_grid values must be >= 0"):
+        LinearConfig(ridge_grid=(0.1, -1.0))
+    with pytest.raises(ValueError, match="feature_options must be a dict"):
+        LinearConfig(features="go_svd", feature_options=[("dim", 8)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="features must name a featuriser"):
+        LinearConfig(features="gosvd")
+    assert LinearConfig.from_dict({"ridge_grid": [0.1, 1.0]}).ridge_grid == (0.1, 1.0)
+
+
 def test_resolve_featuriser_rejects_other_objects():
     with pytest.raises(TypeError, match="Featuriser"):
         resolve_featuriser(None, None, object())  # type: ignore[arg-type]
