@@ -80,14 +80,21 @@ class MultiModalConfig(Config):
     """Architecture, likelihood and loss of the multimodal perturbation VAE.
 
     Every readout (modality) is a view of one latent ``z``: an encoder gives a Gaussian
-    expert ``q(z | x_m)`` per modality, a decoder gives ``p(x_m | z)`` (a Gaussian with a
-    decoded mean and a learned variance per feature, on standardised values).
+    expert ``q(z | x_m)`` per modality, a decoder gives ``p(x_m | z)``: a Gaussian with a
+    decoded mean and a learned covariance ``B_m B_mᵀ + diag(ψ_m)`` on standardised values.
+    ``B_m`` (``d_m × private_dim``) is the loading of a private latent ``w_m ~ N(0, I)`` of
+    that modality alone, integrated out exactly, so the shared ``z`` need only carry what the
+    readouts share (cf. the private subspaces of MMVAE+, Palumbo, Daunhawer & Vogt 2023).
 
     Attributes
     ----------
     latent_dim, hidden, dropout
         Size of the shared latent, hidden widths of every encoder (decoders mirror them),
         dropout in the hidden layers.
+    private_dim
+        Size of each modality's private latent: the rank of the structured part of its
+        decoder covariance (0: a diagonal covariance, so variation one readout does not share
+        must be explained by ``z`` or by independent noise).
     joint
         How the experts of the observed modalities form the posterior. ``"poe"``: their
         product (with a standard-normal prior expert). ``"moe"``: a mixture of the single
@@ -122,6 +129,7 @@ class MultiModalConfig(Config):
     latent_dim: int = 8
     hidden: tuple[int, ...] = (64,)
     dropout: float = 0.1
+    private_dim: int = 4
     joint: Literal["mopoe", "poe", "moe"] = "mopoe"
     beta: float = 1.0
     min_variance: float = 1e-3
@@ -133,6 +141,7 @@ class MultiModalConfig(Config):
 
     def __post_init__(self) -> None:
         _check_int("latent_dim", self.latent_dim, minimum=1)
+        _check_int("private_dim", self.private_dim, minimum=0)
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
         if not isinstance(self.hidden, tuple) or any(

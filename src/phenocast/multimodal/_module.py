@@ -1,7 +1,9 @@
 """The multimodal perturbation VAE as a pure ``torch.nn.Module``: tensors in, tensors out.
 
 A perturbation's effect is one latent ``z``; each readout (modality) ``m`` is a view of it:
-an encoder gives a Gaussian expert ``q(z | x_m)``, a decoder ``p(x_m | z)``. The experts of
+an encoder gives a Gaussian expert ``q(z | x_m)``, a decoder ``p(x_m | z) = N(f_m(z),
+B_m B_mᵀ + diag(ψ_m))``, whose low-rank part is a private latent of that readout integrated
+out exactly (what the readouts do not share need not pass through ``z``). The experts of
 a set of observed modalities combine into a posterior by a product of experts with a
 standard-normal prior expert; ``joint`` chooses which sets are mixed (the full observed set,
 every single, or every non-empty subset: MoPoE, Sutter, Daunhawer & Vogt 2021; MMVAE, Shi,
@@ -151,10 +153,16 @@ class MultiModalModule(nn.Module):
                 for m, d in dims.items()
             }
         )
-        # softplus(raw) + floor = 1 at initialisation: the variance of a standardised feature
-        start = math.log(math.expm1(max(1.0 - config.min_variance, 1e-3)))
+        # diagonal + private part = 1 at initialisation: the variance of a standardised feature
+        rank = config.private_dim
+        factor_sd = 0.3 / math.sqrt(rank) if rank else 0.0  # private part 0.09 per feature
+        start = math.log(math.expm1(max(1.0 - config.min_variance - rank * factor_sd**2, 1e-3)))
         self.decoder_raw_var = nn.ParameterDict(
             {m: nn.Parameter(torch.full((d,), start)) for m, d in dims.items()}
+        )
+        # B_m: loading of the private latent w_m ~ N(0, I), integrated out in every density
+        self.decoder_factor = nn.ParameterDict(
+            {m: nn.Parameter(torch.randn(d, rank) * factor_sd) for m, d in dims.items() if rank}
         )
         n_mod = len(self.names)
         if config.joint == "mopoe":
@@ -238,13 +246,9 @@ class MultiModalModule(nn.Module):
         return mu, logvar, valid
 
     def decode(self, z: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Mean and variance of each modality's features given latents ``(..., L)``."""
-        out = {}
-        for m in self.names:
-            mean = self.decoders[m](z)
-            var = F.softplus(self.decoder_raw_var[m]) + self.config.min_variance
-            out[m] = (mean, var.expand_as(mean))
-        return out
+        """Mean and marginal variance of each modality's features given latents ``(..., L)``
+        (the private part of the covariance included)."""
+        return {m: self._decode_one(m, z) for m in self.names}
 
     def prior(
         self,
@@ -387,13 +391,37 @@ class MultiModalModule(nn.Module):
         return mu + noise * (0.5 * logvar).exp()
 
     def log_prob(self, name: str, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``log p(x_name | z)`` summed over features; ``z`` ``(..., B, L)``, ``x`` ``(B, d)``."""
-        mean, var = self._decode_one(name, z)
-        return -0.5 * (_LOG_2PI + var.log() + (x - mean).pow(2) / var).sum(-1)
+        """``log p(x_name | z)``; ``z`` ``(..., B, L)``, ``x`` ``(B, d)``, result ``(..., B)``.
+
+        The density is ``N(x; f(z), B Bᵀ + diag(ψ))``: the private latent is integrated out
+        exactly (Woodbury identity and the matrix determinant lemma, one ``r × r`` Cholesky
+        factor per call, ``r = private_dim``).
+        """
+        mean = self.decoders[name](z)
+        psi = self._diagonal(name)
+        resid = x - mean
+        quad = (resid.pow(2) / psi).sum(-1)
+        logdet = psi.log().sum()
+        if self.config.private_dim:
+            factor = self.decoder_factor[name]  # (d, r)
+            scaled = factor / psi[:, None]  # D⁻¹ B
+            capacitance = torch.eye(factor.shape[1], device=factor.device, dtype=factor.dtype)
+            chol = torch.linalg.cholesky(capacitance + factor.T @ scaled)
+            proj = resid @ scaled  # (..., B, r): Bᵀ D⁻¹ r
+            solved = torch.linalg.solve_triangular(chol, proj[..., None], upper=False)[..., 0]
+            quad = quad - solved.pow(2).sum(-1)
+            logdet = logdet + 2 * chol.diagonal().log().sum()
+        return -0.5 * (x.shape[-1] * _LOG_2PI + logdet + quad)
+
+    def _diagonal(self, name: str) -> torch.Tensor:
+        """``ψ``: the independent-noise variance of each feature."""
+        return F.softplus(self.decoder_raw_var[name]) + self.config.min_variance
 
     def _decode_one(self, name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = self.decoders[name](z)
-        var = F.softplus(self.decoder_raw_var[name]) + self.config.min_variance
+        var = self._diagonal(name)
+        if self.config.private_dim:
+            var = var + self.decoder_factor[name].pow(2).sum(1)
         return mean, var.expand_as(mean)
 
     def predictive_moments(

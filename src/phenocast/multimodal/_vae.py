@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MultiModalVAE"]
 
 _FORMAT = "phenocast.multimodal_vae"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: decoders have a private covariance factor (private_dim)
 
 
 class MultiModalVAE:
@@ -519,12 +519,16 @@ class MultiModalVAE:
         from ._module import MultiModalModule
 
         meta = state.get("meta", {})
-        if meta.get("format") != _FORMAT or meta.get("format_version") != _FORMAT_VERSION:
+        version = meta.get("format_version")
+        if meta.get("format") != _FORMAT or version not in (1, _FORMAT_VERSION):
             raise ValueError(
-                f"Not a {_FORMAT} state of version {_FORMAT_VERSION}: got format "
-                f"{meta.get('format')!r} version {meta.get('format_version')!r}."
+                f"Not a {_FORMAT} state of version 1 or {_FORMAT_VERSION}: got format "
+                f"{meta.get('format')!r} version {version!r}."
             )
-        model = cls(MultiModalConfig.from_dict(state["config"]))
+        config = dict(state["config"])
+        if version == 1:  # written before private latents: diagonal decoder covariances
+            config.setdefault("private_dim", 0)
+        model = cls(MultiModalConfig.from_dict(config))
         tensors = state["tensors"]
         model.modalities_ = tuple(meta["modalities"])
         model.dims_ = {m: int(d) for m, d in meta["dims"].items()}
