@@ -210,6 +210,45 @@ def _log_ratio(
     return (-0.5 * np.log1p(-r2) - quad).sum(axis=1)
 
 
+def _group_codes(groups: np.ndarray | None, n: int, n_folds: int | None = None) -> np.ndarray:
+    """``(n,)`` integer codes ``0..G-1`` of the samples' groups (each its own without groups)."""
+    if groups is None:
+        return np.arange(n)
+    labels = np.asarray(groups)
+    if labels.shape != (n,):
+        raise ValueError(
+            f"groups must have one label per sample, shape ({n},); got {labels.shape}."
+        )
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise ValueError("groups has non-finite labels; give every sample a group.")
+    if labels.dtype == object and any(g is None for g in labels):
+        raise ValueError("groups has None labels; give every sample a group.")
+    codes = np.unique(labels, return_inverse=True)[1].ravel()
+    if n_folds is not None and codes.max() + 1 < n_folds:
+        raise ValueError(
+            f"groups has {codes.max() + 1} distinct label(s), fewer than n_folds={n_folds}; "
+            "cross-fitting needs a group in every fold."
+        )
+    return codes
+
+
+def _resample(codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A cluster bootstrap: whole groups drawn with replacement.
+
+    Returns the rows drawn and, per row, which drawn copy of a group it belongs to (copies of
+    one group are distinct groups of the resample; rows of one copy share a fold).
+    """
+    n_groups = int(codes.max()) + 1
+    if n_groups == codes.size:  # one sample per group: the ordinary bootstrap
+        idx = np.asarray(rng.integers(0, codes.size, size=codes.size))
+        return idx, idx
+    members = np.split(np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes))[:-1])
+    picks = rng.integers(0, n_groups, size=n_groups)
+    idx = np.concatenate([members[g] for g in picks])
+    copy = np.repeat(np.arange(n_groups), [members[g].size for g in picks])
+    return idx, copy
+
+
 def _fold_of(groups: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
     uniq, inverse = np.unique(groups, return_inverse=True)
     order = rng.permutation(len(uniq))
@@ -309,6 +348,7 @@ def gaussian_mi(
     n_folds: int = 5,
     n_boot: int = 200,
     n_perm: int = 0,
+    groups: np.ndarray | None = None,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> MIEstimate:
@@ -369,6 +409,12 @@ def gaussian_mi(
         included) is rerun with the rows of ``xb`` shuffled, giving ``details["p_value"]``
         (``(1 + #null >= value) / (1 + n_perm)``) and ``details["null_mean"]``. With few
         samples this is sharper than the interval, which the bootstrap widens.
+    groups
+        ``(n,)`` labels of samples that are not independent (e.g. the drug shared by several
+        conditions). A group's samples then always share a cross-fitting fold, and the
+        bootstrap resamples whole groups (a cluster bootstrap), so neither the value nor its
+        interval counts correlated samples as independent evidence. ``None``: every sample
+        is its own group.
     confidence
         Level of the interval.
     seed
@@ -403,6 +449,7 @@ def gaussian_mi(
             f"shrinkage must be 'auto', 'ledoit-wolf', None or a number in [0, 1]; got "
             f"{shrinkage!r}."
         )
+    group_ids = _group_codes(groups, n, n_folds)
     from threadpoolctl import threadpool_limits
 
     # every matrix here is small: threaded BLAS only adds overhead, and on a busy machine it
@@ -411,21 +458,21 @@ def gaussian_mi(
         rng = np.random.default_rng(seed)
         n_train = n - -(-n // n_folds)
         models = _models(n_components, shrinkage, xa.shape[1], xb.shape[1], n_train)
-        terms = _crossfit(xa, xb, _fold_of(np.arange(n), n_folds, rng), models)
+        terms = _crossfit(xa, xb, _fold_of(group_ids, n_folds, rng), models)
         means = terms.mean(axis=1)
         best = int(np.argmax(means))
         value = float(means[best])
         se_cf = float(terms[best].std(ddof=1) / math.sqrt(n))
         boot = np.empty(int(n_boot))
         for b in range(int(n_boot)):
-            idx = np.asarray(rng.integers(0, n, size=n))
+            idx, copy = _resample(group_ids, rng)
             boot[b] = _crossfit(
-                xa[idx], xb[idx], _fold_of(idx, n_folds, rng), [models[best]]
+                xa[idx], xb[idx], _fold_of(copy, n_folds, rng), [models[best]]
             ).mean()
         plugin = _plugin(xa, xb, models[best])
         null = np.array(
             [
-                _crossfit(xa, xb[rng.permutation(n)], _fold_of(np.arange(n), n_folds, rng), models)
+                _crossfit(xa, xb[rng.permutation(n)], _fold_of(group_ids, n_folds, rng), models)
                 .mean(axis=1)
                 .max()
                 for _ in range(int(n_perm))
@@ -443,6 +490,7 @@ def gaussian_mi(
         else math.nan,
         "n_folds": int(n_folds),
         "n_boot": int(n_boot),
+        "n_groups": int(group_ids.max() + 1),
         "confidence": confidence,
     }
     details.update(plugin)
@@ -457,6 +505,7 @@ def predictive_mi(
     log_p_marg: np.ndarray,
     *,
     n_boot: int = 1000,
+    groups: np.ndarray | None = None,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> MIEstimate:
@@ -472,6 +521,8 @@ def predictive_mi(
         ``(n,)`` per-sample held-out ``log q(x_b | x_a)`` and ``log q(x_b)`` (nats), same order.
     n_boot
         Bootstrap replicates of the mean; ``0`` gives the normal interval from sd / sqrt(n).
+    groups
+        ``(n,)`` labels of dependent samples: the bootstrap then resamples whole groups.
     confidence
         Level of the percentile interval.
     seed
@@ -502,10 +553,12 @@ def predictive_mi(
     n = diff.size
     value = float(diff.mean())
     se_an = float(diff.std(ddof=1) / math.sqrt(n))
+    codes = _group_codes(groups, n)
     rng = np.random.default_rng(seed)
-    boot = np.array([diff[rng.integers(0, n, n)].mean() for _ in range(int(n_boot))])
+    boot = np.array([diff[_resample(codes, rng)[0]].mean() for _ in range(int(n_boot))])
     se, low, high = _interval(value, boot, se_an, confidence)
     details = {
+        "n_groups": int(codes.max() + 1),
         "se_analytic": se_an,
         "mean_log_p_cond": float(cond.mean()),
         "mean_log_p_marg": float(marg.mean()),
