@@ -370,6 +370,7 @@ class MultiModalModel:
         *,
         n_boot: int = 1000,
         n_samples: int | None = None,
+        groups: str | Sequence[object] | np.ndarray | None = None,
         confidence: float = 0.95,
         seed: int = 0,
     ) -> MIEstimate:
@@ -411,6 +412,10 @@ class MultiModalModel:
             Bootstrap replicates and interval level.
         n_samples
             Latent draws per density (default ``config.n_samples``, at least 2).
+        groups
+            Ids that are not independent, resampled together by the bootstrap:
+            ``"perturbation"`` groups ids of one perturbation (a drug's dose series, a
+            pair's replicates), or one label per id of ``data``. ``None``: every id alone.
         seed
             Seeds the draws and the bootstrap.
         """
@@ -426,13 +431,40 @@ class MultiModalModel:
                 f"mutual_information needs at least 2 ids measured in both {a!r} and {b!r}; "
                 f"the data have {int(both.sum())}."
             )
+        labels = self._group_labels(data, groups)
         views = {m: v[both] for m, v in views.items()}
         masks = {m: k[both] for m, k in masks.items()}
         log_c, log_m = vae.log_likelihood_target(a, b, views, masks, n_samples=n_samples, seed=seed)
-        est = predictive_mi(log_c, log_m, n_boot=n_boot, confidence=confidence, seed=seed)
+        est = predictive_mi(
+            log_c,
+            log_m,
+            n_boot=n_boot,
+            groups=None if labels is None else labels[both],
+            confidence=confidence,
+            seed=seed,
+        )
         details = dict(est.details)
         details.update({"a": a, "b": b, "n_samples": vae._n_samples(n_samples)})
         return MIEstimate(est.value, est.se, est.ci_low, est.ci_high, est.n, est.estimator, details)
+
+    @staticmethod
+    def _group_labels(
+        data: MultiModalData, groups: str | Sequence[object] | np.ndarray | None
+    ) -> np.ndarray | None:
+        if groups is None:
+            return None
+        if isinstance(groups, str):
+            if groups != "perturbation":
+                raise ValueError(
+                    f"groups must be 'perturbation', one label per id or None, got {groups!r}."
+                )
+            return np.array([c.perturbation for c in data.conditions], dtype=object)
+        labels = np.asarray(groups, dtype=object)
+        if labels.shape != (len(data),):
+            raise ValueError(
+                f"groups has shape {labels.shape}; give one label per id of data ({len(data)})."
+            )
+        return labels
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
