@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -253,6 +254,30 @@ def test_private_latents_let_the_conditional_density_approach_the_truth():
     # measured: true −7.4, rank 2 −8.1, rank 0 −16.8 nats per sample
     assert got[2] > got[0] + 4.0
     assert got[2] > true_c - 1.5
+
+
+def test_a_given_prior_expert_replaces_the_standard_normal_one():
+    module, batch = _module_batch()
+    experts = module.encode(batch.views, batch.masks)
+    row = module.subset_rows(["a", "b"])
+    both = batch.masks["a"] & batch.masks["b"]
+    n, latent = experts.mu.shape[1], experts.mu.shape[2]
+    prior = (torch.full((n, latent), 0.7), torch.full((n, latent), math.log(0.25)))
+    mu, logvar, _ = module.compose(experts, row, prior)
+    prec = 4.0 + (-experts.logvar[0]).exp() + (-experts.logvar[1]).exp()
+    expect = (
+        4.0 * 0.7
+        + (-experts.logvar[0]).exp() * experts.mu[0]
+        + (-experts.logvar[1]).exp() * experts.mu[1]
+    ) / prec
+    torch.testing.assert_close(mu[0][both], expect[both])
+    torch.testing.assert_close(logvar[0][both], -prec.log()[both])
+    # the standard-normal expert is the default
+    std = (torch.zeros(n, latent), torch.zeros(n, latent))
+    for got, want in zip(
+        module.compose(experts, row, std), module.compose(experts, row), strict=True
+    ):
+        torch.testing.assert_close(got, want)
 
 
 # ---------------------------------------------------------------------- perturbation prior

@@ -174,10 +174,12 @@ class MultiModalModel:
         *,
         source: str | list[str],
         target: str,
+        use_perturbation: bool = False,
+        featuriser: Featuriser | FeatureTable | None = None,
         n_samples: int | None = None,
         seed: int | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Predict the ``target`` readout of ids from their ``source`` readout(s) only.
+        """Predict the ``target`` readout of ids from their ``source`` readout(s).
 
         The target's values in ``data``, if any, are not used.
 
@@ -189,6 +191,14 @@ class MultiModalModel:
             One modality or several (an id uses those of them it has measured).
         target
             The modality to predict.
+        use_perturbation
+            Also use each id's perturbation: its prior ``p(z | perturbation)`` replaces the
+            standard-normal expert of the posterior, so a trained drug's known effect adds to
+            what the sources show. Every component must be trained, or covered by the
+            featuriser. Off (default): the sources alone, as for an unknown perturbation.
+        featuriser
+            With ``use_perturbation``, features of components outside the training vocabulary
+            (default: the one given to :meth:`fit`).
         n_samples, seed
             Posterior draws (default ``config.n_samples``; 0 decodes the posterior mean) and
             their seed (default ``config.train.seed``).
@@ -218,7 +228,25 @@ class MultiModalModel:
             return empty, empty.copy()
         views = {m: v[rows] for m, v in views.items()}
         masks = {m: k[rows] for m, k in masks.items()}
-        mean, var = vae.predict(sources, target, views, masks, n_samples=n_samples, seed=seed)
+        comps = doses = feats = None
+        if use_perturbation:
+            if not self.components_ or vae.n_components_ == 0:
+                raise ValueError(
+                    "use_perturbation=True needs the perturbation prior: fit on data with "
+                    "perturbation components and conditional_prior=True."
+                )
+            comps, doses, feats = self._encode(list(data.conditions[rows]), featuriser)
+        mean, var = vae.predict(
+            sources,
+            target,
+            views,
+            masks,
+            components=comps,
+            doses=doses,
+            features=feats,
+            n_samples=n_samples,
+            seed=seed,
+        )
         return (
             pd.DataFrame(mean, index=ids, columns=cols),
             pd.DataFrame(var, index=ids, columns=cols),
@@ -294,6 +322,27 @@ class MultiModalModel:
                 "components and conditional_prior=True."
             )
         parsed = self._parse(conditions)
+        comps, doses, feats = self._encode(parsed, featuriser)
+        mean, var = vae.generate(
+            target,
+            comps,
+            doses,
+            features=feats,
+            n_samples=n_samples,
+            seed=seed,
+        )
+        keys = pd.Index([c.key for c in parsed], dtype=object)
+        cols = pd.Index(self.feature_names_[target])
+        return pd.DataFrame(mean, index=keys, columns=cols), pd.DataFrame(
+            var, index=keys, columns=cols
+        )
+
+    def _encode(
+        self, parsed: Sequence[Condition], featuriser: Featuriser | FeatureTable | None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Component indices, doses (``None`` without a dose response) and, when needed, the
+        feature rows of the training vocabulary followed by the new components."""
+        vae = self._require_fitted()
         index = {c: i for i, c in enumerate(self.components_)}
         new = sorted({c for cond in parsed for c in cond.components if c not in index})
         feats = None
@@ -311,7 +360,7 @@ class MultiModalModel:
                         if self.feature_hash_ is None
                         else " (a loaded model keeps no featuriser: pass the one used in fit)"
                     )
-                    + ". Fit with a featuriser that covers them, or generate only combinations "
+                    + ". Fit with a featuriser that covers them, or use only combinations "
                     f"of trained components ({len(self.components_)}: "
                     f"{_shown(self.components_)})."
                 )
@@ -329,19 +378,7 @@ class MultiModalModel:
         for i, cond in enumerate(parsed):
             for j, (c, d) in enumerate(zip(cond.components, cond.doses, strict=True)):
                 comps[i, j], doses[i, j] = index[c], d
-        mean, var = vae.generate(
-            target,
-            comps,
-            doses if vae.use_doses_ else None,
-            features=feats,
-            n_samples=n_samples,
-            seed=seed,
-        )
-        keys = pd.Index([c.key for c in parsed], dtype=object)
-        cols = pd.Index(self.feature_names_[target])
-        return pd.DataFrame(mean, index=keys, columns=cols), pd.DataFrame(
-            var, index=keys, columns=cols
-        )
+        return comps, doses if vae.use_doses_ else None, feats
 
     def _features_for(
         self, featuriser: Featuriser | FeatureTable | None

@@ -213,9 +213,12 @@ class MultiModalModule(nn.Module):
         return Experts(torch.stack(mus), torch.stack(logvars), torch.stack(observed))
 
     def compose(
-        self, experts: Experts, subsets: torch.Tensor | None = None
+        self,
+        experts: Experts,
+        subsets: torch.Tensor | None = None,
+        prior: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Each subset's product of experts (observed members and a standard-normal expert).
+        """Each subset's product of experts (observed members and a prior expert).
 
         Parameters
         ----------
@@ -223,6 +226,10 @@ class MultiModalModule(nn.Module):
             From :meth:`encode`.
         subsets
             ``(S, M)`` bool membership; default the subsets ``joint`` mixes.
+        prior
+            ``(B, L)`` mean and log-variance of the prior expert (default the standard normal
+            one used in training); e.g. the perturbation prior ``p(z | perturbation)``, which
+            turns the product into ``p(z | perturbation) Π_m q̃(z | x_m)``.
 
         Returns
         -------
@@ -236,8 +243,13 @@ class MultiModalModule(nn.Module):
         subsets = self.subset_matrix if subsets is None else subsets
         use = subsets[:, :, None] & experts.observed[None]  # (S, M, B)
         precision = (-experts.logvar).exp()[None] * use[..., None]  # (S, M, B, L)
-        total = 1.0 + precision.sum(1)
-        mu = (precision * experts.mu[None]).sum(1) / total
+        if prior is None:
+            total = 1.0 + precision.sum(1)
+            mu = (precision * experts.mu[None]).sum(1) / total
+        else:
+            prior_precision = (-prior[1]).exp()
+            total = prior_precision + precision.sum(1)
+            mu = (prior_precision * prior[0] + (precision * experts.mu[None]).sum(1)) / total
         logvar = -torch.log(total)
         if self.config.joint == "poe":
             valid = use.any(1)
@@ -344,21 +356,23 @@ class MultiModalModule(nn.Module):
         views: dict[str, torch.Tensor],
         masks: dict[str, torch.Tensor],
         subset: Sequence[str] | None = None,
+        prior: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z | x_subset)``: ``(B, L)`` mean and log-variance from the observed members.
 
         ``"poe"`` / ``"mopoe"``: the product of the observed members' experts (and the
-        standard-normal expert). ``"moe"``: the mixture of the observed members' posteriors,
-        moment-matched to a Gaussian (use :meth:`sample_posterior` for exact draws).
+        prior expert: standard normal, or ``prior``, see :meth:`compose`). ``"moe"``: the
+        mixture of the observed members' posteriors, moment-matched to a Gaussian (use
+        :meth:`sample_posterior` for exact draws).
         """
         experts = self.encode(views, masks)
         row = self.subset_rows(subset)
         use = self._observed_in(experts, row)
         if self.config.joint != "moe":
-            mu, logvar, _ = self.compose(experts, row)
+            mu, logvar, _ = self.compose(experts, row, prior)
             return mu[0], logvar[0]
         singles = torch.eye(len(self.names), dtype=torch.bool, device=row.device)
-        mu_s, logvar_s, _ = self.compose(experts, singles)  # (M, B, L)
+        mu_s, logvar_s, _ = self.compose(experts, singles, prior)  # (M, B, L)
         w = use.to(mu_s.dtype)[..., None] / use.sum(0).to(mu_s.dtype)[None, :, None]
         mean = (w * mu_s).sum(0)
         second = (w * (logvar_s.exp() + mu_s.pow(2))).sum(0)
@@ -372,18 +386,20 @@ class MultiModalModule(nn.Module):
         *,
         n: int,
         generator: torch.Generator | None = None,
+        prior: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """``(n, B, L)`` draws from ``q(z | x_subset)`` (exact mixture draws for ``"moe"``)."""
+        """``(n, B, L)`` draws from ``q(z | x_subset)`` (exact mixture draws for ``"moe"``;
+        ``prior`` as in :meth:`posterior`)."""
         experts = self.encode(views, masks)
         row = self.subset_rows(subset)
         use = self._observed_in(experts, row)
         if self.config.joint != "moe":
-            mu, logvar, _ = self.compose(experts, row)
+            mu, logvar, _ = self.compose(experts, row, prior)
             mu, logvar = mu[0], logvar[0]
             noise = torch.randn(n, *mu.shape, generator=generator, device=mu.device)
             return mu + noise * (0.5 * logvar).exp()
         singles = torch.eye(len(self.names), dtype=torch.bool, device=row.device)
-        mu_s, logvar_s, _ = self.compose(experts, singles)  # (M, B, L)
+        mu_s, logvar_s, _ = self.compose(experts, singles, prior)  # (M, B, L)
         pick = torch.multinomial(use.T.float(), n, replacement=True, generator=generator)  # (B, n)
         b = torch.arange(pick.shape[0], device=pick.device)[:, None]
         mu, logvar = mu_s[pick, b].transpose(0, 1), logvar_s[pick, b].transpose(0, 1)

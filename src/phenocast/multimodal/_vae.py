@@ -311,6 +311,9 @@ class MultiModalVAE:
         views: dict[str, np.ndarray],
         masks: dict[str, np.ndarray] | None = None,
         *,
+        components: np.ndarray | None = None,
+        doses: np.ndarray | None = None,
+        features: np.ndarray | None = None,
         n_samples: int | None = None,
         seed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -324,6 +327,11 @@ class MultiModalVAE:
             The modality to predict; its values need not be in ``views``.
         views, masks
             As in :meth:`fit`, for the samples to predict.
+        components, doses, features
+            The samples' perturbations, as in :meth:`generate`. Given, the perturbation prior
+            ``p(z | perturbation)`` replaces the standard-normal expert of the posterior, so
+            what is known of the perturbation adds to what the sources show. ``None``: the
+            sources alone.
         n_samples
             Posterior draws (default ``config.n_samples``); 0 decodes the posterior mean and
             reports the decoder's variance only.
@@ -343,18 +351,50 @@ class MultiModalVAE:
         n_samples = self._n_samples(n_samples)
         arrays, obs = self._check_views(views, masks, fitting=False, needed=sources)
         batch = self._batch(arrays, obs, None, None)
+        prior = None
+        if components is not None:
+            n = next(iter(arrays.values())).shape[0]
+            prior = self._prior_for(n, components, doses, features)
         gen = self._generator(seed)
         with torch.no_grad():
             if n_samples == 0:
-                mu, _ = module.posterior(batch.views, batch.masks, sources)
+                mu, _ = module.posterior(batch.views, batch.masks, sources, prior)
                 return self._moments(target, lambda k: mu[None].expand(k, *mu.shape), 1)
         return self._moments(
             target,
             lambda k: module.sample_posterior(
-                batch.views, batch.masks, sources, n=k, generator=gen
+                batch.views, batch.masks, sources, n=k, generator=gen, prior=prior
             ),
             n_samples,
         )
+
+    def _prior_for(
+        self,
+        n: int,
+        components: np.ndarray,
+        doses: np.ndarray | None,
+        features: np.ndarray | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``p(z | perturbation)`` of ``n`` samples, checked as :meth:`generate` checks them."""
+        import torch
+
+        module = self._require_fitted()
+        if not module.conditional:
+            raise ValueError(
+                "components were given but this model has no perturbation prior: fit with "
+                "components and conditional_prior=True."
+            )
+        comps, dose_arr, feats = self._check_perturbations(
+            n, components, doses, features, fitting=False
+        )
+        assert comps is not None
+        if feats is None and self.n_features_ == 0 and (comps >= self.n_components_).any():
+            raise ValueError(
+                f"Component indices must be < {self.n_components_} (trained) without features."
+            )
+        ft = None if feats is None else self._features_tensor(feats)
+        dt = None if dose_arr is None else torch.from_numpy(dose_arr.astype(np.float32))
+        return self._prior_of(torch.from_numpy(comps), dt, ft)
 
     def generate(
         self,
@@ -394,18 +434,8 @@ class MultiModalVAE:
                 "generate() needs the perturbation prior: fit with components and "
                 "conditional_prior=True."
             )
-        comps, dose_arr, feats = self._check_perturbations(
-            np.asarray(components).shape[0], components, doses, features, fitting=False
-        )
-        assert comps is not None
-        if feats is None and self.n_features_ == 0 and (comps >= self.n_components_).any():
-            raise ValueError(
-                f"Component indices must be < {self.n_components_} (trained) without features."
-            )
         n_samples = self._n_samples(n_samples)
-        ft = None if feats is None else self._features_tensor(feats)
-        dt = None if dose_arr is None else torch.from_numpy(dose_arr.astype(np.float32))
-        mu, logvar = self._prior_of(torch.from_numpy(comps), dt, ft)
+        mu, logvar = self._prior_for(np.asarray(components).shape[0], components, doses, features)
         gen = self._generator(seed)
         if n_samples == 0:
             return self._moments(target, lambda k: mu[None].expand(k, *mu.shape), 1)
