@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from .cli_multimodal import app as _multimodal_app
+
 app = typer.Typer(
     name="phenocast",
     help="Forecast how cells respond to perturbations; benchmark models honestly.",
@@ -14,6 +16,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(_multimodal_app, name="multimodal")
 
 DataDir = Annotated[
     Path | None,
