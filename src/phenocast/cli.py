@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ._cli_util import DataDir
+from ._cli_util import console as _console
+from ._cli_util import fail as _fail
 from .cli_multimodal import app as _multimodal_app
 
 app = typer.Typer(
@@ -18,25 +21,6 @@ app = typer.Typer(
 )
 
 app.add_typer(_multimodal_app, name="multimodal")
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder holding the datasets (default: $PHENOCAST_DATA_DIR, else ~/.cache/phenocast).",
-    ),
-]
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
-
-
-def _fail(message: str) -> typer.Exit:
-    _console().print(f"[bold red]error:[/bold red] {message}")
-    return typer.Exit(code=2)
 
 
 @app.command()

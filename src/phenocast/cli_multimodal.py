@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._cli_util import DataDir
+from ._cli_util import console as _console
+from ._cli_util import fail as _fail
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -28,28 +32,9 @@ DataArg = Annotated[
         "(cmea_cdrp_u2os, cellbox_korkut2015)."
     ),
 ]
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder of the bundled datasets (default: $PHENOCAST_DATA_DIR, else "
-        "~/.cache/phenocast).",
-    ),
-]
 Perturbation = Annotated[str, typer.Option(help="obs column of perturbations.")]
 Dose = Annotated[str | None, typer.Option(help="obs column of doses; omit for dose 1.")]
 Control = Annotated[str | None, typer.Option(help="Control label, if the data have controls.")]
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
-
-
-def _fail(message: str) -> typer.Exit:
-    _console().print(f"[bold red]error:[/bold red] {message}")
-    return typer.Exit(code=2)
 
 
 def _read_data(
