@@ -490,7 +490,12 @@ def markdown(results: dict[str, Any], command: str, secs: float) -> str:
             "fold), per fold, mean over PCs and folds. No-change predicts 0 (the profiles are "
             "relative to control), so it has no Pearson. `model (inner-selected)`: per outer "
             "fold, one of "
-            + "; ".join(f"`{k}` ({v or 'as model'})" for k, v in INNER_CANDIDATES.items())
+            + "; ".join(
+                f"`{k}` ("
+                + (", ".join(f"{o}={v!r}" for o, v in change.items()) or "unchanged")
+                + ")"
+                for k, change in INNER_CANDIDATES.items()
+            )
             + ", chosen by mean per-feature r over both directions on a quarter of the "
             "training compounds held out, then refitted on the whole training fold; chosen: "
             + ", ".join(c["chosen"] for c in res.get("inner_selection", []))
@@ -671,7 +676,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="Only write the report of an earlier run's multimodal.json (no model is fitted).",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        payload = json.loads(args.render.read_text())
+        md = markdown(payload["results"], payload["command"], payload["seconds"])
+        print(md)
+        if args.update_readme:
+            update_block("multimodal", md)
+        return
     tasks = args.tasks.split(",")
     if unknown := sorted(set(tasks) - set(TASKS)):
         raise SystemExit(f"Unknown task(s) {unknown}; choose from {list(TASKS)}.")
@@ -701,7 +719,7 @@ def main(argv: list[str] | None = None) -> None:
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "multimodal.json"
-    payload = {"config": CFG_TEXT, "results": results, "seconds": seconds}
+    payload = {"config": CFG_TEXT, "command": command, "results": results, "seconds": seconds}
     from phenocast.data import atomic_write_text
 
     atomic_write_text(out, json.dumps(payload, indent=1, default=float))

@@ -431,13 +431,12 @@ class MultiModalModel:
         the estimate is optimistic. The importance-sampled ``log q(x_b)`` is itself biased
         low by Jensen's inequality (biasing the estimate up) at small ``n_samples``.
 
-        **Measured.** On linear-Gaussian synthetic data (benchmark ``multimodal-synthetic-mi``)
-        it falls well below the analytic MI and its interval does not cover it: the fitted
-        conditional density is far below the true one (and no better than the fitted marginal),
-        because one latent shared by all modalities, decoded from every single-modality
-        posterior (MoPoE), leaves decoder variances wide and cross-modal predictive variances
-        mis-sized. Treat it as a conservative, model-based estimate;
-        :func:`~phenocast.multimodal.gaussian_mi` recovers the MI of such data.
+        **Measured** (benchmark ``multimodal-synthetic-mi``, linear-Gaussian data with shared
+        and private factors, six seeds): with linear decoders the interval covers the analytic
+        MI on every seed; with the default MLP decoders the estimate sits 0.03–0.4 nats low and
+        covers it on half the seeds; without private latents (``private_dim=0``) it falls far
+        below (the decoder variances must then cover each readout's private variation).
+        :func:`~phenocast.multimodal.gaussian_mi` is the model-free check.
 
         Parameters
         ----------
