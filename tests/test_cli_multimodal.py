@@ -61,7 +61,7 @@ def test_predict_writes_means_and_variances(files, flag):
     assert (pred.layers["variance"] > 0).all() and np.isfinite(pred.X).all()
 
 
-def test_generate_and_mi(files):
+def test_generate_sample_and_mi(files):
     root, _ = files
     out = root / "gen.h5ad"
     cond = str(root / "cond.csv")
@@ -70,6 +70,13 @@ def test_generate_and_mi(files):
     )
     assert result.exit_code == 0, result.stdout
     assert list(ad.read_h5ad(out).obs_names) == ["C00+C01@1+1", "C02@1"]
+    joint = root / "draws.h5mu"
+    args = ["sample", str(root / "model"), "--conditions", cond, "-o", str(joint)]
+    result = invoke(*args, "--n-draws", "4")
+    assert result.exit_code == 0, result.stdout
+    with mudata.set_options(pull_on_update=False):
+        draws = mudata.read_h5mu(joint)
+    assert set(draws.mod) == {"rna", "morphology"} and draws["rna"].n_obs == 8
     result = invoke(
         "mi", str(root / "data.h5mu"), "--a", "rna", "--b", "morphology", "--n-boot", "20"
     )

@@ -81,6 +81,18 @@ def _load_model(model_dir: Path):
         raise _fail(str(err)) from None
 
 
+def _read_conditions(path: Path) -> pd.DataFrame:
+    """A CSV of conditions; without a ``dose`` column every component is at dose 1."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise _fail(f"conditions file {path} does not exist.")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "dose" not in table.columns and "perturbation" in table.columns:
+        table["dose"] = ["+".join(["1"] * len(p.split("+"))) for p in table["perturbation"]]
+    return table
+
+
 def _write_profiles(out: Path, mean: pd.DataFrame, var: pd.DataFrame) -> None:
     """Means as ``X`` and predictive variances as ``layers["variance"]``, written atomically."""
     import anndata as ad
@@ -201,14 +213,9 @@ def generate(
 
     Any combination of trained components works, e.g. a drug pair never measured.
     """
-    import pandas as pd
 
     model = _load_model(model_dir)
-    if not conditions.is_file():
-        raise _fail(f"conditions file {conditions} does not exist.")
-    table = pd.read_csv(conditions, dtype=str, keep_default_na=False)
-    if "dose" not in table.columns and "perturbation" in table.columns:
-        table["dose"] = ["+".join(["1"] * len(p.split("+"))) for p in table["perturbation"]]
+    table = _read_conditions(conditions)
     try:
         mean, var = model.generate(table, target=target)
     except ValueError as err:
@@ -216,6 +223,39 @@ def generate(
     except KeyError as err:  # an unknown readout
         raise _fail(str(err.args[0])) from None
     _write_profiles(out, mean, var)
+
+
+@app.command()
+def sample(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `train`.")],
+    conditions: Annotated[
+        Path, typer.Option(help="CSV with 'perturbation' and 'dose' columns (A+B, 1+0.5).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5mu.")],
+    n_draws: Annotated[int, typer.Option(help="Draws per condition.")] = 100,
+    seed: Annotated[int | None, typer.Option(help="Seed of the draws.")] = None,
+) -> None:
+    """Joint draws of every readout of the conditions (one latent per draw), as .h5mu."""
+    import mudata
+
+    from .data import atomic_write
+
+    model = _load_model(model_dir)
+    table = _read_conditions(conditions)
+    try:
+        draws = model.sample(table, n_draws=n_draws, seed=seed)
+    except ValueError as err:
+        raise _fail(f"{conditions}: {err}") from None
+
+    def write(path: Path) -> None:
+        with mudata.set_options(pull_on_update=False):
+            draws.write_h5mu(path)
+
+    atomic_write(out, write)
+    _console().print(
+        f"wrote {n_draws} joint draws of {len(table)} condition(s) × "
+        f"{', '.join(draws.mod)} to {out}"
+    )
 
 
 @app.command()

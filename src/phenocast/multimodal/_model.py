@@ -22,11 +22,13 @@ from phenocast.data._io import atomic_write, atomic_write_text
 from phenocast.data._parse import Condition, RegistrationError, parse_condition
 
 from ._config import MultiModalConfig
-from ._data import MultiModalData, MultiModalDataError, _shown
+from ._data import _FEATURE_NAME, MultiModalData, MultiModalDataError, _shown
 from ._mi import MIEstimate, predictive_mi
 from ._vae import MultiModalVAE
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mudata import MuData
+
     from phenocast.featurize import ComponentFeatures, FeatureTable, Featuriser
 
 __all__ = ["MultiModalModel"]
@@ -336,6 +338,71 @@ class MultiModalModel:
         return pd.DataFrame(mean, index=keys, columns=cols), pd.DataFrame(
             var, index=keys, columns=cols
         )
+
+    def sample(
+        self,
+        conditions: Sequence[str] | pd.DataFrame,
+        *,
+        n_draws: int = 100,
+        featuriser: Featuriser | FeatureTable | None = None,
+        seed: int | None = None,
+    ) -> MuData:
+        """Joint draws of every readout of perturbations, from the perturbation alone.
+
+        Unlike :meth:`generate`, which gives each readout's mean and variance, the draws are
+        joint: draw ``k`` of every readout comes from the same latent, so how the readouts
+        co-vary across draws is the model's (e.g. how a pair's proteins and phenotypes vary
+        together).
+
+        Parameters
+        ----------
+        conditions, featuriser
+            As in :meth:`generate`.
+        n_draws
+            Draws per condition.
+        seed
+            Seeds the draws (default ``config.train.seed``).
+
+        Returns
+        -------
+        A MuData with one modality per readout; its rows are ``"<condition key>#<draw>"``
+        with ``obs`` columns ``condition`` and ``draw``, the same rows in every modality.
+        """
+        import anndata as ad
+        import mudata
+
+        vae = self._require_fitted()
+        if not self.components_ or vae.n_components_ == 0:
+            raise ValueError(
+                "sample() needs the perturbation prior: fit on data with perturbation "
+                "components and conditional_prior=True."
+            )
+        parsed = self._parse(conditions)
+        comps, doses, feats = self._encode(parsed, featuriser)
+        draws = vae.sample(comps, doses, features=feats, n_draws=n_draws, seed=seed)
+        keys = [c.key for c in parsed]
+        obs = pd.DataFrame(
+            {
+                "condition": np.repeat(keys, n_draws),
+                "draw": np.tile(np.arange(n_draws), len(keys)),
+            }
+        )
+        obs.index = [f"{c}#{d}" for c, d in zip(obs["condition"], obs["draw"], strict=True)]
+        counts = pd.Series([f for m in draws for f in self.feature_names_[m]]).value_counts()
+        clashes = set(counts.index[counts > 1])
+        mods = {}
+        for m, x in draws.items():
+            names = self.feature_names_[m]
+            var = pd.DataFrame(index=pd.Index(names, dtype=object))
+            if clashes.intersection(names):  # as MultiModalData.to_mudata names them
+                var[_FEATURE_NAME] = list(names)
+                var.index = pd.Index([f"{m}:{f}" for f in names])
+            flat = x.reshape(-1, x.shape[-1]).astype(np.float32)
+            mods[m] = ad.AnnData(flat, obs=obs.copy(), var=var)
+        with mudata.set_options(pull_on_update=False):
+            out = mudata.MuData(mods)
+        out.obs = obs.copy()
+        return out
 
     def _encode(
         self, parsed: Sequence[Condition], featuriser: Featuriser | FeatureTable | None

@@ -440,6 +440,28 @@ class MultiModalModule(nn.Module):
             var = var + self.decoder_factor[name].pow(2).sum(1)
         return mean, var.expand_as(mean)
 
+    def sample_views(
+        self, z: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Draws of every modality from ``p(x_m | z)``, one per latent ``z`` ``(..., L)``.
+
+        All modalities of one draw share its ``z``, so draws keep the dependence between
+        readouts; each also gets its private latent ``w_m ~ N(0, I)`` and independent noise.
+        """
+        out = {}
+        for m in self.names:
+            mean = self.decoders[m](z)
+            noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+            x = mean + noise * self._diagonal(m).sqrt()
+            if self.config.private_dim:
+                factor = self.decoder_factor[m]
+                w = torch.randn(
+                    *mean.shape[:-1], factor.shape[1], generator=generator, device=mean.device
+                )
+                x = x + w @ factor.T
+            out[m] = x
+        return out
+
     def predictive_moments(
         self, target: str, draw: Callable[[int], torch.Tensor], *, n: int
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -446,6 +446,51 @@ class MultiModalVAE:
             n_samples,
         )
 
+    def sample(
+        self,
+        components: np.ndarray,
+        doses: np.ndarray | None = None,
+        *,
+        features: np.ndarray | None = None,
+        n_draws: int = 100,
+        seed: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Joint draws of every readout of perturbations, from their prior alone.
+
+        Parameters
+        ----------
+        components, doses, features
+            As in :meth:`generate`.
+        n_draws
+            Draws per perturbation.
+        seed
+            Seeds the draws (default ``config.train.seed``).
+
+        Returns
+        -------
+        Modality → ``(n, n_draws, d_m)`` on the original scale. Draw ``k`` of every modality
+        comes from the same latent, so the draws carry the readouts' dependence.
+        """
+        import torch
+
+        module = self._require_fitted()
+        if not module.conditional:
+            raise ValueError(
+                "sample() needs the perturbation prior: fit with components and "
+                "conditional_prior=True."
+            )
+        if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
+            raise ValueError(f"n_draws must be an integer >= 1, got {n_draws!r}.")
+        mu, logvar = self._prior_for(np.asarray(components).shape[0], components, doses, features)
+        gen = self._generator(seed)
+        with torch.no_grad():
+            z = mu + (0.5 * logvar).exp() * torch.randn(int(n_draws), *mu.shape, generator=gen)
+            draws = module.sample_views(z, generator=gen)
+        return {
+            m: (x.double().numpy() * self.sds_[m] + self.means_[m]).transpose(1, 0, 2)
+            for m, x in draws.items()
+        }
+
     def log_likelihood_target(
         self,
         source: str | Sequence[str],
