@@ -180,6 +180,21 @@ def test_samples_of_readouts_with_the_same_feature_names_stay_apart():
     assert list(md["y"].var["feature_name"]) == ["f0", "f1", "f2"]
 
 
+def test_without_a_perturbation_prior_the_prior_uses_are_refused(fitted):
+    _, _, train, test, _ = fitted
+    cfg = dataclasses.replace(CFG, conditional_prior=False).with_train(max_epochs=2)
+    model = MultiModalModel(cfg).fit(train)
+    for call in (
+        lambda: model.generate(["C00"], target="rna"),
+        lambda: model.sample(["C00"], n_draws=2),
+        lambda: model.predict_modality(
+            test, source="rna", target="morphology", use_perturbation=True
+        ),
+    ):
+        with pytest.raises(ValueError, match=r"needs the perturbation prior"):
+            call()
+
+
 def test_mutual_information_is_near_the_truth_held_out_and_vanishes_when_shuffled(fitted):
     _, truth, train, test, model = fitted
     est = model.mutual_information(test, "rna", "morphology", n_boot=200, seed=0)

@@ -232,11 +232,7 @@ class MultiModalModel:
         masks = {m: k[rows] for m, k in masks.items()}
         comps = doses = feats = None
         if use_perturbation:
-            if not self.components_ or vae.n_components_ == 0:
-                raise ValueError(
-                    "use_perturbation=True needs the perturbation prior: fit on data with "
-                    "perturbation components and conditional_prior=True."
-                )
+            self._require_prior("use_perturbation=True")
             comps, doses, feats = self._encode(list(data.conditions[rows]), featuriser)
         mean, var = vae.predict(
             sources,
@@ -318,11 +314,7 @@ class MultiModalModel:
         """
         vae = self._require_fitted()
         self._modality(target, role="target")
-        if not self.components_ or vae.n_components_ == 0:
-            raise ValueError(
-                "generate() needs the perturbation prior: fit on data with perturbation "
-                "components and conditional_prior=True."
-            )
+        self._require_prior("generate()")
         parsed = self._parse(conditions)
         comps, doses, feats = self._encode(parsed, featuriser)
         mean, var = vae.generate(
@@ -372,11 +364,7 @@ class MultiModalModel:
         import mudata
 
         vae = self._require_fitted()
-        if not self.components_ or vae.n_components_ == 0:
-            raise ValueError(
-                "sample() needs the perturbation prior: fit on data with perturbation "
-                "components and conditional_prior=True."
-            )
+        self._require_prior("sample()")
         parsed = self._parse(conditions)
         comps, doses, feats = self._encode(parsed, featuriser)
         draws = vae.sample(comps, doses, features=feats, n_draws=n_draws, seed=seed)
@@ -403,6 +391,14 @@ class MultiModalModel:
             out = mudata.MuData(mods)
         out.obs = obs.copy()
         return out
+
+    def _require_prior(self, what: str) -> None:
+        vae = self._require_fitted()
+        if not self.components_ or vae.n_components_ == 0:
+            raise ValueError(
+                f"{what} needs the perturbation prior: fit on data with perturbation "
+                "components and conditional_prior=True."
+            )
 
     def _encode(
         self, parsed: Sequence[Condition], featuriser: Featuriser | FeatureTable | None
