@@ -504,6 +504,10 @@ def test_clear_errors_for_bad_inputs(paired):
         model.predict("a", "b", {"a": a_nan})
     with pytest.raises(ValueError, match="needs the perturbation prior"):
         model.generate("b", np.zeros((2, 1), dtype=int))
+    with pytest.raises(ValueError, match="needs the perturbation prior"):
+        model.sample(np.zeros((2, 1), dtype=int))
+    with pytest.raises(ValueError, match="components were given but this model has no"):
+        model.predict("a", "b", {"a": a[:2]}, components=np.zeros((2, 1), dtype=int))
     with pytest.raises(RuntimeError, match="not fitted"):
         MultiModalVAE().predict("a", "b", {"a": a})
     # samples with nothing to condition on get NaN log-likelihoods, not an error
