@@ -317,6 +317,14 @@ def _additive(data: Any, pair: Any, x: np.ndarray) -> tuple[np.ndarray, list[str
     return total, used
 
 
+# the held-out pair's phenotypes predicted from its measured proteins
+CROSS = (
+    "ridge from measured proteins",
+    "model from measured proteins",
+    "model from measured proteins + perturbation prior",
+)
+
+
 def run_cellbox(log: Any, *, second: bool, main: bool) -> dict[str, Any]:
     import pandas as pd
 
@@ -346,6 +354,12 @@ def run_cellbox(log: Any, *, second: bool, main: bool) -> dict[str, Any]:
             for m in mods:
                 gens[m] = model.generate(frame, target=m)
                 gens[f"{m}:diagonal"] = model_d.generate(frame, target=m)
+            # the pair's phenotypes from its measured proteins, without / with its prior
+            held = data.subset(split.test)
+            for key, use in (("from proteins", False), ("from proteins + prior", True)):
+                gens[key] = model.predict_modality(
+                    held, source="proteins", target="phenotypes", use_perturbation=use
+                )
         if second:
             tr = [pos[i] for i in split.train]
             only = rebuild(train, {"proteins": x["proteins"][tr]})
@@ -364,12 +378,21 @@ def run_cellbox(log: Any, *, second: bool, main: bool) -> dict[str, Any]:
             if main:
                 preds["model"] = gens[m][0].to_numpy()
                 preds["model (no private latents)"] = gens[f"{m}:diagonal"][0].to_numpy()
+            if main and m == "phenotypes":
+                tr = [pos[i] for i in split.train]
+                preds[CROSS[0]], _ = ridge_predict(
+                    x["proteins"][tr], x["phenotypes"][tr], x["proteins"][te]
+                )
+                preds[CROSS[1]] = gens["from proteins"][0].to_numpy()
+                preds[CROSS[2]] = gens["from proteins + prior"][0].to_numpy()
             if second and m == "proteins":
                 preds["proteins-only model"] = gens["proteins-only"][0].to_numpy()
             for name, p in preds.items():
                 row[f"{m}:{name}:r"] = _mean_nan(pearson_rows(p, truth))
                 row[f"{m}:{name}:mse"] = float(np.mean((p - truth) ** 2))
             keys = [("model", m), ("model (no private latents)", f"{m}:diagonal")] if main else []
+            if main and m == "phenotypes":
+                keys += [(CROSS[1], "from proteins"), (CROSS[2], "from proteins + prior")]
             if second and m == "proteins":
                 keys.append(("proteins-only model", "proteins-only"))
             for name, g in keys:
@@ -534,6 +557,7 @@ def markdown(results: dict[str, Any], command: str, secs: float) -> str:
             "model",
             "model (no private latents)",
             "proteins-only model",
+            *CROSS,
         ]
         lines += [
             f"**CellBox leave-one-pair-out** ({res['n_pairs']} held-out drug pairs; the model "
@@ -542,7 +566,10 @@ def markdown(results: dict[str, Any], command: str, secs: float) -> str:
             "two single-drug profiles (concentration used: "
             + ", ".join(f"{k}: {v}" for k, v in res["additive_doses"].items())
             + "). Coverage: share of held-out values inside the model's 80 % predictive "
-            "interval.",
+            "interval. The last three phenotype rows are a cross-modal task on the same "
+            "split: the pair's phenotypes predicted from its *measured* proteins, by ridge "
+            "(fitted on the training conditions) and by the model from the proteins alone or "
+            "with the pair's perturbation prior as an extra expert (`use_perturbation=True`).",
             "",
             "| modality | model | Pearson r | MSE | 80 % coverage |",
             "|---|---|---|---|---|",
@@ -570,6 +597,19 @@ def markdown(results: dict[str, Any], command: str, secs: float) -> str:
                     f"(r {mr:.3f} vs {ar:.3f}, paired difference {diff.mean():+.3f} ± {dse:.3f}; "
                     f"MSE {mm:.4f} vs {am:.4f})"
                 )
+        if f"phenotypes:{CROSS[2]}:r" in s:
+            cross = {n: s[f"phenotypes:{n}:r"] for n in CROSS}
+            d = np.array(
+                [
+                    p[f"phenotypes:{CROSS[2]}:r"] - p[f"phenotypes:{CROSS[1]}:r"]
+                    for p in res["per_pair"]
+                ]
+            )
+            verdicts.append(
+                "CellBox phenotypes from measured proteins: r "
+                + ", ".join(f"{n} {v:.3f}" for n, v in cross.items())
+                + f"; the prior adds {d.mean():+.3f} ± {d.std(ddof=1) / math.sqrt(len(d)):.3f}"
+            )
         if "proteins:proteins-only model:r" in s and "proteins:model:r" in s:
             a, b = s["proteins:model:r"], s["proteins:proteins-only model:r"]
             o = np.array(
