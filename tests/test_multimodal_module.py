@@ -506,7 +506,7 @@ def test_clear_errors_for_bad_inputs(paired):
         model.generate("b", np.zeros((2, 1), dtype=int))
     with pytest.raises(ValueError, match="needs the perturbation prior"):
         model.sample(np.zeros((2, 1), dtype=int))
-    with pytest.raises(ValueError, match="components were given but this model has no"):
+    with pytest.raises(ValueError, match=r"predict\(components=\) needs the perturbation"):
         model.predict("a", "b", {"a": a[:2]}, components=np.zeros((2, 1), dtype=int))
     with pytest.raises(RuntimeError, match="not fitted"):
         MultiModalVAE().predict("a", "b", {"a": a})

@@ -32,6 +32,10 @@ DataArg = Annotated[
         "(cmea_cdrp_u2os, cellbox_korkut2015)."
     ),
 ]
+ModelDir = Annotated[Path, typer.Argument(help="Model directory written by `train`.")]
+ConditionsCsv = Annotated[
+    Path, typer.Option(help="CSV with 'perturbation' and 'dose' columns (A+B, 1+0.5).")
+]
 Perturbation = Annotated[str, typer.Option(help="obs column of perturbations.")]
 Dose = Annotated[str | None, typer.Option(help="obs column of doses; omit for dose 1.")]
 Control = Annotated[str | None, typer.Option(help="Control label, if the data have controls.")]
@@ -164,7 +168,7 @@ def train(
 
 @app.command()
 def predict(
-    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `train`.")],
+    model_dir: ModelDir,
     data: DataArg,
     source: Annotated[
         list[str], typer.Option("--source", "-s", help="Readout(s) to predict from; repeatable.")
@@ -202,10 +206,8 @@ def predict(
 
 @app.command()
 def generate(
-    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `train`.")],
-    conditions: Annotated[
-        Path, typer.Option(help="CSV with 'perturbation' and 'dose' columns (A+B, 1+0.5).")
-    ],
+    model_dir: ModelDir,
+    conditions: ConditionsCsv,
     target: Annotated[str, typer.Option("--target", "-t", help="Readout to generate.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5ad.")],
 ) -> None:
@@ -213,7 +215,6 @@ def generate(
 
     Any combination of trained components works, e.g. a drug pair never measured.
     """
-
     model = _load_model(model_dir)
     table = _read_conditions(conditions)
     try:
@@ -227,10 +228,8 @@ def generate(
 
 @app.command()
 def sample(
-    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `train`.")],
-    conditions: Annotated[
-        Path, typer.Option(help="CSV with 'perturbation' and 'dose' columns (A+B, 1+0.5).")
-    ],
+    model_dir: ModelDir,
+    conditions: ConditionsCsv,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5mu.")],
     n_draws: Annotated[int, typer.Option(help="Draws per condition.")] = 100,
     seed: Annotated[int | None, typer.Option(help="Seed of the draws.")] = None,

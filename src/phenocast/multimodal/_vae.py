@@ -354,7 +354,7 @@ class MultiModalVAE:
         prior = None
         if components is not None:
             n = next(iter(arrays.values())).shape[0]
-            prior = self._prior_for(n, components, doses, features)
+            prior = self._prior_for(n, components, doses, features, what="predict(components=)")
         gen = self._generator(seed)
         with torch.no_grad():
             if n_samples == 0:
@@ -374,15 +374,18 @@ class MultiModalVAE:
         components: np.ndarray,
         doses: np.ndarray | None,
         features: np.ndarray | None,
+        *,
+        what: str,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``p(z | perturbation)`` of ``n`` samples, checked as :meth:`generate` checks them."""
+        """``p(z | perturbation)`` of ``n`` samples, checked; ``what`` names the caller in the
+        error of a model without perturbation prior."""
         import torch
 
         module = self._require_fitted()
         if not module.conditional:
             raise ValueError(
-                "components were given but this model has no perturbation prior: fit with "
-                "components and conditional_prior=True."
+                f"{what} needs the perturbation prior: fit with components and "
+                "conditional_prior=True."
             )
         comps, dose_arr, feats = self._check_perturbations(
             n, components, doses, features, fitting=False
@@ -427,15 +430,11 @@ class MultiModalVAE:
         """
         import torch
 
-        module = self._require_fitted()
+        self._require_fitted()
         self._sources([target], target)
-        if not module.conditional:
-            raise ValueError(
-                "generate() needs the perturbation prior: fit with components and "
-                "conditional_prior=True."
-            )
         n_samples = self._n_samples(n_samples)
-        mu, logvar = self._prior_for(np.asarray(components).shape[0], components, doses, features)
+        n = np.asarray(components).shape[0]
+        mu, logvar = self._prior_for(n, components, doses, features, what="generate()")
         gen = self._generator(seed)
         if n_samples == 0:
             return self._moments(target, lambda k: mu[None].expand(k, *mu.shape), 1)
@@ -474,14 +473,10 @@ class MultiModalVAE:
         import torch
 
         module = self._require_fitted()
-        if not module.conditional:
-            raise ValueError(
-                "sample() needs the perturbation prior: fit with components and "
-                "conditional_prior=True."
-            )
         if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
             raise ValueError(f"n_draws must be an integer >= 1, got {n_draws!r}.")
-        mu, logvar = self._prior_for(np.asarray(components).shape[0], components, doses, features)
+        n = np.asarray(components).shape[0]
+        mu, logvar = self._prior_for(n, components, doses, features, what="sample()")
         gen = self._generator(seed)
         with torch.no_grad():
             z = mu + (0.5 * logvar).exp() * torch.randn(int(n_draws), *mu.shape, generator=gen)
