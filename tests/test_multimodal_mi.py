@@ -152,7 +152,7 @@ def test_grouped_gaussian_mi_does_not_count_replicates_as_evidence() -> None:
 
 
 def test_cluster_bootstrap_keeps_groups_whole_and_sizes_their_error() -> None:
-    from phenocast.multimodal._mi import _group_codes, _resample
+    from phenocast.metrics._mi import _group_codes, _resample
 
     rng = np.random.default_rng(1)
     drug = np.repeat(np.arange(30), 4)

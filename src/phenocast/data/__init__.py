@@ -14,6 +14,7 @@ from ._datasets import (
 from ._io import atomic_write, atomic_write_text
 from ._loaders import (
     CELLPAINTING_NOMINAL_DOSES_UM,
+    PathLike,
     load_cellbox_korkut2015,
     load_cellpainting_sq00015054,
     load_cmea_cdrp_u2os,
@@ -40,12 +41,13 @@ from ._priors import (
     load_progeny,
     load_sciplex_metadata,
 )
-from ._pseudobulk import Pseudobulk, context_of, pseudobulk
+from ._pseudobulk import CONTROL, Pseudobulk, context_of, group_means, pseudobulk
 from ._registry import Encoded, Registry, register
 from ._synthetic import SyntheticTruth, expected_profile, synthetic
 
 __all__ = [
     "CELLPAINTING_NOMINAL_DOSES_UM",
+    "CONTROL",
     "DATASETS",
     "GENEDISCO_SCREENS",
     "Condition",
@@ -54,6 +56,7 @@ __all__ = [
     "DatasetNotFoundError",
     "Encoded",
     "GeneDiscoScreen",
+    "PathLike",
     "Pseudobulk",
     "RegistrationError",
     "Registry",
@@ -65,6 +68,7 @@ __all__ = [
     "dataset_info",
     "expected_profile",
     "format_condition",
+    "group_means",
     "list_datasets",
     "load",
     "load_cellbox_korkut2015",

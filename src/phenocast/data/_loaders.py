@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CELLPAINTING_NOMINAL_DOSES_UM",
+    "PathLike",
     "load_cellbox_korkut2015",
     "load_cellpainting_sq00015054",
     "load_cmea_cdrp_u2os",

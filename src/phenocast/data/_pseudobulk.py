@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._registry import Registry
 
-__all__ = ["Pseudobulk", "context_of", "group_means", "pseudobulk"]
+__all__ = ["CONTROL", "Pseudobulk", "context_of", "group_means", "pseudobulk"]
 
 CONTROL = "control"
 

@@ -187,6 +187,38 @@ class Registry:
             dose = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         return _parse_columns(pert, dose, registry=self)
 
+    def decode_conditions(
+        self,
+        components: np.ndarray,
+        doses: np.ndarray,
+        *,
+        context: dict[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """The conditions table of encoded conditions (the inverse of :meth:`encode`).
+
+        ``components`` ``(B, K)`` index :attr:`components` (-1 pads; a row of pads is the
+        control); ``doses`` ``(B, K)`` are their doses. The perturbation column holds the
+        canonical names (``"A+B"``), the dose column a tuple of floats per row, so doses pass
+        to a model as numbers, never through text. ``context`` adds one column per covariate.
+        """
+        perts: list[str] = []
+        dose_col: list[tuple[float, ...]] = []
+        for comp, dose in zip(
+            np.asarray(components).tolist(), np.asarray(doses).tolist(), strict=True
+        ):
+            used = [
+                (self.components[c], float(d)) for c, d in zip(comp, dose, strict=True) if c >= 0
+            ]
+            names = tuple(n for n, _ in used)
+            perts.append("+".join(names) if names else (self.control or "control"))
+            dose_col.append(tuple(d for _, d in used))
+        frame = pd.DataFrame({self.perturbation_key: perts})
+        if self.dose_key is not None:
+            frame[self.dose_key] = pd.Series(dose_col, dtype=object)
+        for key, value in (context or {}).items():
+            frame[key] = value
+        return frame
+
     def encode(
         self, adata_or_obs: AnnData | pd.DataFrame, *, allow_unseen: bool = False
     ) -> Encoded:

@@ -25,9 +25,7 @@ from ._acquisition import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..knowledge import GeneGraph, KnowledgeGraph
-    from ..knowledge._llm import LLMBackend
-    from ..knowledge._prompt import Prompt, PromptBuilder
+    from ..knowledge import GeneGraph, KnowledgeGraph, LLMBackend, Prompt, PromptBuilder
 
 __all__ = ["LLMAcquisition"]
 
@@ -94,8 +92,7 @@ class LLMAcquisition:
         on_error: Literal["raise", "fill"] = "raise",
         seed: int = 0,
     ) -> None:
-        from ..knowledge._llm import LLMBackend, backend_from_env, make_backend
-        from ..knowledge._prompt import PromptBuilder
+        from ..knowledge import LLMBackend, PromptBuilder, backend_from_env, make_backend
 
         PromptBuilder(max_chars=max_chars, max_demonstrations=max_demonstrations)  # validates
 
@@ -151,7 +148,7 @@ class LLMAcquisition:
     # --- pieces ----------------------------------------------------------------------------
 
     def _builder_for(self, graph: Any) -> PromptBuilder:
-        from ..knowledge._prompt import PromptBuilder
+        from ..knowledge import PromptBuilder
 
         if self._builder is None or self._builder[0] is not graph:  # adjacency built once
             options: dict[str, Any] = {
@@ -184,8 +181,7 @@ class LLMAcquisition:
     # --- the acquisition -------------------------------------------------------------------
 
     def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection:
-        from ..knowledge._llm import LLMError, parse_genes
-        from ..knowledge._prompt import Demonstration
+        from ..knowledge import Demonstration, LLMError, parse_genes
 
         t0 = time.perf_counter()
         call = len(self.log)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..evaluate.metrics import mse, pearson_delta
+from ..metrics import mse, pearson_delta
 from ._acquisition import Acquisition, AcquisitionContext, make_acquisition
 from ._surrogates import Prediction
 
@@ -90,8 +90,7 @@ class PerturbationPool:
         Combinations are parsed as the registry parses them (``"A+B"``, checked by
         :func:`phenocast.data.parse_condition`), so ``"B+A"`` and ``"A+B"`` are one condition.
         """
-        from ..data import parse_condition
-        from ..data._pseudobulk import group_means
+        from ..data import group_means, parse_condition
 
         obs = adata.obs
         for key in (perturbation_key, line_key):

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..models._ensemble import Prediction
+from ..models import Prediction
 
 __all__ = [
     "SURROGATES",

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import RegistrationError, atomic_write_text
+from ..metrics import HIGHER_IS_BETTER
 from ._report_inputs import (
     _check_adata,
     _check_benchmark,
@@ -31,7 +32,6 @@ from ._report_inputs import (
     _check_model,
     _check_screen,
 )
-from .metrics import HIGHER_IS_BETTER
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -231,8 +231,7 @@ def _latent_perturbations(model: Compositional) -> str:
 
 
 def _heldout_section(panels: list[tuple[str, np.ndarray, dict[str, np.ndarray]]]) -> str:
-    from ..plot import delta_scatter
-    from ..plot._report_figures import plain_text
+    from ..plot import delta_scatter, plain_text
 
     shown = panels[:_MAX_PANELS]
     fig = delta_scatter(
@@ -287,8 +286,7 @@ def _mean_of(entry: Mapping[str, Any], metric: str) -> float:
 
 
 def _benchmark_task(task: str, info: Mapping[str, Any], figure_name: str) -> str:
-    from ..plot import metric_bars
-    from ..plot._report_figures import plain_text
+    from ..plot import metric_bars, plain_text
 
     models: Mapping[str, Any] = info["models"]
     metrics = list(
@@ -351,8 +349,8 @@ def _benchmark_section(benchmark: Mapping[str, Any]) -> str:
 
 
 def _calibration_section(arrays: dict[str, np.ndarray]) -> str:
+    from ..metrics import interval_coverage, uncertainty_spearman
     from ..plot import reliability_plot
-    from .metrics import interval_coverage, uncertainty_spearman
 
     mean, var, truth = (arrays[k].ravel() for k in ("mean", "variance", "truth"))
     ok = np.isfinite(mean) & np.isfinite(var) & np.isfinite(truth) & (var > 0)

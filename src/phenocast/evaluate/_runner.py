@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..data import atomic_write_text
+from ..metrics import HIGHER_IS_BETTER, METRICS, pearson, rmse
 from ._tasks import Fold, Task
-from .metrics import HIGHER_IS_BETTER, METRICS, pearson, rmse
 
 __all__ = [
     "NOISE_CEILING",

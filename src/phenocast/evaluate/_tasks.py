@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..data import Registry, register
-from ..data._pseudobulk import group_means
+from ..data import Registry, group_means, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData

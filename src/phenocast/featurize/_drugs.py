@@ -16,7 +16,7 @@ import pandas as pd
 from ._table import FeatureTable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..data._loaders import PathLike
+    from ..data import PathLike
 
 __all__ = ["DrugFeatures", "morgan_fingerprints", "sciplex_smiles"]
 

@@ -22,7 +22,7 @@ from ._table import FeatureTable
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..data._loaders import PathLike
+    from ..data import PathLike
     from ..knowledge import GeneGraph
     from ._genes import GeneFeatures
 

@@ -9,6 +9,7 @@ from ._base import (
     UnsupportedConditionError,
     create_model,
     model_names,
+    predict_rows,
     register_model,
 )
 from ._calibration import VarianceCalibration, condition_mean_noise, fit_variance_calibration
@@ -52,5 +53,6 @@ __all__ = [
     "create_model",
     "fit_variance_calibration",
     "model_names",
+    "predict_rows",
     "register_model",
 ]

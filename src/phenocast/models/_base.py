@@ -20,6 +20,7 @@ __all__ = [
     "UnsupportedConditionError",
     "create_model",
     "model_names",
+    "predict_rows",
     "register_model",
 ]
 
@@ -96,3 +97,22 @@ def create_model(name: str, registry: Registry, config: dict[str, Any] | None = 
     cls = MODELS[name]
     cfg_cls = getattr(cls, "config_class", Config)
     return cls(registry, cfg_cls.from_dict(config))
+
+
+def predict_rows(
+    model: Any, controls: AnnData | None, conditions: pd.DataFrame, *, n_genes: int
+) -> np.ndarray:
+    """``model.predict_mean(controls, conditions)`` as ``(n, n_genes)`` float64, with NaN
+    rows for the conditions the model cannot answer (:class:`UnsupportedConditionError`)."""
+    import numpy as np
+
+    try:
+        return np.asarray(model.predict_mean(controls, conditions), dtype=np.float64)
+    except UnsupportedConditionError:
+        out = np.full((len(conditions), n_genes), np.nan)
+        for i in range(len(conditions)):
+            try:
+                out[i] = model.predict_mean(controls, conditions.iloc[i : i + 1])[0]
+            except UnsupportedConditionError:
+                continue
+        return out

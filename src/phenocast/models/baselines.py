@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..data._pseudobulk import CONTROL, context_of, pseudobulk
+from ..data import CONTROL, context_of, pseudobulk
 from ._base import Config as BaseConfig
 from ._base import UnsupportedConditionError, register_model
 

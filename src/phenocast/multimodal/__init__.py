@@ -10,9 +10,9 @@ perturbations and estimates their mutual information.
 
 from __future__ import annotations
 
+from ..metrics import MIEstimate, gaussian_mi, gaussian_mi_from_covariance, predictive_mi
 from ._config import MultiModalConfig, MultiModalTrainConfig
 from ._data import DATASETS, MultiModalData, MultiModalDataError, Split, load
-from ._mi import MIEstimate, gaussian_mi, gaussian_mi_from_covariance, predictive_mi
 from ._model import MultiModalModel
 from ._synthetic import MultiModalTruth, synthetic_multimodal
 

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..models._base import Config
+from ..models import Config
 
 __all__ = ["MultiModalConfig", "MultiModalTrainConfig"]
 

@@ -18,9 +18,8 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from phenocast.data._parse import Condition, RegistrationError, parse_condition
-from phenocast.data._paths import data_dir as _data_dir
-
+from ..data import Condition, RegistrationError, parse_condition
+from ..data import data_dir as _data_dir
 from . import _splits
 from ._splits import Split
 

@@ -18,12 +18,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from phenocast.data._io import atomic_write, atomic_write_text
-from phenocast.data._parse import Condition, RegistrationError, parse_condition
-
+from ..data import (
+    Condition,
+    RegistrationError,
+    atomic_write,
+    atomic_write_text,
+    parse_condition,
+)
+from ..metrics import MIEstimate, predictive_mi
 from ._config import MultiModalConfig
 from ._data import _FEATURE_NAME, MultiModalData, MultiModalDataError, _shown
-from ._mi import MIEstimate, predictive_mi
 from ._vae import MultiModalVAE
 
 if TYPE_CHECKING:  # pragma: no cover

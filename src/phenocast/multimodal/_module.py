@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..models._blocks import LossOutput, dose_scale, initial_dose_slope, mlp
 from ._config import MultiModalConfig
 
 __all__ = ["Experts", "LossOutput", "MultiModalBatch", "MultiModalModule"]
@@ -44,6 +45,9 @@ class MultiModalBatch:
     components: torch.Tensor | None = None  # (B, K) long, -1 pads
     doses: torch.Tensor | None = None  # (B, K) float
 
+    def __len__(self) -> int:
+        return int(next(iter(self.views.values())).shape[0])
+
     def to(self, device: torch.device | str) -> MultiModalBatch:
         return MultiModalBatch(
             views={k: v.to(device) for k, v in self.views.items()},
@@ -62,24 +66,8 @@ class Experts:
     observed: torch.Tensor  # (M, B) bool
 
 
-@dataclass
-class LossOutput:
-    """What one forward pass costs, per sample. ``total`` is what the optimiser minimises."""
-
-    total: torch.Tensor  # the negative ELBO (β-weighted KL)
-    reconstruction: torch.Tensor  # − expected log-likelihood of the observed modalities
-    kl: torch.Tensor  # KL of the posterior to the (perturbation) prior
-
-
 def _mlp(sizes: Sequence[int], *, dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.GELU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+    return mlp(sizes, dropout=dropout, layer_norm=False)
 
 
 def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -194,7 +182,7 @@ class MultiModalModule(nn.Module):
                 nn.init.normal_(self.feature_proj.weight, std=0.1 / math.sqrt(n_features))
                 self.register_buffer("component_features", torch.zeros(n_components, n_features))
             # s = sigmoid(softplus(a_c) * (log10 dose − m_c)); softplus(a) = 1 at the start
-            self.dose_slope = nn.Parameter(torch.full((n_components,), math.log(math.e - 1)))
+            self.dose_slope = initial_dose_slope(n_components)
             center = torch.zeros(n_components) if log_dose_center is None else log_dose_center
             self.dose_mid = nn.Parameter(center.detach().clone().float())
             self.prior_logvar = nn.Parameter(torch.zeros(latent))
@@ -320,8 +308,7 @@ class MultiModalModule(nn.Module):
             slope_all, mid_all = F.softplus(self.dose_slope), self.dose_mid
             slope = torch.where(seen, slope_all[ic], slope_all.mean())
             mid = torch.where(seen, mid_all[ic], mid_all.mean())
-            logd = torch.log10(doses.clamp(min=_EPS))
-            scale = scale * torch.sigmoid(slope * (logd - mid))
+            scale = scale * dose_scale(slope, mid, doses)
         mu = (e * scale[..., None]).sum(1)
         logvar = self.prior_logvar.clamp(*_LOGVAR_RANGE).expand_as(mu)
         return mu, logvar
@@ -528,9 +515,14 @@ class MultiModalModule(nn.Module):
 
     # ------------------------------------------------------------------ loss
     def loss(
-        self, batch: MultiModalBatch, *, generator: torch.Generator | None = None
+        self,
+        batch: MultiModalBatch,
+        *,
+        adversary_weight: float = 0.0,
+        generator: torch.Generator | None = None,
     ) -> LossOutput:
-        """The negative ELBO, averaged over samples.
+        """The negative ELBO, averaged over samples (``tracked``: the training plan watches
+        it; there are no adversaries, so ``adversary_weight`` must be 0).
 
         For each sample, every subset of its observed modalities that ``joint`` mixes gives a
         posterior; a draw from it reconstructs all the sample's observed modalities, and its
@@ -566,7 +558,13 @@ class MultiModalModule(nn.Module):
         w = w / w.sum(0, keepdim=True)
         rec_b, kl_b = (w * recon).sum(0), (w * kl).sum(0)
         total = (rec_b + self.config.beta * kl_b).mean()
-        return LossOutput(total, rec_b.mean().detach(), kl_b.mean().detach())
+        if adversary_weight:
+            raise ValueError(
+                "The multimodal module has no adversaries: adversary_weight must be 0."
+            )
+        return LossOutput(
+            total, rec_b.mean().detach(), kl_b.mean().detach(), tracked=total.detach()
+        )
 
     def model_parameters(self) -> list[nn.Parameter]:
         return list(self.parameters())

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from ..metrics import gaussian_mi_from_covariance
 from ._data import MultiModalData
-from ._mi import gaussian_mi_from_covariance
 
 __all__ = ["MultiModalTruth", "synthetic_multimodal"]
 

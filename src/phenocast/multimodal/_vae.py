@@ -21,7 +21,7 @@ from ._inputs import check_perturbations, check_views
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..train._plan import FitHistory
+    from ..train import FitHistory
     from ._module import MultiModalBatch, MultiModalModule
 
 __all__ = ["MultiModalVAE"]
@@ -93,7 +93,8 @@ class MultiModalVAE:
         import torch
         from torch.utils.data import DataLoader
 
-        from ..train._plan import TensorBatches, fit_module
+        from ..models._blocks import log_dose_centers
+        from ..train import TensorBatches, TrainingPlan, fit_module
         from ._module import MultiModalModule
 
         cfg, tcfg = self.config, self.config.train
@@ -128,9 +129,7 @@ class MultiModalVAE:
         center = torch.zeros(max(self.n_components_, 1))
         if self.use_doses_:
             assert comps is not None and dose_arr is not None
-            for j in range(self.n_components_):
-                d = dose_arr[(comps == j) & (dose_arr > 0)]
-                center[j] = float(np.log10(d).mean()) if d.size else 0.0
+            center = log_dose_centers(comps, dose_arr, self.n_components_)
 
         batch = self._batch(arrays, obs, comps, dose_arr)
         flat: dict[str, torch.Tensor | None] = {}
@@ -167,7 +166,7 @@ class MultiModalVAE:
                 if n_val
                 else None
             )
-            plan = _make_plan(module, lr=tcfg.lr, weight_decay=tcfg.weight_decay, seed=tcfg.seed)
+            plan = TrainingPlan(module, lr=tcfg.lr, weight_decay=tcfg.weight_decay, seed=tcfg.seed)
             self.history_ = fit_module(
                 plan,
                 train,
@@ -628,49 +627,3 @@ class MultiModalVAE:
             tensors["marginal_prior.logvar"].clone(),
         )
         return model
-
-
-def _make_plan(module: MultiModalModule, *, lr: float, weight_decay: float, seed: int) -> Any:
-    """The shared training plan with the VAE's step: one optimiser, seeded latent noise."""
-    import torch
-
-    from ..train._plan import TrainingPlan
-
-    class _Plan(TrainingPlan):
-        def __init__(self) -> None:
-            super().__init__(
-                module,
-                lr=lr,
-                weight_decay=weight_decay,
-                adversary=False,
-                adversary_weight=0.0,
-                adversary_warmup=0,
-            )
-            self._train_gen: torch.Generator | None = None
-            self._val_gen: torch.Generator | None = None
-
-        def _device_gen(self, device: torch.device, offset: int) -> torch.Generator:
-            return torch.Generator(device=device).manual_seed(seed + offset)
-
-        def training_step(self, batch: Any, batch_idx: int) -> None:
-            device = next(iter(batch.views.values())).device
-            if self._train_gen is None:
-                self._train_gen = self._device_gen(device, 1)
-            opt = self.optimizers()
-            opt = opt[0] if isinstance(opt, list) else opt
-            out = self.module.loss(batch, generator=self._train_gen)
-            opt.zero_grad()
-            self.manual_backward(out.total)
-            opt.step()
-            self._record("train_loss", out.total.detach())
-
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            device = next(iter(batch.views.values())).device
-            if batch_idx == 0:  # the same noise every epoch: epochs compare on equal terms
-                self._val_gen = self._device_gen(device, 2)
-            out = self.module.loss(batch, generator=self._val_gen)
-            size = next(iter(batch.views.values())).shape[0]
-            self.log("val_loss", out.total.detach(), on_epoch=True, batch_size=size)
-            self._record("val_loss", out.total.detach())
-
-    return _Plan()

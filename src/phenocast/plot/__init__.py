@@ -8,6 +8,7 @@ from ._report_figures import (
     dose_curves,
     latent_map,
     pca_2d,
+    plain_text,
     reliability_plot,
     screen_bars,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "latent_map",
     "metric_bars",
     "pca_2d",
+    "plain_text",
     "reliability_plot",
     "screen_bars",
 ]

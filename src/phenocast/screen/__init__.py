@@ -6,7 +6,8 @@ predicted in large blocks and ranked, keeping the top k in bounded memory.
 >>> result.hits.head()
 """
 
-from ._predictors import CompositionalPredictor, GenericPredictor, ScreenPredictor, predictor_for
+from ..models.compositional import CompositionalPredictor
+from ._predictors import GenericPredictor, ScreenPredictor, predictor_for
 from ._run import SCORES, ScreenError, ScreenResult, run, target_vector
 from ._space import Chunk, ConditionSpace
 

@@ -1,12 +1,11 @@
 """What a screen asks of a model: the mean profile (and an uncertainty) of many conditions in
 one context at once.
 
-:class:`CompositionalPredictor` computes the exact mean over the context's start cells without a
-Python loop over cells or conditions: the additive decoder's read-out is linear, and the
-context-interaction network ends in a linear layer, so the mean over cells of its output is the
-last layer applied to the mean of its hidden activations. Any other decoder (joint, negative
-binomial, per-cell variance) is decoded cell × condition in large tensor blocks.
-:class:`GenericPredictor` serves any model behind the protocol through ``predict_mean``.
+:func:`predictor_for` asks a model for its own vectorised predictor (``screen_predictor``:
+the compositional model's computes the exact mean over a context's start cells without a
+Python loop); :class:`GenericPredictor` serves any model behind the protocol through
+``predict_mean``. Conditions reach a model as numbers (component indices and doses), and as a
+conditions table only where its protocol wants one, with numeric doses.
 """
 
 from __future__ import annotations
@@ -16,15 +15,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from ..data import Condition
-from ..models._base import UnsupportedConditionError
+from ..models import UnsupportedConditionError, predict_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
     from ..data import Registry
 
-__all__ = ["CompositionalPredictor", "GenericPredictor", "ScreenPredictor", "predictor_for"]
+__all__ = ["GenericPredictor", "ScreenPredictor", "predictor_for"]
 
 
 class ScreenPredictor(Protocol):
@@ -47,40 +45,6 @@ class ScreenPredictor(Protocol):
         """``(B, G)`` mean profiles (NaN rows where the model cannot answer) and ``(B,)``
         uncertainty (mean predicted variance over cells and genes) or ``None``."""
         ...
-
-
-def _frame(
-    registry: Registry, components: np.ndarray, doses: np.ndarray, context: dict[str, str]
-) -> pd.DataFrame:
-    """The conditions table (registry columns) of a block of encoded conditions."""
-    perts, dose_str = [], []
-    for comp, dose in zip(components.tolist(), doses.tolist(), strict=True):
-        used = [(registry.components[c], d) for c, d in zip(comp, dose, strict=True) if c >= 0]
-        cond = Condition(*(tuple(v) for v in zip(*used, strict=True)))
-        perts.append(cond.perturbation)
-        dose_str.append(cond.dose)
-    frame = pd.DataFrame({registry.perturbation_key: perts})
-    if registry.dose_key is not None:
-        frame[registry.dose_key] = dose_str
-    for k, v in context.items():
-        frame[k] = v
-    return frame
-
-
-def _predict_rows(
-    model: Any, controls: AnnData | None, frame: pd.DataFrame, n_genes: int
-) -> np.ndarray:
-    """``model.predict_mean`` on a block; rows it cannot answer become NaN."""
-    try:
-        return np.asarray(model.predict_mean(controls, frame), dtype=np.float64)
-    except UnsupportedConditionError:
-        out = np.full((len(frame), n_genes), np.nan)
-        for i in range(len(frame)):
-            try:
-                out[i] = model.predict_mean(controls, frame.iloc[i : i + 1])[0]
-            except UnsupportedConditionError:
-                continue
-        return out
 
 
 class GenericPredictor:
@@ -118,188 +82,20 @@ class GenericPredictor:
     def predict(
         self, components: np.ndarray, doses: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        frame = _frame(self.registry, components, doses, self._context)
+        frame = self.registry.decode_conditions(components, doses, context=self._context)
         if hasattr(self.model, "predict_uncertainty"):  # an ensemble: epistemic spread
             pred = self.model.predict_uncertainty(self._controls, frame)
             return np.asarray(pred.mean, dtype=np.float64), pred.variance.mean(1)
-        return _predict_rows(self.model, self._controls, frame, self.registry.n_vars), None
-
-
-class CompositionalPredictor:
-    """Vectorised screening of a fitted :class:`~phenocast.models.Compositional`.
-
-    Parameters
-    ----------
-    model
-        The fitted model.
-    mode
-        ``"auto"``: the exact mean-of-cells computation where the decoder allows it, else
-        per-cell decoding; ``"per-cell"``: always decode every cell × condition (the
-        reference the fast path is tested against).
-    block
-        Upper bound on the cell × condition × width elements held at once.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        *,
-        mode: Literal["auto", "per-cell"] = "auto",
-        time: float | None = None,
-        block: int = 1 << 23,
-    ) -> None:
-        import torch
-
-        self.model, self.registry = model, model.registry
-        self.module = model._require_fitted()
-        cfg = self.module.config
-        fast_ok = (
-            cfg.decoder == "additive"
-            and self.module.likelihood == "gaussian"
-            and not self.module._var_head
-        )
-        self.path = "mean-of-cells" if (mode == "auto" and fast_ok) else "per-cell"
-        self.block = int(block)
-        self.time = None if time is None else torch.tensor(float(time))
-        self.n_cells = 1
-        anchor = model.anchor_
-        self.alpha = 1.0 if anchor is None else float(anchor.alpha)
-
-    # ------------------------------------------------------------------ context
-    def begin(self, context: dict[str, str], controls: AnnData | None) -> None:
-        import torch
-
-        from ..models.compositional._model import _dense32
-
-        reg, module = self.registry, self.module
-        codes = [reg.covariate_categories[k].index(context[k]) for k in reg.covariate_keys]
-        self._context, self._controls = dict(context), controls
-        with torch.no_grad():
-            if controls is None:
-                z = self.model._basal["contexts"].get(tuple(codes), self.model._basal["all"])
-                z = z[None, :].float()
-                library = None
-            else:
-                cells = self.model._batch(
-                    _dense32(reg.matrix(controls)), controls.obs, allow_unseen=True
-                )
-                z = self.model._encode(cells)
-                library = cells.library
-            n = z.shape[0]
-            cov = torch.tensor(codes, dtype=torch.long)[None, :].expand(n, -1)
-            h = z + module.covariate_effect(cov) if len(module.covariate_embeddings) else z
-        self.n_cells = n
-        self._h, self._library = h, library
-        if self.path == "mean-of-cells":
-            self._prepare_fast()
-        self._ctrl = self._decode_zero()
-        if self.alpha < 1.0 and controls is not None:
-            observed = np.asarray(reg.matrix(controls).mean(0)).ravel()
-            self._ctrl = self.alpha * self._ctrl + (1.0 - self.alpha) * observed
-
-    def _prepare_fast(self) -> None:
-        import torch
-
-        module, h = self.module, self._h
-        d = h.shape[1]
-        with torch.no_grad():
-            a, _ = module._split(module.decoder(h))
-            self._a_mean = a.mean(0)
-            self._ci = None
-            if module.config.context_interaction:
-                layers = list(module.context_interaction)
-                first, last = layers[0], layers[-1]
-                if not isinstance(first, torch.nn.Linear) or not isinstance(last, torch.nn.Linear):
-                    raise TypeError("context_interaction must start and end with nn.Linear.")
-                w_h, w_e = first.weight[:, :d], first.weight[:, d:]
-                cell_part = h @ w_h.T + first.bias  # (n, H)
-                middle = torch.nn.Sequential(*layers[1:-1])
-                g0 = last(middle(cell_part).mean(0))
-                self._ci = (cell_part, w_e, middle, last, g0)
-            self._var = (torch.nn.functional.softplus(module.log_var_gene) + 1e-4).mean()
-
-    # ------------------------------------------------------------------ predictions
-    def control(self) -> np.ndarray:
-        return self._ctrl
-
-    def _decode_zero(self) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            if self.path == "mean-of-cells":
-                return self._a_mean.double().numpy()  # g(h, 0) − g(h, 0) = 0, W·0 = 0
-            e = torch.zeros_like(self._h)
-            mean, _ = self.module.decode(self._h, e, self._library)
-            return mean.mean(0).double().numpy()
-
-    def predict(
-        self, components: np.ndarray, doses: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        import torch
-
-        comps = torch.from_numpy(np.ascontiguousarray(components, dtype=np.int64))
-        dose = torch.from_numpy(np.ascontiguousarray(doses, dtype=np.float32))
-        time = None if self.time is None else self.time.expand(comps.shape[0])
-        with torch.no_grad():
-            e = self.module.perturbation_effect(comps, dose, time)
-            if self.path == "mean-of-cells":
-                mean, unc = self._predict_fast(e)
-            else:
-                mean, unc = self._predict_per_cell(e)
-        out = mean.double().numpy()
-        if self.alpha < 1.0:
-            frame = _frame(self.registry, components, doses, self._context)
-            base = _predict_rows(
-                self.model._anchor_model, self._controls, frame, self.registry.n_vars
-            )
-            ok = ~np.isnan(base).any(1)
-            out[ok] += (1.0 - self.alpha) * (base[ok] - out[ok])
-        return out, unc.double().numpy()
-
-    def _predict_fast(self, e: Any) -> tuple[Any, Any]:
-        import torch
-
-        module = self.module
-        mean = self._a_mean[None, :] + module.effect_readout(e)
-        if self._ci is not None:
-            cell_part, w_e, middle, last, g0 = self._ci
-            cond_part = e @ w_e.T  # (B, H)
-            n, width = cell_part.shape
-            step = max(1, self.block // max(1, n * width))
-            hidden = [
-                middle(cell_part[None, :, :] + cond_part[i : i + step, None, :]).mean(1)
-                for i in range(0, e.shape[0], step)
-            ]
-            mean = mean + last(torch.cat(hidden)) - g0
-        unc = self._var.expand(e.shape[0])
-        return mean, unc
-
-    def _predict_per_cell(self, e: Any) -> tuple[Any, Any]:
-        import torch
-
-        h, n = self._h, self._h.shape[0]
-        genes = self.registry.n_vars
-        step = max(1, self.block // max(1, n * genes))
-        means, uncs = [], []
-        for i in range(0, e.shape[0], step):
-            ee = e[i : i + step]
-            b = ee.shape[0]
-            hh = h.repeat(b, 1)
-            lib = None if self._library is None else self._library.repeat(b)
-            mean, var = self.module.decode(hh, ee.repeat_interleave(n, 0), lib)
-            means.append(mean.reshape(b, n, genes).mean(1))
-            uncs.append(var.reshape(b, n, genes).mean((1, 2)))
-        return torch.cat(means), torch.cat(uncs)
+        return predict_rows(self.model, self._controls, frame, n_genes=self.registry.n_vars), None
 
 
 def predictor_for(
     model: Any, *, mode: Literal["auto", "per-cell"] = "auto", time: float | None = None
 ) -> ScreenPredictor:
-    """The fastest exact predictor for ``model``."""
-    from ..models.compositional import Compositional
-
-    if isinstance(model, Compositional):
-        return CompositionalPredictor(model, mode=mode, time=time)
+    """The fastest exact predictor for ``model``: its own ``screen_predictor`` where it has
+    one (the compositional model), else :class:`GenericPredictor`."""
+    if hasattr(model, "screen_predictor"):
+        return model.screen_predictor(mode=mode, time=time)
     if mode != "auto":
         raise ValueError(f"mode={mode!r} applies to the compositional model only.")
     registry = getattr(model, "registry", None)

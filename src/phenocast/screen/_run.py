@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..data._io import atomic_write_text
+from ..data import atomic_write_text
 from ._inputs import (
     ScreenError,
     _context_controls,

@@ -1,8 +1,11 @@
 """The Lightning training plan, data loading and the fit loop shared by phenocast's models.
 
-The plan owns optimisers and the adversarial schedule; the module it trains only sees tensors
-(any module with ``loss``, ``adversary_loss``, ``encode``, ``model_parameters`` and
-``adversary_parameters`` fits).
+The plan owns the optimisers, the optional adversarial schedule, the seeded noise and the
+logging; the module it trains only sees tensors. A module fits when it has
+``loss(batch, *, adversary_weight, generator)`` returning an object with ``total`` (what the
+optimiser minimises), ``tracked`` (the detached value early stopping watches) and
+``adversary`` (or ``None``), and ``model_parameters()``; an adversarial module also has
+``encode``, ``adversary_loss`` and ``adversary_parameters()``. No model needs a plan of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,19 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
-__all__ = ["FitHistory", "PairedBatches", "TensorBatches", "TrainingPlan", "fit_module"]
+__all__ = [
+    "FitHistory",
+    "PairedBatches",
+    "TensorBatches",
+    "TrainingPlan",
+    "batch_size",
+    "fit_module",
+]
+
+
+def batch_size(batch: Any) -> int:
+    """Rows in a minibatch: ``len(batch)`` for the models' batch types."""
+    return len(batch)
 
 
 class TensorBatches:
@@ -96,9 +111,14 @@ class PairedBatches(TensorBatches):
 
 
 class TrainingPlan(pl.LightningModule):
-    """Alternating updates: the adversaries on a detached basal latent, then the model.
+    """Every model's training step: the module's ``loss`` drives it.
 
-    The adversary penalty is switched on after ``adversary_warmup`` epochs.
+    With ``adversary``, each step first updates the adversaries on a detached basal latent,
+    then the model, whose loss subtracts the adversaries' loss with weight
+    ``adversary_weight`` once ``adversary_warmup`` epochs have passed. With ``seed``, the
+    module's own noise (e.g. a VAE's reparameterisation) is drawn from a generator seeded
+    ``seed + 1`` for training and, every epoch anew, ``seed + 2`` for validation, so epochs
+    compare on equal terms; without it the module draws from torch's global generator.
     """
 
     def __init__(
@@ -107,18 +127,21 @@ class TrainingPlan(pl.LightningModule):
         *,
         lr: float,
         weight_decay: float,
-        adversary: bool,
-        adversary_weight: float,
-        adversary_warmup: int,
+        adversary: bool = False,
+        adversary_weight: float = 0.0,
+        adversary_warmup: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.module: Any = module
         self.lr, self.weight_decay = lr, weight_decay
         self.adversary = adversary
         self.adversary_weight, self.adversary_warmup = adversary_weight, adversary_warmup
+        self.seed = seed
         self.automatic_optimization = False
         self.history: list[dict[str, float]] = []
         self._epoch: dict[str, list[float]] = {}
+        self._noise: dict[str, torch.Generator] = {}
 
     def configure_optimizers(self) -> Any:
         opts = [
@@ -133,6 +156,16 @@ class TrainingPlan(pl.LightningModule):
     def _record(self, key: str, value: torch.Tensor) -> None:
         self._epoch.setdefault(key, []).append(float(value))
 
+    def _generator(self, stage: str, *, restart: bool) -> torch.Generator | None:
+        """The seeded noise of ``stage`` on this plan's device (``None`` without a seed)."""
+        if self.seed is None:
+            return None
+        if restart or stage not in self._noise:
+            offset = 1 if stage == "train" else 2
+            gen = torch.Generator(device=self.device).manual_seed(self.seed + offset)
+            self._noise[stage] = gen
+        return self._noise[stage]
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
@@ -146,17 +179,20 @@ class TrainingPlan(pl.LightningModule):
             opts[1].step()
             if self.current_epoch >= self.adversary_warmup:
                 weight = self.adversary_weight
-        out = self.module.loss(batch, adversary_weight=weight)
+        gen = self._generator("train", restart=False)
+        out = self.module.loss(batch, adversary_weight=weight, generator=gen)
         opts[0].zero_grad()
         self.manual_backward(out.total)
         opts[0].step()
-        self._record("train_loss", out.reconstruction)
-        self._record("adversary_loss", out.adversary)
+        self._record("train_loss", out.tracked)
+        if out.adversary is not None:
+            self._record("adversary_loss", out.adversary)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        out = self.module.loss(batch, adversary_weight=0.0)
-        self.log("val_loss", out.reconstruction, on_epoch=True, batch_size=batch.x.shape[0])
-        self._record("val_loss", out.reconstruction)
+        gen = self._generator("val", restart=batch_idx == 0)
+        out = self.module.loss(batch, adversary_weight=0.0, generator=gen)
+        self.log("val_loss", out.tracked, on_epoch=True, batch_size=batch_size(batch))
+        self._record("val_loss", out.tracked)
 
     def on_validation_epoch_end(self) -> None:
         summary = {k: sum(v) / len(v) for k, v in self._epoch.items() if v}

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ...data._pseudobulk import CONTROL, context_of, pseudobulk
-from ...evaluate.metrics import pearson_delta
+from ...data import CONTROL, context_of, pseudobulk
+from ...metrics import pearson_delta
 from .._base import UnsupportedConditionError, create_model
 
 if TYPE_CHECKING:  # pragma: no cover

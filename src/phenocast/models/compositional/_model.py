@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,8 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
     from ...featurize import ComponentFeatures
-    from ...train._plan import FitHistory
+    from ...train import FitHistory
     from ._module import Batch, CompositionalModule
+    from ._screen import CompositionalPredictor
 
 __all__ = ["Compositional", "ModelDirectoryError"]
 
@@ -145,9 +146,7 @@ class Compositional:
             library=xt.sum(1) if self.likelihood == "nb" else None,
         )
 
-    def _new_module(self, log_dose_center: np.ndarray | None = None) -> CompositionalModule:
-        import torch
-
+    def _new_module(self, log_dose_center: torch.Tensor | None = None) -> CompositionalModule:
         from ._module import CompositionalModule
 
         reg = self.registry
@@ -158,7 +157,7 @@ class Compositional:
             config=self.config,
             likelihood=self.likelihood,
             has_time=reg.time_key is not None,
-            log_dose_center=None if log_dose_center is None else torch.from_numpy(log_dose_center),
+            log_dose_center=log_dose_center,
             feature_dim=0 if self.features_ is None else self.features_.dim,
         )
 
@@ -255,18 +254,15 @@ class Compositional:
     def _fit_core(self, adata: AnnData) -> Compositional:
         import torch
 
-        from ...train._plan import TrainingPlan, fit_module
+        from ...train import TrainingPlan, fit_module
+        from .._blocks import log_dose_centers
 
         reg, cfg, tcfg = self.registry, self.config, self.config.train
         reg.check_genes(adata)
         x = _dense32(reg.matrix(adata))
         batch = self._batch(x, adata.obs)
         comps, doses = batch.components.numpy(), batch.doses.numpy()
-        center = np.zeros(max(len(reg.components), 1), dtype=np.float32)
-        for j in range(len(reg.components)):
-            d = doses[comps == j]
-            d = d[d > 0]
-            center[j] = float(np.log10(d).mean()) if d.size else 0.0
+        center = log_dose_centers(comps, doses, len(reg.components))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tcfg.seed)
             module = self._new_module(center)
@@ -316,7 +312,7 @@ class Compositional:
     def _batches(self, batch: Batch, obs: pd.DataFrame) -> Any:
         import torch
 
-        from ...train._plan import PairedBatches, TensorBatches
+        from ...train import PairedBatches, TensorBatches
         from ._module import Batch
 
         tensors = {k: v for k, v in vars(batch).items() if k != "basal_x"}
@@ -390,6 +386,25 @@ class Compositional:
         return self.module
 
     # ------------------------------------------------------------------ predict
+    def screen_predictor(
+        self,
+        *,
+        mode: Literal["auto", "per-cell"] = "auto",
+        time: float | None = None,
+        block: int = 1 << 23,
+    ) -> CompositionalPredictor:
+        """The vectorised predictor :func:`phenocast.screen.run` drives: blocks of encoded
+        conditions (component indices, numeric doses) in one context at once.
+
+        ``mode="auto"`` computes the exact mean over start cells where the decoder allows it,
+        ``"per-cell"`` always decodes every cell × condition; ``time`` is the time every
+        condition is predicted at; ``block`` bounds the cell × condition × width elements
+        held at once.
+        """
+        from ._screen import CompositionalPredictor
+
+        return CompositionalPredictor(self, mode=mode, time=time, block=block)
+
     def latent(self, adata: AnnData) -> np.ndarray:
         """Basal latent of each cell, ``(n_obs, latent_dim)``."""
         self._require_fitted()
@@ -607,7 +622,7 @@ class Compositional:
         frame = pd.DataFrame({reg.perturbation_key: [perturbation] * len(doses)})
         if reg.dose_key is not None:
             n = len(reg.parse(perturbation).components)
-            frame[reg.dose_key] = ["+".join([f"{d:g}"] * n) for d in doses]
+            frame[reg.dose_key] = pd.Series([(float(d),) * n for d in doses], dtype=object)
         for k, v in covariates.items():
             frame[k] = v
         if controls is None:

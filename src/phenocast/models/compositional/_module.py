@@ -8,14 +8,13 @@ when they can.
 
 from __future__ import annotations
 
-import itertools
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._blocks import LossOutput, dose_scale, initial_dose_slope, mlp
 from ._config import CompositionalConfig
 
 __all__ = ["Batch", "CompositionalModule", "LossOutput"]
@@ -37,6 +36,9 @@ class Batch:
     # for a perturbed cell (basal="control"), else the cell itself
     basal_x: torch.Tensor | None = None
 
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
     def to(self, device: torch.device | str) -> Batch:
         move = {
             k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()
@@ -44,25 +46,8 @@ class Batch:
         return Batch(**move)
 
 
-@dataclass
-class LossOutput:
-    """What one forward pass costs. ``total`` is what the model's optimiser minimises."""
-
-    total: torch.Tensor
-    reconstruction: torch.Tensor
-    kl: torch.Tensor
-    adversary: torch.Tensor  # the classifiers' loss (they minimise it, the encoder maximises)
-
-
-def _mlp(sizes: list[int], *, dropout: float, last_activation: bool = False) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2 or last_activation:
-            layers += [nn.LayerNorm(b), nn.GELU()]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+def _mlp(sizes: list[int], *, dropout: float) -> nn.Sequential:
+    return mlp(sizes, dropout=dropout, layer_norm=True)
 
 
 class CompositionalModule(nn.Module):
@@ -143,7 +128,7 @@ class CompositionalModule(nn.Module):
         else:
             nn.init.normal_(self.pert_embedding.weight, std=0.1)
         # dose-response: s = sigmoid(softplus(a_c) * (log10 dose − m_c))
-        self.dose_slope = nn.Parameter(torch.full((max(n_components, 1),), math.log(math.e - 1)))
+        self.dose_slope = initial_dose_slope(max(n_components, 1))
         center = (
             log_dose_center if log_dose_center is not None else torch.zeros(max(n_components, 1))
         )
@@ -233,9 +218,8 @@ class CompositionalModule(nn.Module):
         elif mode == "linear":
             s = doses
         else:
-            logd = torch.log10(doses.clamp(min=_EPS))
             slope = F.softplus(self._per_component(self.dose_slope, idx))
-            s = torch.sigmoid(slope * (logd - self._per_component(self.dose_mid, idx)))
+            s = dose_scale(slope, self._per_component(self.dose_mid, idx), doses)
         return s * mask
 
     def perturbation_effect(
@@ -341,8 +325,18 @@ class CompositionalModule(nn.Module):
                 loss = loss + F.cross_entropy(clf(z_basal[keep]), cov[keep])
         return loss
 
-    def loss(self, batch: Batch, *, adversary_weight: float) -> LossOutput:
-        """The model's loss; the adversary term enters with ``−adversary_weight``."""
+    def loss(
+        self,
+        batch: Batch,
+        *,
+        adversary_weight: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> LossOutput:
+        """The model's loss; the adversary term enters with ``−adversary_weight``.
+
+        ``generator`` is accepted for the training plan's contract; this module's only noise
+        (a variational basal latent) draws from torch's global generator, as it always has.
+        """
         z_basal, kl = self.encode(batch, sample=self.training)
         mean, var = self.decode(*self.compose(z_basal, batch), batch.library)
         recon = self.reconstruction_loss(batch, mean, var)

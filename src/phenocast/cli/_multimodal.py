@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._cli_util import DataDir
-from ._cli_util import console as _console
-from ._cli_util import fail as _fail
+from ._util import DataDir
+from ._util import console as _console
+from ._util import fail as _fail
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from .multimodal import MultiModalData
+    from ..multimodal import MultiModalData
 
 app = typer.Typer(
     name="multimodal",
@@ -49,7 +49,7 @@ def _read_data(
     control: str | None = None,
     data_dir: Path | None = None,
 ) -> MultiModalData:
-    from .multimodal import DATASETS, MultiModalData, MultiModalDataError, load
+    from ..multimodal import DATASETS, MultiModalData, MultiModalDataError, load
 
     if source in DATASETS:
         try:
@@ -77,7 +77,7 @@ def _read_data(
 
 
 def _load_model(model_dir: Path):
-    from .multimodal import MultiModalModel
+    from ..multimodal import MultiModalModel
 
     try:
         return MultiModalModel.load(model_dir)
@@ -103,7 +103,7 @@ def _write_profiles(out: Path, mean: pd.DataFrame, var: pd.DataFrame) -> None:
     import numpy as np
     import pandas as pd
 
-    from .data import atomic_write
+    from ..data import atomic_write
 
     result = ad.AnnData(
         mean.to_numpy(dtype=np.float32),
@@ -133,7 +133,7 @@ def train(
     """Fit the multimodal model on every sample of DATA and write a model directory."""
     import json
 
-    from .multimodal import MultiModalConfig, MultiModalModel
+    from ..multimodal import MultiModalConfig, MultiModalModel
 
     try:
         options = json.loads(config.read_text()) if config is not None else {}
@@ -191,7 +191,7 @@ def predict(
     """
     model = _load_model(model_dir)
     mm = _read_data(data, perturbation=perturbation, dose=dose, control=control, data_dir=data_dir)
-    from .multimodal import MultiModalDataError
+    from ..multimodal import MultiModalDataError
 
     try:
         mean, var = model.predict_modality(
@@ -237,7 +237,7 @@ def sample(
     """Joint draws of every readout of the conditions (one latent per draw), as .h5mu."""
     import mudata
 
-    from .data import atomic_write
+    from ..data import atomic_write
 
     model = _load_model(model_dir)
     table = _read_conditions(conditions)
@@ -284,7 +284,7 @@ def mi(
     """
     import numpy as np
 
-    from .multimodal import gaussian_mi
+    from ..multimodal import gaussian_mi
 
     if groups not in ("perturbation", "none"):
         raise _fail(f"--groups must be 'perturbation' or 'none', got {groups!r}.")

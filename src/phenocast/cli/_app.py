@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ._cli_util import DataDir
-from ._cli_util import console as _console
-from ._cli_util import fail as _fail
-from .cli_multimodal import app as _multimodal_app
+from ._multimodal import app as _multimodal_app
+from ._util import DataDir
+from ._util import console as _console
+from ._util import fail as _fail
 
 app = typer.Typer(
     name="phenocast",
@@ -28,8 +28,8 @@ def datasets(data_dir: DataDir = None) -> None:
     """List the datasets phenocast can load, their provenance and whether they are present."""
     from rich.table import Table
 
-    from .data import data_dir as resolve
-    from .data import list_datasets
+    from ..data import data_dir as resolve
+    from ..data import list_datasets
 
     frame = list_datasets(data_dir=data_dir)
     table = Table(title=f"Datasets in {resolve(data_dir)}", title_justify="left")
@@ -66,12 +66,12 @@ def benchmark(
     data_dir: DataDir = None,
 ) -> None:
     """Run models on the benchmark tasks of BENCHMARKS.md and print a table per task."""
-    from .data import atomic_write_text
-    from .evaluate import get_tasks, markdown_summary, rich_tables, run_benchmark
+    from ..data import atomic_write_text
+    from ..evaluate import get_tasks, markdown_summary, rich_tables, run_benchmark
 
     try:
         tasks = get_tasks(task)
-        from .evaluate import expand_models
+        from ..evaluate import expand_models
 
         if model != "baselines":
             expand_models(model)  # fail fast on an unknown name
@@ -105,7 +105,7 @@ def demo(
 ) -> None:
     """The main job: fit on real data, predict held-out conditions, compare with the
     baselines, and write a report folder (HTML page, Markdown, JSON, figures)."""
-    from .evaluate._demo import run_demo
+    from ..evaluate import run_demo
 
     try:
         path = run_demo(out, data_dir=data_dir, console=_console(), max_epochs=max_epochs)
@@ -159,8 +159,8 @@ def train(
     """Register an .h5ad and fit the compositional model; write a model directory."""
     import json
 
-    from .data import RegistrationError, register
-    from .models import Compositional, CompositionalConfig
+    from ..data import RegistrationError, register
+    from ..models import Compositional, CompositionalConfig
 
     adata = _read_h5ad(data, "training data")
     try:
@@ -217,9 +217,9 @@ def predict(
     import anndata as ad
     import pandas as pd
 
-    from .data import RegistrationError, atomic_write
-    from .models import Compositional
-    from .models.compositional import ModelDirectoryError
+    from ..data import RegistrationError, atomic_write
+    from ..models import Compositional
+    from ..models.compositional import ModelDirectoryError
 
     try:
         model = Compositional.load(model_dir)
@@ -333,9 +333,9 @@ def screen(
     seed: Annotated[int, typer.Option(help="Seed for sampling start cells.")] = 0,
 ) -> None:
     """Screen every combination in silico and write the top hits as CSV."""
-    from .models import Compositional
-    from .models.compositional import ModelDirectoryError
-    from .screen import ScreenError, run
+    from ..models import Compositional
+    from ..models.compositional import ModelDirectoryError
+    from ..screen import ScreenError, run
 
     try:
         model = Compositional.load(model_dir)
@@ -403,9 +403,9 @@ def report(
     import numpy as np
     import pandas as pd
 
-    from .evaluate import write_report
-    from .models import Compositional
-    from .models.compositional import ModelDirectoryError
+    from ..evaluate import write_report
+    from ..models import Compositional
+    from ..models.compositional import ModelDirectoryError
 
     try:
         model = Compositional.load(model_dir)
@@ -471,9 +471,9 @@ def design(
     the reason it was chosen."""
     import pandas as pd
 
-    from .data import atomic_write_text
-    from .design import DesignError, propose
-    from .featurize import GeneFeatures
+    from ..data import atomic_write_text
+    from ..design import DesignError, propose
+    from ..featurize import GeneFeatures
 
     names = _read_list(f"@{candidates}", "candidates")
     if not results.is_file():
@@ -497,9 +497,9 @@ def design(
         except ValueError as err:
             raise _fail(f"{features}: {err}") from None
     else:
-        from .data import load_essential_genes, load_gene2go, load_go_graph
-        from .featurize import go_annotation_features
-        from .knowledge import GeneGraph
+        from ..data import load_essential_genes, load_gene2go, load_go_graph
+        from ..featurize import go_annotation_features
+        from ..knowledge import GeneGraph
 
         try:
             feats = go_annotation_features(load_gene2go(data_dir=data_dir))
@@ -521,7 +521,7 @@ def design(
 @app.command()
 def version() -> None:
     """Print the phenocast version."""
-    from . import __version__
+    from .. import __version__
 
     typer.echo(__version__)
 

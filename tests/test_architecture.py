@@ -1,0 +1,90 @@
+"""The package's layering, checked on the source: packages import each other's public names
+only, the dependency graph between top-level packages has no cycle, and the metrics are a
+leaf. Every ``import`` counts, including those inside functions and ``TYPE_CHECKING`` blocks."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import phenocast
+
+ROOT = Path(phenocast.__file__).parent
+
+
+def _imports() -> list[tuple[str, str, int, list[str]]]:
+    """``(source package, file, line, imported module path)`` for every phenocast import."""
+    found = []
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        is_init = parts[-1] == "__init__"
+        module = ["phenocast", *(parts[:-1] if is_init else parts)]
+        package = module[1] if len(module) > 1 else ""
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[list[str]] = []
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = module if is_init else module[:-1]
+                    base = base[: len(base) - (node.level - 1)]
+                    target = base + (node.module.split(".") if node.module else [])
+                else:
+                    target = (node.module or "").split(".")
+                if target == ["phenocast"]:  # from phenocast import data, ...
+                    targets = [[*target, a.name] for a in node.names]
+                else:
+                    targets = [target]
+            elif isinstance(node, ast.Import):
+                targets = [a.name.split(".") for a in node.names]
+            for target in targets:
+                if target[0] == "phenocast" and len(target) > 1:
+                    found.append((package, str(path.relative_to(ROOT)), node.lineno, target))
+    return found
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def test_no_package_imports_another_packages_private_modules():
+    bad = [
+        f"{file}:{line} imports {'.'.join(target)}"
+        for package, file, line, target in _imports()
+        if target[1] != package and any(_is_private(p) for p in target[1:])
+    ]
+    assert not bad, "private modules imported across packages:\n" + "\n".join(bad)
+
+
+def test_no_import_cycle_between_top_level_packages():
+    graph: dict[str, set[str]] = defaultdict(set)
+    for package, _, _, target in _imports():
+        if package and target[1] != package and not _is_private(target[1]):
+            graph[package].add(target[1])
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    return [*path, start]
+                if nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    cycles = [" -> ".join(c) for p in sorted(graph) if (c := cycle_from(p)) is not None]
+    assert not cycles, "import cycles between packages:\n" + "\n".join(cycles)
+
+
+def test_metrics_are_a_leaf():
+    uses = sorted(
+        {target[1] for package, _, _, target in _imports() if package == "metrics"} - {"metrics"}
+    )
+    assert not uses, f"phenocast.metrics imports {uses}; it must import no other package"
+
+
+def test_the_checks_see_real_imports():
+    # the walker finds the imports it is meant to police (else the tests above pass vacuously)
+    targets = {(p, ".".join(t[:2])) for p, _, _, t in _imports()}
+    assert ("models", "phenocast.data") in targets
+    assert ("screen", "phenocast.models") in targets
