@@ -1,4 +1,5 @@
-"""Data: registration, perturbation parsing, pseudobulk, dataset loaders, synthetic data."""
+"""Data: registration, perturbation parsing, pseudobulk, dataset loaders (single readouts and
+several aligned readouts), synthetic data."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ from ._loaders import (
     load_papalexi2021,
     load_perturbench_devel,
 )
+from ._multimodal import (
+    MultiModalData,
+    MultiModalDataError,
+    load_multimodal,
+    multimodal_datasets,
+)
+from ._multimodal_splits import Split as MultiModalSplit
 from ._parse import Condition, RegistrationError, format_condition, parse_condition
 from ._paths import data_dir
 from ._priors import (
@@ -44,6 +52,7 @@ from ._priors import (
 from ._pseudobulk import CONTROL, Pseudobulk, context_of, group_means, pseudobulk
 from ._registry import Encoded, Registry, register
 from ._synthetic import SyntheticTruth, expected_profile, synthetic
+from ._synthetic_multimodal import MultiModalTruth, synthetic_multimodal
 
 __all__ = [
     "CELLPAINTING_NOMINAL_DOSES_UM",
@@ -56,6 +65,10 @@ __all__ = [
     "DatasetNotFoundError",
     "Encoded",
     "GeneDiscoScreen",
+    "MultiModalData",
+    "MultiModalDataError",
+    "MultiModalSplit",
+    "MultiModalTruth",
     "PathLike",
     "Pseudobulk",
     "RegistrationError",
@@ -83,6 +96,7 @@ __all__ = [
     "load_l1000_cmapr_kd",
     "load_l1000_ljp005",
     "load_mcfaline2023",
+    "load_multimodal",
     "load_norman2019",
     "load_norman2019_gi",
     "load_oneil2016_synergy",
@@ -90,8 +104,10 @@ __all__ = [
     "load_perturbench_devel",
     "load_progeny",
     "load_sciplex_metadata",
+    "multimodal_datasets",
     "parse_condition",
     "pseudobulk",
     "register",
     "synthetic",
+    "synthetic_multimodal",
 ]

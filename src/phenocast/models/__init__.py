@@ -1,6 +1,10 @@
-"""Models: the shared protocol, the baselines and (later) the compositional model."""
+"""Models: the shared protocol, the baselines, the compositional and multimodal models,
+ensembles and calibration."""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._base import (
     MODELS,
@@ -15,6 +19,7 @@ from ._base import (
 from ._calibration import VarianceCalibration, condition_mean_noise, fit_variance_calibration
 from ._ensemble import Ensemble, Prediction
 from ._mc_dropout import MCDropout
+from ._persist import ModelDirectoryError
 from .baselines import (
     Additive,
     DoseInterpolation,
@@ -27,6 +32,7 @@ from .baselines import (
     Transfer,
 )
 from .compositional import Compositional, CompositionalConfig, TrainConfig
+from .multimodal import MultiModalConfig, MultiModalModel, MultiModalTrainConfig
 
 __all__ = [
     "MODELS",
@@ -39,8 +45,13 @@ __all__ = [
     "EntityAdditive",
     "EntityRidge",
     "Linear",
+    "LossOutput",
     "MCDropout",
     "MeanShift",
+    "ModelDirectoryError",
+    "MultiModalConfig",
+    "MultiModalModel",
+    "MultiModalTrainConfig",
     "NearestDose",
     "NoChange",
     "PerturbationModel",
@@ -56,3 +67,17 @@ __all__ = [
     "predict_rows",
     "register_model",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._blocks import LossOutput
+
+# torch-backed names load on first use, so that ``import phenocast.models`` stays light
+_LAZY = {"LossOutput": "._blocks"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

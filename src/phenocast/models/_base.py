@@ -84,7 +84,7 @@ def register_model(name: str) -> Callable[[_M], _M]:
 
 def model_names() -> list[str]:
     """Names of all registered models (importing the built-in ones first)."""
-    from . import baselines, compositional  # noqa: F401  (registering imports)
+    from . import baselines, compositional, multimodal  # noqa: F401  (registering imports)
 
     return list(MODELS)
 
@@ -95,6 +95,11 @@ def create_model(name: str, registry: Registry, config: dict[str, Any] | None = 
     if name not in MODELS:
         raise KeyError(f"Unknown model {name!r}; available models: {', '.join(names)}.")
     cls = MODELS[name]
+    if getattr(cls, "inputs", "anndata") != "anndata":
+        raise TypeError(
+            f"Model {name!r} learns from {cls.inputs} data, not a registry of one AnnData: "
+            f"build it as {cls.__name__}(config) and call fit() on its data."
+        )
     cfg_cls = getattr(cls, "config_class", Config)
     return cls(registry, cfg_cls.from_dict(config))
 

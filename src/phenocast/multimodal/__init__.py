@@ -1,20 +1,29 @@
-"""Multimodal perturbation data: several readouts of the same perturbations, aligned by id.
+"""Multimodal perturbation data and model, gathered under one name for convenience.
 
-:class:`MultiModalData` aligns transcriptome, morphology, protein (...) AnnData objects on their
-sample ids, keeping ids measured in only some readouts; :func:`synthetic_multimodal` draws a
-linear-Gaussian multimodal dataset with analytic mutual information; :func:`gaussian_mi` and
-:func:`predictive_mi` estimate the information one readout carries about another;
-:class:`MultiModalModel` predicts one readout from another, generates the readouts of unmeasured
-perturbations and estimates their mutual information.
+Everything here lives in the shared stack and is re-exported unchanged:
+:class:`~phenocast.data.MultiModalData` and :func:`~phenocast.data.synthetic_multimodal` in
+:mod:`phenocast.data`, :class:`~phenocast.models.MultiModalModel` and its config in
+:mod:`phenocast.models`, and the mutual-information estimators in :mod:`phenocast.metrics`.
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
+from ..data import (
+    MultiModalData,
+    MultiModalDataError,
+    MultiModalTruth,
+    multimodal_datasets,
+    synthetic_multimodal,
+)
+from ..data import MultiModalSplit as Split
+from ..data import load_multimodal as load
 from ..metrics import MIEstimate, gaussian_mi, gaussian_mi_from_covariance, predictive_mi
-from ._config import MultiModalConfig, MultiModalTrainConfig
-from ._data import DATASETS, MultiModalData, MultiModalDataError, Split, load
-from ._model import MultiModalModel
-from ._synthetic import MultiModalTruth, synthetic_multimodal
+from ..models.multimodal import MultiModalConfig, MultiModalModel, MultiModalTrainConfig
+
+#: The multimodal datasets of :data:`phenocast.data.DATASETS`: name → what it holds.
+DATASETS = MappingProxyType(multimodal_datasets())
 
 __all__ = [
     "DATASETS",

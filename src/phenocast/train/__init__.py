@@ -1,30 +1,53 @@
 """The public training layer every phenocast model trains through.
 
-:class:`TrainingPlan` is one Lightning module for every model: the module it trains exposes
-``loss(batch, *, adversary_weight, generator)`` returning a
-:class:`phenocast.models.LossOutput`, and
-``model_parameters()`` / ``adversary_parameters()``; the plan owns the optimisers, the
-optional adversarial schedule, the seeded noise and the logging. :class:`TensorBatches` and
-:class:`PairedBatches` cut minibatches from in-memory tensors; :func:`fit_module` runs the
-Lightning trainer with early stopping and restores the best weights.
+:class:`TrainConfig` is the one training config. :class:`TrainingPlan` is one Lightning
+module for every model: the module it trains exposes ``loss(batch, *, adversary_weight,
+generator)`` returning a :class:`phenocast.models.LossOutput`-like object and
+``model_parameters()`` (adversarial modules also ``encode``, ``adversary_loss`` and
+``adversary_parameters()``); the plan owns the optimisers, the optional adversarial schedule,
+the seeded noise and the logging. :class:`TensorBatches` and :class:`PairedBatches` cut
+minibatches from in-memory tensors; :func:`fit_module` runs the Lightning trainer with early
+stopping and restores the best weights.
+
+Importing this package is cheap: Lightning loads when a plan or the fit function is used.
 """
 
 from __future__ import annotations
 
-from ._plan import (
-    FitHistory,
-    PairedBatches,
-    TensorBatches,
-    TrainingPlan,
-    batch_size,
-    fit_module,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._config import TrainConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._plan import (
+        FitHistory,
+        PairedBatches,
+        TensorBatches,
+        TrainingPlan,
+        batch_size,
+        fit_module,
+    )
 
 __all__ = [
     "FitHistory",
     "PairedBatches",
     "TensorBatches",
+    "TrainConfig",
     "TrainingPlan",
     "batch_size",
     "fit_module",
 ]
+_PLAN = frozenset(__all__) - {"TrainConfig"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PLAN:
+        value = getattr(importlib.import_module("._plan", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

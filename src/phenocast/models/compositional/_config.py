@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ...train import TrainConfig
 from .._base import Config
 
 __all__ = ["CompositionalConfig", "TrainConfig"]
@@ -16,52 +17,6 @@ def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}, got {value!r}.")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig(Config):
-    """How the compositional model is trained.
-
-    Attributes
-    ----------
-    max_epochs, patience
-        Stop after ``max_epochs`` or when the validation loss has not improved for
-        ``patience`` epochs (early stopping); the best weights are restored.
-    batch_size, lr, weight_decay
-        Minibatch size and AdamW settings.
-    val_fraction
-        Fraction of cells held out (stratified by condition) for early stopping.
-    seed
-        Seeds weights, the validation split and minibatch order (global RNG state untouched).
-    progress
-        Show a Rich progress bar.
-    checkpoint_dir
-        Where Lightning writes the best checkpoint; ``None`` keeps it in memory only.
-    accelerator
-        Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
-    """
-
-    max_epochs: int = 200
-    patience: int = 20
-    batch_size: int = 64
-    lr: float = 5e-3
-    weight_decay: float = 1e-5
-    val_fraction: float = 0.1
-    seed: int = 0
-    progress: bool = False
-    checkpoint_dir: str | None = None
-    accelerator: str = "cpu"
-
-    def __post_init__(self) -> None:
-        for name in ("max_epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}.")
-        if self.patience < 1:
-            raise ValueError(f"patience must be >= 1, got {self.patience!r}.")
-        _positive("lr", self.lr)
-        _positive("weight_decay", self.weight_decay, allow_zero=True)
-        if not 0.0 <= self.val_fraction < 0.9:
-            raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,11 +142,16 @@ class CompositionalConfig(Config):
             from .._base import MODELS, model_names
 
             names = (self.anchor,) if isinstance(self.anchor, str) else self.anchor
-            valid = [n for n in MODELS if n != "compositional"]
+            model_names()
+            valid = [
+                n
+                for n, cls in MODELS.items()
+                if n != "compositional" and getattr(cls, "inputs", "anndata") == "anndata"
+            ]
             if not names:
                 raise ValueError(f"anchor must name at least one baseline, one of {valid}.")
             for name in names:
-                if name not in model_names() or name == "compositional":
+                if name not in valid:
                     raise ValueError(
                         f"anchor must name baselines, each one of {valid}; got {name!r}."
                     )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ...data import RegistrationError, Registry
 from .._base import UnsupportedConditionError, register_model
+from .._persist import ModelDirectoryError
 from ._config import CompositionalConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,10 +32,6 @@ _FORMAT_VERSION = 1
 
 class UntrainedComponentError(RegistrationError, UnsupportedConditionError):
     """A condition names a component the model's fitting data never contained."""
-
-
-class ModelDirectoryError(ValueError):
-    """A save directory is missing, corrupt, or was not written by this model."""
 
 
 def _dense32(x: Any) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""Saving and loading a compositional model: a directory of ``config.json``,
-``registry.json`` and ``weights.pt`` (a plain tensor state dict read with
-``weights_only=True``, so loading never executes code from the file)."""
+"""Saving and loading a compositional model in the shared save format (``models/_persist``):
+``config.json`` (config, likelihood, basal contexts, anchor, features' hash),
+``registry.json`` (the data :class:`~phenocast.data.Registry`) and ``weights.pt``."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ...data import Registry, atomic_write, atomic_write_text
+from ...data import Registry
+from .._persist import ModelDirectoryError, read_model_dir, write_model_dir
 from ._config import CompositionalConfig
-from ._model import _FORMAT, _FORMAT_VERSION, ModelDirectoryError
+from ._model import _FORMAT, _FORMAT_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._model import Compositional
@@ -29,15 +30,9 @@ def save_model(
     import torch
 
     module = model._require_fitted()
-    path = Path(path)
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} is not empty; pass overwrite=True to replace the model.")
-    from ... import __version__
-
     meta = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
-        "phenocast_version": __version__,
         "likelihood": model.likelihood,
         "config": model.config.to_dict(),
         "basal_contexts": [list(c) for c in model._basal["contexts"]],
@@ -70,40 +65,25 @@ def save_model(
         state[f"basal.context.{j}"] = z
     if model.anchor_ is not None:
         state["anchor.means"] = torch.from_numpy(np.asarray(model._anchor_table.X))
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_write(path / "weights.pt", lambda p: torch.save(state, p))
-    model.registry.to_json(path / "registry.json")
-    atomic_write_text(path / "config.json", json.dumps(meta, indent=1))
-    return path
+    registry = model.registry.to_json()
+    return write_model_dir(path, meta=meta, registry=registry, tensors=state, overwrite=overwrite)
 
 
 def load_model(
     cls: type[Compositional], path: str | os.PathLike[str], *, featuriser: Any = None
 ) -> Compositional:
     """Load a model saved by :meth:`save`; weights are read with ``weights_only=True``."""
-    import torch
-
+    meta, registry_text, state = read_model_dir(
+        path,
+        format=_FORMAT,
+        versions=tuple(range(1, _FORMAT_VERSION + 1)),
+        writer="phenocast's Compositional.save",
+    )
     path = Path(path)
-    for name in ("config.json", "registry.json", "weights.pt"):
-        if not (path / name).is_file():
-            raise ModelDirectoryError(
-                f"{path} is not a saved phenocast model: {name} is missing (expected "
-                "config.json, registry.json and weights.pt, as written by model.save)."
-            )
     try:
-        meta = json.loads((path / "config.json").read_text())
-        registry = Registry.from_json(path / "registry.json")
+        registry = Registry.from_json(registry_text or "")
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as err:
-        raise ModelDirectoryError(
-            f"{path}: config.json or registry.json is corrupt ({err})."
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise ModelDirectoryError(
-            f"{path}/config.json was not written by phenocast's Compositional.save "
-            f"(format {meta.get('format') if isinstance(meta, dict) else None!r})."
-        )
-    if meta.get("format_version", 0) > _FORMAT_VERSION:
-        raise ModelDirectoryError(f"{path} was saved by a newer phenocast; upgrade to load it.")
+        raise ModelDirectoryError(f"{path}/registry.json is corrupt ({err}).") from None
     model = cls(registry, CompositionalConfig.from_dict(meta["config"]), featuriser=featuriser)
     feats = meta.get("features")
     if feats:
@@ -116,17 +96,6 @@ def load_model(
         model._resolve_features()
         assert model.features_ is not None
         model.features_.check_hash(feats.get("content_hash"), where=str(path))
-    try:
-        state = torch.load(path / "weights.pt", weights_only=True, map_location="cpu")
-    except Exception as err:  # unpickling refused or file damaged
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise ModelDirectoryError(
-            f"{path}/weights.pt could not be read as a plain tensor state dict "
-            f"({type(err).__name__}: {first}). It may be corrupt or not a phenocast file; "
-            "nothing in it was executed."
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelDirectoryError(f"{path}/weights.pt does not hold a state dict.")
     module = model._new_module()
     mstate = {k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")}
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._data import MultiModalData
+    from ._multimodal import MultiModalData
 
 __all__ = ["Split", "folds", "leave_one_pair_out"]
 

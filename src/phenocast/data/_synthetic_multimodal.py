@@ -18,7 +18,7 @@ import pandas as pd
 from anndata import AnnData
 
 from ..metrics import gaussian_mi_from_covariance
-from ._data import MultiModalData
+from ._multimodal import MultiModalData
 
 __all__ = ["MultiModalTruth", "synthetic_multimodal"]
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..models._blocks import LossOutput, dose_scale, initial_dose_slope, mlp
+from .._blocks import LossOutput, dose_scale, initial_dose_slope, mlp
 from ._config import MultiModalConfig
 
 __all__ = ["Experts", "LossOutput", "MultiModalBatch", "MultiModalModule"]

@@ -10,8 +10,7 @@ import scipy.sparse as sp
 
 from phenocast.data import Condition, DatasetNotFoundError, RegistrationError
 from phenocast.multimodal import DATASETS, MultiModalData, MultiModalDataError, load
-
-from .conftest import run_or_skip
+from tests.conftest import run_or_skip
 
 
 def _adata(

@@ -18,17 +18,23 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from ..data import Condition, RegistrationError, parse_condition
-from ..data import data_dir as _data_dir
-from . import _splits
-from ._splits import Split
+from . import _multimodal_splits as _splits
+from ._multimodal_splits import Split
+from ._parse import Condition, RegistrationError, parse_condition
+from ._paths import data_dir as _data_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
 
-__all__ = ["DATASETS", "MultiModalData", "MultiModalDataError", "Split", "load"]
+__all__ = [
+    "MultiModalData",
+    "MultiModalDataError",
+    "Split",
+    "load_multimodal",
+    "multimodal_datasets",
+]
 
-_FEATURE_NAME = "feature_name"
+_FEATURE_NAME = "feature_name"  # the var column that keeps feature names in MuData
 
 
 class MultiModalDataError(RegistrationError):
@@ -162,6 +168,9 @@ class MultiModalData:
     >>> mm.components
     ('A', 'B')
     """
+
+    #: The ``var`` column that keeps each modality's feature names in a MuData.
+    FEATURE_NAME_COLUMN = _FEATURE_NAME
 
     def __init__(
         self,
@@ -524,35 +533,31 @@ class MultiModalData:
         return _splits.leave_one_pair_out(self)
 
 
-# dataset name -> (loader name in phenocast.data, what it holds); loaders are imported on use
-DATASETS: Mapping[str, tuple[str, str]] = {
-    "cmea_cdrp_u2os": (
-        "load_cmea_cdrp_u2os",
-        "163 compounds in U2OS: l1000 (978 landmark genes) and cellpainting (812 features)",
-    ),
-    "cellbox_korkut2015": (
-        "load_cellbox_korkut2015",
-        "89 drug / drug-pair conditions in SK-MEL-133: proteins (82 RPPA) and phenotypes (5)",
-    ),
-}
+def multimodal_datasets() -> dict[str, str]:
+    """The multimodal datasets of the catalog (:data:`phenocast.data.DATASETS`, kind
+    ``"multimodal"``): name → what it holds."""
+    from ._datasets import DATASETS
+
+    return {info.name: info.description for info in DATASETS if info.kind == "multimodal"}
 
 
-def load(name: str, *, data_dir: str | os.PathLike[str] | None = None) -> MultiModalData:
-    """Load a multimodal dataset as :class:`MultiModalData`.
+def load_multimodal(name: str, *, data_dir: str | os.PathLike[str] | None = None) -> MultiModalData:
+    """Load a multimodal dataset of the catalog as :class:`MultiModalData`.
 
     Parameters
     ----------
     name
-        A key of :data:`DATASETS`: ``"cmea_cdrp_u2os"`` or ``"cellbox_korkut2015"``.
+        A catalog name of kind ``"multimodal"`` (see :func:`multimodal_datasets`):
+        ``"cmea_cdrp_u2os"`` or ``"cellbox_korkut2015"``.
     data_dir
         Data directory; default ``PHENOCAST_DATA_DIR``, then ``~/.cache/phenocast``.
     """
-    if name not in DATASETS:
-        raise KeyError(f"No multimodal dataset {name!r}; choose one of {sorted(DATASETS)}.")
-    import phenocast.data
+    names = multimodal_datasets()
+    if name not in names:
+        raise KeyError(f"No multimodal dataset {name!r}; choose one of {sorted(names)}.")
+    from ._datasets import load
 
-    loader = getattr(phenocast.data, DATASETS[name][0])
-    mods = loader(data_dir=_data_dir(data_dir))
+    mods = load(name, data_dir=_data_dir(data_dir))
     first = next(iter(mods.values()))
     control = first.uns.get("phenocast", {}).get("control")
     return MultiModalData.from_anndatas(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
-from ..models import Config
+from ...train import TrainConfig
+from .._base import Config
 
-__all__ = ["MultiModalConfig", "MultiModalTrainConfig"]
+__all__ = ["MULTIMODAL_TRAIN", "MultiModalConfig", "MultiModalTrainConfig"]
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -29,50 +32,23 @@ def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {options}, got {value!r}.")
 
 
-@dataclass(frozen=True, kw_only=True)
-class MultiModalTrainConfig(Config):
-    """How the multimodal VAE is trained.
+#: The multimodal model's training defaults: its samples are conditions, few and noisy.
+MULTIMODAL_TRAIN: Mapping[str, Any] = MappingProxyType(
+    {
+        "max_epochs": 300,
+        "patience": 30,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "weight_decay": 1e-4,
+        "val_fraction": 0.15,
+    }
+)
 
-    Attributes
-    ----------
-    max_epochs, patience
-        Stop after ``max_epochs`` or when the validation loss (the negative ELBO of held-out
-        rows) has not improved for ``patience`` epochs; the best weights are restored.
-    batch_size, lr, weight_decay
-        Minibatch size and AdamW settings.
-    val_fraction
-        Fraction of rows held out at random for early stopping (0: train on everything for
-        ``max_epochs``).
-    seed
-        Seeds the weights, the validation split, minibatch order, the reparameterisation
-        noise and, unless a call overrides it, sampling at prediction. Torch's global random
-        state is left untouched.
-    progress
-        Show a progress bar.
-    accelerator
-        Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
-    """
 
-    max_epochs: int = 300
-    patience: int = 30
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.15
-    seed: int = 0
-    progress: bool = False
-    accelerator: str = "cpu"
-
-    def __post_init__(self) -> None:
-        _check_int("max_epochs", self.max_epochs, minimum=1)
-        _check_int("patience", self.patience, minimum=1)
-        _check_int("batch_size", self.batch_size, minimum=1)
-        _check_int("seed", self.seed, minimum=0)
-        _check_float("lr", self.lr, allow_zero=False)
-        _check_float("weight_decay", self.weight_decay, allow_zero=True)
-        _check_float("val_fraction", self.val_fraction, allow_zero=True)
-        if not self.val_fraction < 0.9:
-            raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction!r}.")
+def MultiModalTrainConfig(**changes: Any) -> TrainConfig:
+    """The :class:`~phenocast.train.TrainConfig` with the multimodal model's defaults
+    (:data:`MULTIMODAL_TRAIN`) and ``changes``; what ``MultiModalConfig().train`` holds."""
+    return TrainConfig.from_dict(changes, defaults=dict(MULTIMODAL_TRAIN))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +99,8 @@ class MultiModalConfig(Config):
         log-likelihoods (0 in ``predict`` / ``generate``: decode the posterior or prior mean,
         with the decoder's variance only).
     train
-        The :class:`MultiModalTrainConfig`.
+        How it is trained: a :class:`~phenocast.train.TrainConfig`, by default (and for
+        absent keys of a dict) with the defaults of :data:`MULTIMODAL_TRAIN`.
     """
 
     latent_dim: int = 8
@@ -137,7 +114,7 @@ class MultiModalConfig(Config):
     dose_response: Literal["sigmoid", "none"] = "sigmoid"
     free_embedding: bool = True
     n_samples: int = 100
-    train: MultiModalTrainConfig = field(default_factory=MultiModalTrainConfig)
+    train: TrainConfig = field(default_factory=MultiModalTrainConfig)
 
     def __post_init__(self) -> None:
         _check_int("latent_dim", self.latent_dim, minimum=1)
@@ -160,17 +137,17 @@ class MultiModalConfig(Config):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if isinstance(self.train, dict):  # from JSON
-            object.__setattr__(self, "train", MultiModalTrainConfig.from_dict(self.train))
-        if not isinstance(self.train, MultiModalTrainConfig):
+            object.__setattr__(self, "train", MultiModalTrainConfig(**self.train))
+        if not isinstance(self.train, TrainConfig):
             raise ValueError(
-                f"train must be a MultiModalTrainConfig or a dict, got {type(self.train).__name__}."
+                f"train must be a TrainConfig or a dict, got {type(self.train).__name__}."
             )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None = None) -> MultiModalConfig:
         values = dict(values or {})
         if isinstance(values.get("train"), dict):
-            values["train"] = MultiModalTrainConfig.from_dict(values["train"])
+            values["train"] = MultiModalTrainConfig(**values["train"])
         return super().from_dict(values)  # type: ignore[return-value]
 
     def with_train(self, **changes: Any) -> MultiModalConfig:

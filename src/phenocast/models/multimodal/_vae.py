@@ -1,7 +1,7 @@
 """The array-level multimodal perturbation VAE: numpy arrays in, numpy arrays out.
 
 :class:`MultiModalVAE` standardises each modality's features on its measured training rows,
-trains a :class:`~phenocast.multimodal._module.MultiModalModule` with the shared Lightning
+trains a :class:`~phenocast.models.multimodal._module.MultiModalModule` with the shared Lightning
 plan (early stopping on the held-out negative ELBO), and predicts on the original scale:
 an unmeasured readout from measured ones, a perturbation's readouts from its prior alone,
 and the log-densities a predictive mutual-information estimate needs.
@@ -21,7 +21,7 @@ from ._inputs import check_perturbations, check_views
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..train import FitHistory
+    from ...train import FitHistory
     from ._module import MultiModalBatch, MultiModalModule
 
 __all__ = ["MultiModalVAE"]
@@ -93,8 +93,8 @@ class MultiModalVAE:
         import torch
         from torch.utils.data import DataLoader
 
-        from ..models._blocks import log_dose_centers
-        from ..train import TensorBatches, TrainingPlan, fit_module
+        from ...train import TensorBatches, TrainingPlan, fit_module
+        from .._blocks import log_dose_centers
         from ._module import MultiModalModule
 
         cfg, tcfg = self.config, self.config.train
@@ -174,7 +174,7 @@ class MultiModalVAE:
                 max_epochs=tcfg.max_epochs,
                 patience=tcfg.patience,
                 progress=tcfg.progress,
-                checkpoint_dir=None,
+                checkpoint_dir=tcfg.checkpoint_dir,
                 accelerator=tcfg.accelerator,
                 n_cells=len(train_rows),
             )

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from phenocast.multimodal._config import MultiModalConfig, MultiModalTrainConfig
-from phenocast.multimodal._module import MultiModalBatch, MultiModalModule
-from phenocast.multimodal._vae import MultiModalVAE
+from phenocast.models.multimodal._config import MultiModalConfig, MultiModalTrainConfig
+from phenocast.models.multimodal._module import MultiModalBatch, MultiModalModule
+from phenocast.models.multimodal._vae import MultiModalVAE
 
 Z80 = 1.2815515655446004  # the 90 % normal quantile: mean ± Z80·sd is an 80 % interval
 

@@ -231,9 +231,11 @@ def test_save_load_round_trip(fitted, tmp_path):
     _, _, _, test, model = fitted
     path = model.save(tmp_path / "mm")
     meta = json.loads((path / "config.json").read_text())
-    assert meta["format"] == "phenocast.multimodal_model" and meta["format_version"] == 1
-    assert meta["feature_names"]["rna"][:2] == ["rna_0", "rna_1"]
-    assert len(meta["components"]) == 12
+    assert meta["format"] == "phenocast.multimodal_model" and meta["format_version"] == 2
+    assert meta["phenocast_version"]
+    registry = json.loads((path / "registry.json").read_text())
+    assert registry["feature_names"]["rna"][:2] == ["rna_0", "rna_1"]
+    assert len(registry["components"]) == 12
     again = MultiModalModel.load(path)
     a, va = model.predict_modality(test, source="rna", target="morphology", seed=3)
     b, vb = again.predict_modality(test, source="rna", target="morphology", seed=3)
@@ -250,6 +252,27 @@ def test_save_load_round_trip(fitted, tmp_path):
         MultiModalModel.load(path)
     with pytest.raises(FileNotFoundError, match=r"config\.json is missing"):
         MultiModalModel.load(tmp_path / "nothing")
+
+
+def test_a_directory_saved_before_registry_json_still_loads(fitted, tmp_path):
+    # format 1 kept what the model knows of its data in config.json, with no registry.json
+    _, _, _, test, model = fitted
+    path = model.save(tmp_path / "v2")
+    meta = json.loads((path / "config.json").read_text())
+    registry = json.loads((path / "registry.json").read_text())
+    old = {**meta, **registry, "format_version": 1}
+    del old["phenocast_version"]
+    (path / "config.json").write_text(json.dumps(old))
+    (path / "registry.json").unlink()
+    again = MultiModalModel.load(path)
+    a, _ = model.predict_modality(test, source="rna", target="morphology", seed=3)
+    b, _ = again.predict_modality(test, source="rna", target="morphology", seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    # a version-2 directory without its registry.json is incomplete, and says so
+    path = model.save(tmp_path / "broken")
+    (path / "registry.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"registry\.json is missing"):
+        MultiModalModel.load(path)
 
 
 def test_clear_errors(fitted):

@@ -1,6 +1,6 @@
 """The user-facing multimodal perturbation model: :class:`MultiModalData` in, DataFrames out.
 
-:class:`MultiModalModel` wraps the array-level :class:`~phenocast.multimodal._vae.MultiModalVAE`
+:class:`MultiModalModel` wraps the array-level :class:`~._vae.MultiModalVAE`
 with the bookkeeping a user should not have to do: it reads the modalities, masks and
 perturbation encoding from the data, keeps the feature names and the component vocabulary,
 parses new conditions, checks new data against what it was fitted on, and saves itself as a
@@ -13,21 +13,22 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..data import (
+from ...data import (
     Condition,
+    MultiModalData,
+    MultiModalDataError,
     RegistrationError,
-    atomic_write,
-    atomic_write_text,
     parse_condition,
 )
-from ..metrics import MIEstimate, predictive_mi
+from ...metrics import MIEstimate, predictive_mi
+from .._base import register_model
+from .._persist import ModelDirectoryError, read_model_dir, write_model_dir
 from ._config import MultiModalConfig
-from ._data import _FEATURE_NAME, MultiModalData, MultiModalDataError, _shown
 from ._vae import MultiModalVAE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,10 +38,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["MultiModalModel"]
 
+
+def _shown(values: Sequence[object], k: int = 5) -> str:
+    head = ", ".join(repr(v) for v in list(values)[:k])
+    return head + (", ..." if len(values) > k else "")
+
+
 _FORMAT = "phenocast.multimodal_model"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: what the model knows of its data moved to registry.json
 
 
+@register_model("multimodal")
 class MultiModalModel:
     """Several readouts of a perturbation as views of one latent; predicts one from another.
 
@@ -59,6 +67,10 @@ class MultiModalModel:
     >>> mean.shape, list(mean.columns[:2])
     ((60, 4), ['morph_0', 'morph_1'])
     """
+
+    config_class = MultiModalConfig
+    #: What ``fit`` takes: :class:`~phenocast.data.MultiModalData`, not a registered AnnData.
+    inputs: ClassVar[str] = "multimodal"
 
     def __init__(self, config: MultiModalConfig | None = None) -> None:
         if config is not None and not isinstance(config, MultiModalConfig):
@@ -387,7 +399,7 @@ class MultiModalModel:
             names = self.feature_names_[m]
             var = pd.DataFrame(index=pd.Index(names, dtype=object))
             if clashes.intersection(names):  # as MultiModalData.to_mudata names them
-                var[_FEATURE_NAME] = list(names)
+                var[MultiModalData.FEATURE_NAME_COLUMN] = list(names)
                 var.index = pd.Index([f"{m}:{f}" for f in names])
             flat = x.reshape(-1, x.shape[-1]).astype(np.float32)
             mods[m] = ad.AnnData(flat, obs=obs.copy(), var=var)
@@ -571,28 +583,17 @@ class MultiModalModel:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write the model to directory ``path``: ``config.json`` and ``weights.pt``.
+        """Write the model to directory ``path`` in the shared save format.
 
-        ``config.json`` holds the format and version, the config, the feature names of every
+        ``config.json`` holds the format and version, the config and the network's sizes;
+        ``registry.json`` what the model knows of its data: the feature names of every
         modality, the component vocabulary, the control label and the featuriser's name and
         content hash (not its matrix); ``weights.pt`` a state dict of tensors, read back with
         ``torch.load(weights_only=True)``. Each file is written to a temporary file and renamed.
         """
-        import torch
-
         vae = self._require_fitted()
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise FileExistsError(f"{path} exists and is not a directory.")
-        if (path / "config.json").exists() and not overwrite:
-            raise FileExistsError(f"{path} already holds a saved model; pass overwrite=True.")
-        path.mkdir(parents=True, exist_ok=True)
         state = vae.to_state()
-        meta = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "config": state["config"],
-            "vae": state["meta"],
+        registry = {
             "modalities": list(self.modalities_),
             "feature_names": self.feature_names_,
             "components": list(self.components_),
@@ -604,36 +605,46 @@ class MultiModalModel:
                 "content_hash": self.feature_hash_,
             },
         }
-        atomic_write(path / "weights.pt", lambda p: torch.save(state["tensors"], p))
-        atomic_write_text(path / "config.json", json.dumps(meta, indent=1))
-        return path
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "config": state["config"],
+            "vae": state["meta"],
+        }
+        return write_model_dir(
+            path,
+            meta=meta,
+            registry=json.dumps(registry, indent=1),
+            tensors=state["tensors"],
+            overwrite=overwrite,
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MultiModalModel:
-        """Read a model written by :meth:`save` (no pickles: tensors via ``weights_only``)."""
-        import torch
+        """Read a model written by :meth:`save` (no pickles: tensors via ``weights_only``).
 
-        path = Path(path)
-        cfg_file, weights = path / "config.json", path / "weights.pt"
-        for f in (cfg_file, weights):
-            if not f.is_file():
-                raise FileNotFoundError(f"{f} is missing: {path} is not a saved MultiModalModel.")
-        meta = json.loads(cfg_file.read_text())
-        if meta.get("format") != _FORMAT or meta.get("format_version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"{cfg_file} is not a {_FORMAT} file of version {_FORMAT_VERSION} (format "
-                f"{meta.get('format')!r}, version {meta.get('format_version')!r})."
-            )
-        tensors = torch.load(weights, weights_only=True, map_location="cpu")
+        Directories of format version 1 (before ``registry.json``) load too.
+        """
+        meta, registry_text, tensors = read_model_dir(
+            path,
+            format=_FORMAT,
+            versions=(1, _FORMAT_VERSION),
+            writer="MultiModalModel.save",
+            registry_since=2,
+        )
+        try:
+            registry = meta if registry_text is None else json.loads(registry_text)
+        except json.JSONDecodeError as err:
+            raise ModelDirectoryError(f"{path}/registry.json is corrupt ({err}).") from None
         vae = MultiModalVAE.from_state(
             {"config": meta["config"], "meta": meta["vae"], "tensors": tensors}
         )
         model = cls(vae.config)
         model.vae_ = vae
-        model.modalities_ = tuple(meta["modalities"])
-        model.feature_names_ = {m: list(v) for m, v in meta["feature_names"].items()}
-        model.components_ = tuple(meta["components"])
-        model.control_ = meta["control"]
-        feat = meta.get("featuriser")
+        model.modalities_ = tuple(registry["modalities"])
+        model.feature_names_ = {m: list(v) for m, v in registry["feature_names"].items()}
+        model.components_ = tuple(registry["components"])
+        model.control_ = registry["control"]
+        feat = registry.get("featuriser")
         model.feature_hash_ = None if feat is None else feat["content_hash"]
         return model

@@ -14,8 +14,7 @@ from phenocast.multimodal import (
     predictive_mi,
     synthetic_multimodal,
 )
-
-from .conftest import run_or_skip
+from tests.conftest import run_or_skip
 
 # 2 shared + 2 private latents, 10 and 8 features, noise 1: I(a; b) ~ 0.25-0.45 nats
 SETTING = dict(n_samples=2000, dims={"a": 10, "b": 8}, shared_dim=2, private_dim=2, noise=1.0)
