@@ -1,26 +1,6 @@
 """Name registries: the one helper behind every extension point (models, featurisers,
-acquisition functions, LLM backends).
-
-A :class:`NameRegistry` maps names to objects (classes or factories). It reads like a dict
-(``name in reg``, ``reg[name]``, ``list(reg)``), adds entries by decorator or call, refuses a
-name that is already taken by another object, and answers an unknown name with a
-:class:`KeyError` that lists the known ones. This module imports nothing from phenocast, so
-every package may use it.
-
-Examples
---------
->>> from phenocast.registries import NameRegistry
->>> SHAPES = NameRegistry("shape")
->>> @SHAPES.register("square")
-... class Square: ...
->>> SHAPES.register("circle", dict)
-<class 'dict'>
->>> list(SHAPES), "square" in SHAPES, SHAPES.names()
-(['square', 'circle'], True, ['circle', 'square'])
->>> SHAPES["triangle"]
-Traceback (most recent call last):
-KeyError: "Unknown shape 'triangle'; choose one of ['circle', 'square']."
-"""
+acquisition functions, LLM backends). It imports nothing from phenocast, so every package may
+use it."""
 
 from __future__ import annotations
 
@@ -34,7 +14,9 @@ _O = TypeVar("_O")
 
 
 class NameRegistry(MutableMapping[str, T]):
-    """Objects registered by name, in registration order.
+    """Objects registered by name, in registration order: reads like a dict (``name in reg``,
+    ``reg[name]``, ``list(reg)``), adds by decorator or call, refuses a taken name and answers
+    an unknown one with a :class:`KeyError` listing the known names.
 
     Parameters
     ----------
@@ -50,6 +32,19 @@ class NameRegistry(MutableMapping[str, T]):
     naming both objects; registering the identical object again does nothing. Item assignment
     (``reg[name] = obj``) registers, so it follows the same rule; ``del reg[name]`` removes an
     entry (tests use it to clean up).
+
+    Examples
+    --------
+    >>> SHAPES = NameRegistry("shape")
+    >>> @SHAPES.register("square")
+    ... class Square: ...
+    >>> SHAPES.register("circle", dict)
+    <class 'dict'>
+    >>> list(SHAPES), "square" in SHAPES, SHAPES.names()
+    (['square', 'circle'], True, ['circle', 'square'])
+    >>> SHAPES["triangle"]
+    Traceback (most recent call last):
+    KeyError: "Unknown shape 'triangle'; choose one of ['circle', 'square']."
     """
 
     def __init__(self, kind: str, *, name_attr: str | None = None) -> None:
