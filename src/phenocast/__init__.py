@@ -28,6 +28,7 @@ __all__ = [
     "models",
     "multimodal",
     "plot",
+    "registries",
     "screen",
     "train",
 ]
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
         models,
         multimodal,
         plot,
+        registries,
         screen,
         train,
     )

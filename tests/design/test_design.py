@@ -16,6 +16,7 @@ from phenocast.design import (
     BootstrapEnsemble,
     ReplayOracle,
     make_acquisition,
+    register_acquisition,
 )
 from phenocast.featurize import GeneFeatures
 from phenocast.knowledge import GeneGraph
@@ -146,6 +147,15 @@ def test_graph_exploit_and_essential_first_explain_their_picks():
         make_acquisition("kg-exploit").select(context(feats.matrix, [0.0], [0], model), 2)
     with pytest.raises(KeyError, match="Unknown acquisition 'ucbb'"):
         make_acquisition("ucbb")
+
+
+def test_a_taken_acquisition_name_is_refused():
+    class Greedy2:
+        pass
+
+    with pytest.raises(ValueError, match="'greedy' is already a registered acquisition"):
+        register_acquisition("greedy")(Greedy2)
+    assert ACQUISITIONS["greedy"].name == "greedy" and not hasattr(Greedy2, "name")
 
 
 def test_hit_model_learns_the_essential_prior_in_either_direction():

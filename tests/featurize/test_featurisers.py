@@ -104,6 +104,13 @@ def test_a_registered_factory_is_built_by_name():
         del FEATURISERS["_test_identity"]
 
 
+def test_a_taken_featuriser_name_is_refused():
+    with pytest.raises(ValueError, match="'onehot' is already a registered featuriser"):
+        register_featuriser("onehot")(lambda: None)
+    onehot = FEATURISERS["onehot"]
+    assert register_featuriser("onehot")(onehot) is onehot  # the same factory again: no-op
+
+
 @pytest.mark.realdata
 def test_default_priors_load_from_the_data_directory():
     from phenocast.data import load_gene2go

@@ -27,6 +27,7 @@ from phenocast.knowledge._llm import (
     backend_from_env,
     make_backend,
     parse_genes,
+    register_backend,
     smollm2_gguf,
 )
 from phenocast.knowledge._prompt import Demonstration, PromptBuilder
@@ -178,6 +179,15 @@ def test_timeout_is_a_clear_error():
 def test_bad_messages(messages, message):
     with pytest.raises(ValueError, match=message):
         OpenAICompatible("http://127.0.0.1:9", "m", environ={}).complete(messages)
+
+
+def test_a_taken_backend_name_is_refused():
+    class Other:
+        pass
+
+    with pytest.raises(ValueError, match="'openai' is already a registered LLM backend"):
+        register_backend("openai")(Other)
+    assert BACKENDS["openai"] is OpenAICompatible and not hasattr(Other, "name")
 
 
 def test_registry_and_local_backends_fail_clearly(tmp_path):

@@ -14,6 +14,7 @@ from phenocast.models import (
     UnsupportedConditionError,
     create_model,
     model_names,
+    register_model,
 )
 
 G = 6
@@ -197,3 +198,12 @@ def test_model_specs_expand_variants():
     with pytest.raises(KeyError, match="no variant 'middle'"):
         expand_models("nearest-dose[middle]")
     assert "linear" in MODELS
+
+
+def test_a_taken_model_name_is_refused():
+    class Other:
+        pass
+
+    with pytest.raises(ValueError, match="'linear' is already a registered model"):
+        register_model("linear")(Other)
+    assert MODELS["linear"].name == "linear" and not hasattr(Other, "name")

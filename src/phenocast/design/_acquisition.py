@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..registries import NameRegistry
 from ._surrogates import Prediction, Surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,26 +70,20 @@ class Acquisition(Protocol):
     def select(self, ctx: AcquisitionContext, batch_size: int) -> Selection: ...
 
 
-ACQUISITIONS: dict[str, Callable[..., Acquisition]] = {}
+ACQUISITIONS: NameRegistry[Callable[..., Acquisition]] = NameRegistry(
+    "acquisition", name_attr="name"
+)
 
 
 def register_acquisition(name: str) -> Callable[[Any], Any]:
-    def deco(cls: Any) -> Any:
-        cls.name = name
-        ACQUISITIONS[name] = cls
-        return cls
-
-    return deco
+    """Class decorator adding an acquisition to :data:`ACQUISITIONS` under ``name`` (sets
+    ``cls.name``; a name taken by another class is refused)."""
+    return ACQUISITIONS.register(name)
 
 
 def make_acquisition(name: str, **options: Any) -> Acquisition:
-    try:
-        cls = ACQUISITIONS[name]
-    except KeyError:
-        raise KeyError(
-            f"Unknown acquisition {name!r}; choose one of {sorted(ACQUISITIONS)}."
-        ) from None
-    return cls(**options)
+    """The acquisition registered as ``name``, built with ``options``."""
+    return ACQUISITIONS[name](**options)
 
 
 def _top(ctx: AcquisitionContext, score: np.ndarray, b: int, what: str) -> Selection:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..registries import NameRegistry
 from ._table import FeatureTable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,17 +62,13 @@ class Featuriser(Protocol):
     def content_hash(self) -> str: ...
 
 
-FEATURISERS: dict[str, Callable[..., Featuriser]] = {}
+FEATURISERS: NameRegistry[Callable[..., Featuriser]] = NameRegistry("featuriser")
 
 
 def register_featuriser(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add a factory (keyword-only options → :class:`Featuriser`) to :data:`FEATURISERS`."""
-
-    def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
-        FEATURISERS[name] = factory
-        return factory
-
-    return deco
+    """Add a factory (keyword-only options → :class:`Featuriser`) to :data:`FEATURISERS` (a
+    name taken by another factory is refused)."""
+    return FEATURISERS.register(name)
 
 
 def make_featuriser(name: str, **options: Any) -> Featuriser:
@@ -83,12 +80,7 @@ def make_featuriser(name: str, **options: Any) -> Featuriser:
     >>> f.transform(["TP53"]).tolist(), f.missing(["MYC"])
     ([[0.0, 1.0]], ['MYC'])
     """
-    try:
-        factory = FEATURISERS[name]
-    except KeyError:
-        raise KeyError(
-            f"Unknown featuriser {name!r}; choose one of {sorted(FEATURISERS)}."
-        ) from None
+    factory = FEATURISERS[name]
     accepted = [
         p.name
         for p in inspect.signature(factory).parameters.values()

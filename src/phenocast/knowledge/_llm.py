@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from ..registries import NameRegistry
+
 __all__ = [
     "BACKENDS",
     "ConstrainedBackend",
@@ -85,27 +87,18 @@ class ConstrainedBackend(LLMBackend, Protocol):
     ) -> str: ...
 
 
-BACKENDS: dict[str, Callable[..., LLMBackend]] = {}
+BACKENDS: NameRegistry[Callable[..., LLMBackend]] = NameRegistry("LLM backend", name_attr="name")
 
 
 def register_backend(name: str) -> Callable[[Any], Any]:
-    """Class decorator adding a backend to :data:`BACKENDS` under ``name``."""
-
-    def deco(cls: Any) -> Any:
-        cls.name = name
-        BACKENDS[name] = cls
-        return cls
-
-    return deco
+    """Class decorator adding a backend to :data:`BACKENDS` under ``name`` (sets ``cls.name``;
+    a name taken by another class is refused)."""
+    return BACKENDS.register(name)
 
 
 def make_backend(name: str, **options: Any) -> LLMBackend:
     """The backend registered as ``name``, built with ``options``."""
-    try:
-        cls = BACKENDS[name]
-    except KeyError:
-        raise KeyError(f"Unknown LLM backend {name!r}; choose one of {sorted(BACKENDS)}.") from None
-    return cls(**options)
+    return BACKENDS[name](**options)
 
 
 def backend_from_env(environ: Mapping[str, str] | None = None) -> LLMBackend | None:

@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
+from ..registries import NameRegistry
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
@@ -65,21 +67,14 @@ class PerturbationModel(Protocol):
     def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray: ...
 
 
-MODELS: dict[str, type] = {}
+MODELS: NameRegistry[type] = NameRegistry("model", name_attr="name")
 _M = TypeVar("_M", bound=type)
 
 
 def register_model(name: str) -> Callable[[_M], _M]:
-    """Class decorator adding a model to :data:`MODELS` under its command-line name."""
-
-    def deco(cls: _M) -> _M:
-        if name in MODELS and MODELS[name] is not cls:
-            raise ValueError(f"A model named {name!r} is already registered.")
-        cls.name = name  # type: ignore[attr-defined]
-        MODELS[name] = cls
-        return cls
-
-    return deco
+    """Class decorator adding a model to :data:`MODELS` under its command-line name (sets
+    ``cls.name``; a name taken by another class is refused)."""
+    return MODELS.register(name)
 
 
 def model_names() -> list[str]:
@@ -91,9 +86,7 @@ def model_names() -> list[str]:
 
 def create_model(name: str, registry: Registry, config: dict[str, Any] | None = None) -> Any:
     """Instantiate the model registered as ``name`` for ``registry``."""
-    names = model_names()
-    if name not in MODELS:
-        raise KeyError(f"Unknown model {name!r}; available models: {', '.join(names)}.")
+    model_names()  # registers the built-in models
     cls = MODELS[name]
     if getattr(cls, "inputs", "anndata") != "anndata":
         raise TypeError(
