@@ -154,9 +154,8 @@ def train(
     except ValueError as err:
         raise _fail(str(err)) from None
     model.save(out, overwrite=overwrite)
-    vae = model.vae_
-    assert vae is not None and vae.history_ is not None  # set by fit
-    h = vae.history_
+    h = model.history_
+    assert h is not None  # set by fit
     counts = ", ".join(f"{m} {int(mm.mask(m).sum())}" for m in mm.modalities)
     console = _console()
     console.print(

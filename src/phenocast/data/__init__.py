@@ -36,7 +36,13 @@ from ._multimodal import (
     multimodal_datasets,
 )
 from ._multimodal_splits import Split as MultiModalSplit
-from ._parse import Condition, RegistrationError, format_condition, parse_condition
+from ._parse import (
+    Condition,
+    RegistrationError,
+    format_condition,
+    parse_condition,
+    parse_conditions,
+)
 from ._paths import data_dir
 from ._priors import (
     GENEDISCO_SCREENS,
@@ -106,6 +112,7 @@ __all__ = [
     "load_sciplex_metadata",
     "multimodal_datasets",
     "parse_condition",
+    "parse_conditions",
     "pseudobulk",
     "register",
     "synthetic",

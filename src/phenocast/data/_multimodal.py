@@ -471,6 +471,27 @@ class MultiModalData:
         return codes, doses
 
     # ----------------------------------------------------------------- subsets and splits
+    def group_labels(self, groups: str | Sequence[object] | np.ndarray | None) -> np.ndarray | None:
+        """One label per id for resampling ids that are not independent together.
+
+        ``"perturbation"``: ids of one perturbation share a label (a drug's dose series, a
+        pair's replicates); a sequence: one label per id, checked; ``None``: no groups.
+        """
+        if groups is None:
+            return None
+        if isinstance(groups, str):
+            if groups != "perturbation":
+                raise ValueError(
+                    f"groups must be 'perturbation', one label per id or None, got {groups!r}."
+                )
+            return np.array([c.perturbation for c in self.conditions], dtype=object)
+        labels = np.asarray(groups, dtype=object)
+        if labels.shape != (len(self),):
+            raise ValueError(
+                f"groups has shape {labels.shape}; give one label per id of data ({len(self)})."
+            )
+        return labels
+
     def subset(self, ids: Iterable[str]) -> MultiModalData:
         """The ids given, in that order; a modality may end up with no rows (all masked)."""
         wanted = pd.Index([str(i) for i in ids], dtype=object)

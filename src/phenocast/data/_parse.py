@@ -10,7 +10,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Condition", "RegistrationError", "format_condition", "parse_condition"]
+__all__ = [
+    "Condition",
+    "RegistrationError",
+    "format_condition",
+    "parse_condition",
+    "parse_conditions",
+]
 
 SEP = "+"
 
@@ -174,3 +180,48 @@ def parse_condition(
     else:
         doses = _split_dose(dose, column=dose_column, n=len(comps), shown_pert=SEP.join(comps))
     return Condition(*_canonical(comps, doses))
+
+
+def parse_conditions(conditions: object, *, control: str | None = None) -> list[Condition]:
+    """Parse a list of conditions a user asks a model about.
+
+    Parameters
+    ----------
+    conditions
+        Perturbation strings (``["A+B"]``, every component at dose 1) or a DataFrame with
+        ``perturbation`` and ``dose`` columns (``"A+B"``, ``"1.5+3"``).
+    control
+        The control label, parsed as the unperturbed condition.
+
+    Returns
+    -------
+    One :class:`Condition` per row, in order; a bad row raises ``ValueError`` naming it.
+    """
+    import pandas as pd
+
+    if isinstance(conditions, pd.DataFrame):
+        for col in ("perturbation", "dose"):
+            if col not in conditions.columns:
+                shown = ", ".join(repr(c) for c in list(conditions.columns)[:5])
+                raise ValueError(
+                    f"conditions has no {col!r} column (columns: {shown}); pass columns "
+                    "'perturbation' and 'dose' or a list of perturbation strings (dose 1)."
+                )
+        pairs = list(zip(conditions["perturbation"], conditions["dose"], strict=True))
+    elif isinstance(conditions, str) or not isinstance(conditions, Sequence):
+        raise TypeError(
+            "conditions must be a list of perturbation strings (e.g. ['A+B']) or a "
+            "DataFrame with 'perturbation' and 'dose' columns, got "
+            f"{type(conditions).__name__}."
+        )
+    else:
+        pairs = [(p, None) for p in conditions]
+    if not pairs:
+        raise ValueError("conditions is empty.")
+    out = []
+    for i, (p, d) in enumerate(pairs):
+        try:
+            out.append(parse_condition(p, d, control=control))
+        except RegistrationError as err:
+            raise ValueError(f"conditions row {i} ({p!r}, dose {d!r}): {err}") from err
+    return out

@@ -1,4 +1,4 @@
-"""Checking and conversion of the numpy inputs of :class:`~phenocast.multimodal.MultiModalVAE`."""
+"""Checking and conversion of the numpy inputs of the multimodal model's array-level core."""
 
 from __future__ import annotations
 

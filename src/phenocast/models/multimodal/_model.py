@@ -1,10 +1,11 @@
-"""The user-facing multimodal perturbation model: :class:`MultiModalData` in, DataFrames out.
+"""The multimodal perturbation model: :class:`~phenocast.data.MultiModalData` in, DataFrames
+out.
 
-:class:`MultiModalModel` wraps the array-level :class:`~._vae.MultiModalVAE`
-with the bookkeeping a user should not have to do: it reads the modalities, masks and
-perturbation encoding from the data, keeps the feature names and the component vocabulary,
-parses new conditions, checks new data against what it was fitted on, and saves itself as a
-directory without pickles.
+:class:`MultiModalModel` adds to its array-level half (:class:`~._core.ArrayCore`) the
+bookkeeping a user should not have to do: it reads the modalities, masks and perturbation
+encoding from the data, keeps the feature names and the component vocabulary, parses new
+conditions, checks new data against what it was fitted on, and saves itself in the shared
+save format.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from ...data import (
     Condition,
     MultiModalData,
     MultiModalDataError,
-    RegistrationError,
-    parse_condition,
+    parse_conditions,
 )
 from ...metrics import MIEstimate, predictive_mi
 from .._base import register_model
 from .._persist import ModelDirectoryError, read_model_dir, write_model_dir
 from ._config import MultiModalConfig
-from ._vae import MultiModalVAE
+from ._core import ArrayCore
 
 if TYPE_CHECKING:  # pragma: no cover
     from mudata import MuData
@@ -49,7 +49,7 @@ _FORMAT_VERSION = 2  # 2: what the model knows of its data moved to registry.jso
 
 
 @register_model("multimodal")
-class MultiModalModel:
+class MultiModalModel(ArrayCore):
     """Several readouts of a perturbation as views of one latent; predicts one from another.
 
     Parameters
@@ -73,10 +73,7 @@ class MultiModalModel:
     inputs: ClassVar[str] = "multimodal"
 
     def __init__(self, config: MultiModalConfig | None = None) -> None:
-        if config is not None and not isinstance(config, MultiModalConfig):
-            raise TypeError(f"config must be a MultiModalConfig, got {type(config).__name__}.")
-        self.config = config if config is not None else MultiModalConfig()
-        self.vae_: MultiModalVAE | None = None
+        super().__init__(config)
         self._features: ComponentFeatures | None = None
 
     # ------------------------------------------------------------------ fitting
@@ -131,7 +128,7 @@ class MultiModalModel:
             self._features = ComponentFeatures(resolved.fit(list(vocab)))
             feats, _ = self._features.rows(vocab)
         use_perts = bool(vocab)
-        self.vae_ = MultiModalVAE(self.config).fit(
+        self._fit_arrays(
             views,
             masks=masks,
             components=comps if use_perts else None,
@@ -144,11 +141,6 @@ class MultiModalModel:
         self.control_ = data.control
         self.feature_hash_ = None if self._features is None else self._features.content_hash
         return self
-
-    def _require_fitted(self) -> MultiModalVAE:
-        if self.vae_ is None:
-            raise RuntimeError("This MultiModalModel is not fitted yet; call fit() or load().")
-        return self.vae_
 
     # ------------------------------------------------------------------ checks
     def _modality(self, name: str, *, role: str) -> str:
@@ -228,7 +220,7 @@ class MultiModalModel:
             feature names; the variance is the predictive one (posterior spread plus the
             decoder's noise).
         """
-        vae = self._require_fitted()
+        self._require_fitted()
         sources = [source] if isinstance(source, str) else list(source)
         if not sources:
             raise ValueError("source must name at least one modality.")
@@ -250,7 +242,7 @@ class MultiModalModel:
         if use_perturbation:
             self._require_prior("use_perturbation=True")
             comps, doses, feats = self._encode(list(data.conditions[rows]), featuriser)
-        mean, var = vae.predict(
+        mean, var = self._predict_arrays(
             sources,
             target,
             views,
@@ -265,34 +257,6 @@ class MultiModalModel:
             pd.DataFrame(mean, index=ids, columns=cols),
             pd.DataFrame(var, index=ids, columns=cols),
         )
-
-    def _parse(self, conditions: Sequence[str] | pd.DataFrame) -> list[Condition]:
-        if isinstance(conditions, pd.DataFrame):
-            for col in ("perturbation", "dose"):
-                if col not in conditions.columns:
-                    raise ValueError(
-                        f"conditions has no {col!r} column (columns: "
-                        f"{_shown(list(conditions.columns))}); pass columns 'perturbation' and "
-                        "'dose' or a list of perturbation strings (dose 1)."
-                    )
-            pairs = list(zip(conditions["perturbation"], conditions["dose"], strict=True))
-        elif isinstance(conditions, str) or not isinstance(conditions, Sequence):
-            raise TypeError(
-                "conditions must be a list of perturbation strings (e.g. ['A+B']) or a "
-                "DataFrame with 'perturbation' and 'dose' columns, got "
-                f"{type(conditions).__name__}."
-            )
-        else:
-            pairs = [(p, None) for p in conditions]
-        if not pairs:
-            raise ValueError("conditions is empty.")
-        out = []
-        for i, (p, d) in enumerate(pairs):
-            try:
-                out.append(parse_condition(p, d, control=self.control_))
-            except RegistrationError as err:
-                raise ValueError(f"conditions row {i} ({p!r}, dose {d!r}): {err}") from err
-        return out
 
     def generate(
         self,
@@ -328,12 +292,12 @@ class MultiModalModel:
             DataFrames indexed by the condition keys (``"A+B@1.5+3"``, in the given order),
             columns the target's feature names.
         """
-        vae = self._require_fitted()
+        self._require_fitted()
         self._modality(target, role="target")
         self._require_prior("generate()")
-        parsed = self._parse(conditions)
+        parsed = parse_conditions(conditions, control=self.control_)
         comps, doses, feats = self._encode(parsed, featuriser)
-        mean, var = vae.generate(
+        mean, var = self._generate_arrays(
             target,
             comps,
             doses,
@@ -379,11 +343,11 @@ class MultiModalModel:
         import anndata as ad
         import mudata
 
-        vae = self._require_fitted()
+        self._require_fitted()
         self._require_prior("sample()")
-        parsed = self._parse(conditions)
+        parsed = parse_conditions(conditions, control=self.control_)
         comps, doses, feats = self._encode(parsed, featuriser)
-        draws = vae.sample(comps, doses, features=feats, n_draws=n_draws, seed=seed)
+        draws = self._sample_arrays(comps, doses, features=feats, n_draws=n_draws, seed=seed)
         keys = [c.key for c in parsed]
         obs = pd.DataFrame(
             {
@@ -409,8 +373,8 @@ class MultiModalModel:
         return out
 
     def _require_prior(self, what: str) -> None:
-        vae = self._require_fitted()
-        if not self.components_ or vae.n_components_ == 0:
+        self._require_fitted()
+        if not self.components_ or self.n_components_ == 0:
             raise ValueError(
                 f"{what} needs the perturbation prior: fit on data with perturbation "
                 "components and conditional_prior=True."
@@ -421,7 +385,7 @@ class MultiModalModel:
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Component indices, doses (``None`` without a dose response) and, when needed, the
         feature rows of the training vocabulary followed by the new components."""
-        vae = self._require_fitted()
+        self._require_fitted()
         index = {c: i for i, c in enumerate(self.components_)}
         new = sorted({c for cond in parsed for c in cond.components if c not in index})
         feats = None
@@ -457,7 +421,7 @@ class MultiModalModel:
         for i, cond in enumerate(parsed):
             for j, (c, d) in enumerate(zip(cond.components, cond.doses, strict=True)):
                 comps[i, j], doses[i, j] = index[c], d
-        return comps, doses if vae.use_doses_ else None, feats
+        return comps, doses if self.use_doses_ else None, feats
 
     def _features_for(
         self, featuriser: Featuriser | FeatureTable | None
@@ -496,7 +460,7 @@ class MultiModalModel:
         ``data``, with the model's densities: the conditional ``q(x_b | x_a) = E_{q(z | x_a)}
         p(x_b | z)`` by Monte Carlo over posterior draws, the marginal ``q(x_b) = E_{p(z)}
         p(x_b | z)`` (``p(z)`` the prior averaged over the training perturbations) by
-        importance sampling (:meth:`MultiModalVAE.log_likelihood_target`). The interval is a
+        importance sampling (``ArrayCore._log_likelihoods``). The interval is a
         percentile bootstrap over ids (:func:`~phenocast.multimodal.predictive_mi`); it holds
         the sampling error of the ids only, not the model's fitting error or the Monte Carlo
         error of the densities.
@@ -534,7 +498,7 @@ class MultiModalModel:
         seed
             Seeds the draws and the bootstrap.
         """
-        vae = self._require_fitted()
+        self._require_fitted()
         self._modality(a, role="a")
         self._modality(b, role="b")
         if a == b:
@@ -546,10 +510,10 @@ class MultiModalModel:
                 f"mutual_information needs at least 2 ids measured in both {a!r} and {b!r}; "
                 f"the data have {int(both.sum())}."
             )
-        labels = self._group_labels(data, groups)
+        labels = data.group_labels(groups)
         views = {m: v[both] for m, v in views.items()}
         masks = {m: k[both] for m, k in masks.items()}
-        log_c, log_m = vae.log_likelihood_target(a, b, views, masks, n_samples=n_samples, seed=seed)
+        log_c, log_m = self._log_likelihoods(a, b, views, masks, n_samples=n_samples, seed=seed)
         est = predictive_mi(
             log_c,
             log_m,
@@ -559,27 +523,8 @@ class MultiModalModel:
             seed=seed,
         )
         details = dict(est.details)
-        details.update({"a": a, "b": b, "n_samples": vae._n_samples(n_samples)})
+        details.update({"a": a, "b": b, "n_samples": self._n_samples(n_samples)})
         return MIEstimate(est.value, est.se, est.ci_low, est.ci_high, est.n, est.estimator, details)
-
-    @staticmethod
-    def _group_labels(
-        data: MultiModalData, groups: str | Sequence[object] | np.ndarray | None
-    ) -> np.ndarray | None:
-        if groups is None:
-            return None
-        if isinstance(groups, str):
-            if groups != "perturbation":
-                raise ValueError(
-                    f"groups must be 'perturbation', one label per id or None, got {groups!r}."
-                )
-            return np.array([c.perturbation for c in data.conditions], dtype=object)
-        labels = np.asarray(groups, dtype=object)
-        if labels.shape != (len(data),):
-            raise ValueError(
-                f"groups has shape {labels.shape}; give one label per id of data ({len(data)})."
-            )
-        return labels
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -591,8 +536,7 @@ class MultiModalModel:
         content hash (not its matrix); ``weights.pt`` a state dict of tensors, read back with
         ``torch.load(weights_only=True)``. Each file is written to a temporary file and renamed.
         """
-        vae = self._require_fitted()
-        state = vae.to_state()
+        state = self._to_state()
         registry = {
             "modalities": list(self.modalities_),
             "feature_names": self.feature_names_,
@@ -636,11 +580,7 @@ class MultiModalModel:
             registry = meta if registry_text is None else json.loads(registry_text)
         except json.JSONDecodeError as err:
             raise ModelDirectoryError(f"{path}/registry.json is corrupt ({err}).") from None
-        vae = MultiModalVAE.from_state(
-            {"config": meta["config"], "meta": meta["vae"], "tensors": tensors}
-        )
-        model = cls(vae.config)
-        model.vae_ = vae
+        model = cls._from_state({"config": meta["config"], "meta": meta["vae"], "tensors": tensors})
         model.modalities_ = tuple(registry["modalities"])
         model.feature_names_ = {m: list(v) for m, v in registry["feature_names"].items()}
         model.components_ = tuple(registry["components"])

@@ -1,10 +1,11 @@
-"""The array-level multimodal perturbation VAE: numpy arrays in, numpy arrays out.
+"""The array-level half of :class:`~phenocast.models.MultiModalModel`: numpy in, numpy out.
 
-:class:`MultiModalVAE` standardises each modality's features on its measured training rows,
-trains a :class:`~phenocast.models.multimodal._module.MultiModalModule` with the shared Lightning
-plan (early stopping on the held-out negative ELBO), and predicts on the original scale:
-an unmeasured readout from measured ones, a perturbation's readouts from its prior alone,
-and the log-densities a predictive mutual-information estimate needs.
+:class:`ArrayCore` standardises each modality's features on its measured training rows,
+trains a :class:`~._module.MultiModalModule` with the shared training plan (early stopping on
+the held-out negative ELBO), and predicts on the original scale: an unmeasured readout from
+measured ones, a perturbation's readouts from its prior alone, and the log-densities a
+predictive mutual-information estimate needs. The model class adds the data, names and
+conditions around it; nobody else uses it.
 """
 
 from __future__ import annotations
@@ -24,33 +25,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...train import FitHistory
     from ._module import MultiModalBatch, MultiModalModule
 
-__all__ = ["MultiModalVAE"]
+__all__ = ["ArrayCore"]
 
 _FORMAT = "phenocast.multimodal_vae"
 _FORMAT_VERSION = 2  # 2: decoders have a private covariance factor (private_dim)
 
 
-class MultiModalVAE:
+class ArrayCore:
     """A perturbation's effect as one latent; each readout a Gaussian view of it.
 
-    Parameters
-    ----------
-    config
-        A :class:`~phenocast.multimodal.MultiModalConfig` (default: its defaults).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> z = rng.normal(size=(60, 2))
-    >>> views = {"a": z @ rng.normal(size=(2, 5)), "b": z @ rng.normal(size=(2, 4))}
-    >>> cfg = MultiModalConfig(latent_dim=2, hidden=(16,)).with_train(max_epochs=3)
-    >>> mean, var = MultiModalVAE(cfg).fit(views).predict("a", "b", views, n_samples=8)
-    >>> mean.shape, bool((var > 0).all())
-    ((60, 4), True)
+    The state and array-level methods :class:`~phenocast.models.MultiModalModel` is built
+    on (it is the only subclass): fitted attributes end in ``_``, methods are private.
     """
-
-    config_class = MultiModalConfig
 
     def __init__(self, config: MultiModalConfig | None = None) -> None:
         if config is not None and not isinstance(config, MultiModalConfig):
@@ -60,7 +46,7 @@ class MultiModalVAE:
         self.history_: FitHistory | None = None
 
     # ------------------------------------------------------------------ fitting
-    def fit(
+    def _fit_arrays(
         self,
         views: dict[str, np.ndarray],
         *,
@@ -68,27 +54,15 @@ class MultiModalVAE:
         components: np.ndarray | None = None,
         doses: np.ndarray | None = None,
         component_features: np.ndarray | None = None,
-    ) -> MultiModalVAE:
-        """Train on samples (conditions) each measured in one or more modalities.
+    ) -> ArrayCore:
+        """Train on samples each measured in one or more modalities.
 
-        Parameters
-        ----------
-        views
-            Modality name → ``(n, d_m)`` values; rows of unmeasured samples may be NaN.
-        masks
-            Modality name → ``(n,)`` bool, True where measured (default: rows without NaN).
-        components
-            ``(n, K)`` integer component indices of each sample's perturbation, -1 pads
-            (a pair is two components). Enables the perturbation prior.
-        doses
-            ``(n, K)`` dose of each component (needs ``components``).
-        component_features
-            ``(C, F)`` features of the components (row ``c`` for index ``c``); embeddings
-            then include a projection of them, which also embeds components never trained on.
-
-        Returns
-        -------
-        The fitted model.
+        ``views``: modality → ``(n, d_m)`` values (rows of unmeasured samples may be NaN);
+        ``masks``: modality → ``(n,)`` bool, True where measured (default: rows without
+        NaN); ``components`` / ``doses``: ``(n, K)`` component indices (-1 pads) and doses,
+        which enable the perturbation prior; ``component_features``: ``(C, F)`` features of
+        the components, projected into their embeddings (which also embeds components never
+        trained on).
         """
         import torch
         from torch.utils.data import DataLoader
@@ -197,7 +171,9 @@ class MultiModalVAE:
     # ------------------------------------------------------------------ checks
     def _require_fitted(self) -> MultiModalModule:
         if self.module is None:
-            raise RuntimeError("This MultiModalVAE is not fitted yet; call fit() first.")
+            raise RuntimeError(
+                f"This {type(self).__name__} is not fitted yet; call fit() or load()."
+            )
         return self.module
 
     def _check_views(
@@ -303,7 +279,7 @@ class MultiModalVAE:
         return mu.numpy() * sd + self.means_[target], var.numpy() * sd**2
 
     # ------------------------------------------------------------------ prediction
-    def predict(
+    def _predict_arrays(
         self,
         source: str | Sequence[str],
         target: str,
@@ -316,33 +292,9 @@ class MultiModalVAE:
         n_samples: int | None = None,
         seed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Predict the ``target`` readout from the ``source`` readouts.
-
-        Parameters
-        ----------
-        source
-            One modality or several (a sample uses those of them it has measured).
-        target
-            The modality to predict; its values need not be in ``views``.
-        views, masks
-            As in :meth:`fit`, for the samples to predict.
-        components, doses, features
-            The samples' perturbations, as in :meth:`generate`. Given, the perturbation prior
-            ``p(z | perturbation)`` replaces the standard-normal expert of the posterior, so
-            what is known of the perturbation adds to what the sources show. ``None``: the
-            sources alone.
-        n_samples
-            Posterior draws (default ``config.n_samples``); 0 decodes the posterior mean and
-            reports the decoder's variance only.
-        seed
-            Seeds the draws (default ``config.train.seed``).
-
-        Returns
-        -------
-        mean, variance
-            ``(n, d_target)`` predictive mean and variance on the original scale; the
-            variance holds the posterior's uncertainty and the decoder's noise.
-        """
+        """``(n, d_target)`` predictive mean and variance of ``target`` from the ``source``
+        readouts (see :meth:`MultiModalModel.predict_modality`); with ``components``, the
+        samples' perturbation prior replaces the standard-normal expert."""
         import torch
 
         module = self._require_fitted()
@@ -398,7 +350,7 @@ class MultiModalVAE:
         dt = None if dose_arr is None else torch.from_numpy(dose_arr.astype(np.float32))
         return self._prior_of(torch.from_numpy(comps), dt, ft)
 
-    def generate(
+    def _generate_arrays(
         self,
         target: str,
         components: np.ndarray,
@@ -408,25 +360,8 @@ class MultiModalVAE:
         n_samples: int | None = None,
         seed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``target`` readout of perturbations from their prior alone (nothing measured).
-
-        Parameters
-        ----------
-        target
-            The modality to generate.
-        components, doses
-            ``(n, K)`` component indices (-1 pads) and doses, as in :meth:`fit`.
-        features
-            ``(C, F)`` component features, needed for indices without a training embedding
-            (default: the training components' features).
-        n_samples, seed
-            As in :meth:`predict`.
-
-        Returns
-        -------
-        mean, variance
-            ``(n, d_target)`` on the original scale.
-        """
+        """``(n, d_target)`` mean and variance of ``target`` from the perturbations' prior
+        alone (see :meth:`MultiModalModel.generate`)."""
         import torch
 
         self._require_fitted()
@@ -444,7 +379,7 @@ class MultiModalVAE:
             n_samples,
         )
 
-    def sample(
+    def _sample_arrays(
         self,
         components: np.ndarray,
         doses: np.ndarray | None = None,
@@ -453,22 +388,8 @@ class MultiModalVAE:
         n_draws: int = 100,
         seed: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """Joint draws of every readout of perturbations, from their prior alone.
-
-        Parameters
-        ----------
-        components, doses, features
-            As in :meth:`generate`.
-        n_draws
-            Draws per perturbation.
-        seed
-            Seeds the draws (default ``config.train.seed``).
-
-        Returns
-        -------
-        Modality → ``(n, n_draws, d_m)`` on the original scale. Draw ``k`` of every modality
-        comes from the same latent, so the draws carry the readouts' dependence.
-        """
+        """Modality → ``(n, n_draws, d_m)`` joint draws from the perturbations' prior: draw
+        ``k`` of every modality comes from one latent (see :meth:`MultiModalModel.sample`)."""
         import torch
 
         module = self._require_fitted()
@@ -485,7 +406,7 @@ class MultiModalVAE:
             for m, x in draws.items()
         }
 
-    def log_likelihood_target(
+    def _log_likelihoods(
         self,
         source: str | Sequence[str],
         target: str,
@@ -495,27 +416,13 @@ class MultiModalVAE:
         n_samples: int | None = None,
         seed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per sample, ``log q(x_t | x_s)`` and ``log q(x_t)`` on the original scale.
+        """Per sample, ``log q(x_t | x_s)`` and ``log q(x_t)`` on the original scale (NaN
+        where the target or every source is unmeasured).
 
-        ``mean(log q(x_t | x_s) − log q(x_t))`` over samples estimates the information the
-        sources carry about the target (in nats).
-
-        ``log q(x_t | x_s) = log E_{q(z | x_s)} p(x_t | z)`` by Monte Carlo over posterior
-        draws. ``log q(x_t) = log E_{p(z)} p(x_t | z)``, where ``p(z)`` is the prior averaged
-        over the training samples' perturbations (``N(0, I)`` without perturbation prior), by
-        importance sampling from the defensive mixture ``½ q(z | x_t) + ½ p(z)``.
-
-        Parameters
-        ----------
-        source, target, views, masks
-            As in :meth:`predict`; ``views`` must hold the target.
-        n_samples, seed
-            Draws per estimate (default ``config.n_samples``, at least 2) and their seed.
-
-        Returns
-        -------
-        log_conditional, log_marginal
-            ``(n,)``; NaN for samples without the target or any source measured.
+        The conditional is a Monte Carlo average over posterior draws; the marginal
+        ``E_{p(z)} p(x_t | z)``, ``p(z)`` the prior averaged over the training samples'
+        perturbations, is importance-sampled from the defensive mixture
+        ``½ q(z | x_t) + ½ p(z)``.
         """
         import torch
 
@@ -552,12 +459,9 @@ class MultiModalVAE:
         return int(n)
 
     # ------------------------------------------------------------------ persistence
-    def to_state(self) -> dict[str, Any]:
-        """The fitted model as plain data: JSON-able ``config`` / ``meta`` and ``tensors``.
-
-        Save ``tensors`` with safetensors or ``torch.save`` (read back with
-        ``weights_only=True``) and the rest as JSON; no pickled objects are involved.
-        """
+    def _to_state(self) -> dict[str, Any]:
+        """The fitted model as plain data: JSON-able ``config`` / ``meta`` and ``tensors``
+        (no pickled objects)."""
         import torch
 
         module = self._require_fitted()
@@ -583,8 +487,8 @@ class MultiModalVAE:
         return {"config": config, "meta": meta, "tensors": tensors}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> MultiModalVAE:
-        """Rebuild a model written by :meth:`to_state`."""
+    def _from_state(cls, state: dict[str, Any]) -> ArrayCore:
+        """Rebuild a model written by :meth:`_to_state`."""
         from ._module import MultiModalModule
 
         meta = state.get("meta", {})
