@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..models import Prediction
+from ..registries import NameRegistry
 
 __all__ = [
     "SURROGATES",
@@ -141,14 +142,13 @@ class BootstrapEnsemble:
 
 
 #: name → factory(seed) of surrogates usable by the loop and the CLI.
-SURROGATES: dict[str, Callable[[int], Surrogate]] = {
-    "bayesian-ridge": lambda seed: BayesianRidge(),
-    "ridge-ensemble": lambda seed: BootstrapEnsemble(BayesianRidge, n_members=8, seed=seed),
-}
+SURROGATES: NameRegistry[Callable[[int], Surrogate]] = NameRegistry("surrogate")
+SURROGATES.register("bayesian-ridge", lambda seed: BayesianRidge())
+SURROGATES.register(
+    "ridge-ensemble", lambda seed: BootstrapEnsemble(BayesianRidge, n_members=8, seed=seed)
+)
 
 
 def make_surrogate(name: str, seed: int = 0) -> Surrogate:
-    try:
-        return SURROGATES[name](seed)
-    except KeyError:
-        raise KeyError(f"Unknown surrogate {name!r}; choose one of {sorted(SURROGATES)}.") from None
+    """A new surrogate registered as ``name`` in :data:`SURROGATES`, seeded with ``seed``."""
+    return SURROGATES[name](seed)
