@@ -17,6 +17,7 @@ from ._ensemble import Ensemble, Prediction
 from ._mc_dropout import MCDropout
 from .baselines import (
     Additive,
+    CrossModalRidge,
     DoseInterpolation,
     EntityAdditive,
     EntityRidge,
@@ -25,6 +26,7 @@ from .baselines import (
     NearestDose,
     NoChange,
     Transfer,
+    additive_from_singles,
 )
 from .compositional import Compositional, CompositionalConfig, TrainConfig
 
@@ -34,6 +36,7 @@ __all__ = [
     "Compositional",
     "CompositionalConfig",
     "Config",
+    "CrossModalRidge",
     "DoseInterpolation",
     "Ensemble",
     "EntityAdditive",
@@ -49,6 +52,7 @@ __all__ = [
     "Transfer",
     "UnsupportedConditionError",
     "VarianceCalibration",
+    "additive_from_singles",
     "condition_mean_noise",
     "create_model",
     "fit_variance_calibration",

@@ -21,6 +21,10 @@ profile of the cells being predicted.
 ``linear``                the bilinear model of Ahlmann-Eltze, Huber & Anders (2025):
                           ``Δ ≈ G K Pᵀ + b``, G and P from PCA of the training data, K by ridge
 ========================  ==============================================================
+
+For several readouts of the same conditions (rows aligned across readouts, no registry):
+:class:`CrossModalRidge` predicts one readout from another, and :func:`additive_from_singles`
+sums a combination's single profiles.
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ from ._dose import Additive, DoseInterpolation, NearestDose, NearestDoseConfig  
 from ._entity import EntityAdditive, EntityRidge, EntityRidgeConfig  # isort: split
 
 from ._linear import Linear, LinearConfig
+from ._multimodal import CROSS_MODAL_ALPHAS, CrossModalRidge, additive_from_singles
 
 __all__ = [
+    "CROSS_MODAL_ALPHAS",
     "Additive",
     "BaselineConfig",
+    "CrossModalRidge",
     "DoseInterpolation",
     "EntityAdditive",
     "EntityRidge",
@@ -50,4 +57,5 @@ __all__ = [
     "NearestDoseConfig",
     "NoChange",
     "Transfer",
+    "additive_from_singles",
 ]
