@@ -24,6 +24,7 @@ __all__ = [
     "mse_topk_deg",
     "pearson",
     "pearson_delta",
+    "pearson_rows",
     "r2",
     "r2_delta",
     "rmse",
@@ -68,6 +69,34 @@ def pearson(pred: object, true: object) -> float:
     if denom == 0.0:
         return float("nan")
     return float(np.sum(pc * tc) / denom)
+
+
+def pearson_rows(pred: object, true: object) -> np.ndarray:
+    """Pearson correlation of every row of ``pred`` with the same row of ``true``.
+
+    Row-wise over 2-D arrays of one shape: with samples in rows it is the correlation across
+    features per sample, with the arrays transposed the correlation across samples per
+    feature. A row that is constant in either array (sum of squares below 1e-12) gets NaN.
+    The arrays keep their dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pred = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    >>> true = np.array([[2.0, 4.0, 7.0], [0.0, 1.0, 2.0]])
+    >>> pearson_rows(pred, true)
+    array([0.99339927,        nan])
+    """
+    a, b = np.asarray(pred), np.asarray(true)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(
+            f"pred and true must be 2-D arrays of one shape, got {a.shape} and {b.shape}."
+        )
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    den = np.sqrt((a**2).sum(1) * (b**2).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-12, (a * b).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
 def pearson_delta(pred: object, true: object, *, ctrl: object) -> float:

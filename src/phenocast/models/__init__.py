@@ -22,6 +22,7 @@ from ._mc_dropout import MCDropout
 from ._persist import ModelDirectoryError
 from .baselines import (
     Additive,
+    CrossModalRidge,
     DoseInterpolation,
     EntityAdditive,
     EntityRidge,
@@ -30,6 +31,7 @@ from .baselines import (
     NearestDose,
     NoChange,
     Transfer,
+    additive_from_singles,
 )
 from .compositional import Compositional, CompositionalConfig, TrainConfig
 from .multimodal import MultiModalConfig, MultiModalModel, MultiModalTrainConfig
@@ -40,6 +42,7 @@ __all__ = [
     "Compositional",
     "CompositionalConfig",
     "Config",
+    "CrossModalRidge",
     "DoseInterpolation",
     "Ensemble",
     "EntityAdditive",
@@ -60,6 +63,7 @@ __all__ = [
     "Transfer",
     "UnsupportedConditionError",
     "VarianceCalibration",
+    "additive_from_singles",
     "condition_mean_noise",
     "create_model",
     "fit_variance_calibration",
