@@ -1,6 +1,7 @@
 """The public training layer every phenocast model trains through.
 
-:class:`TrainConfig` is the one training config. :class:`TrainingPlan` is one Lightning
+:class:`TrainConfig` is the one training config; :func:`validation_split` holds rows out
+for early stopping. :class:`TrainingPlan` is one Lightning
 module for every model: the module it trains exposes ``loss(batch, *, adversary_weight,
 generator)`` returning a :class:`phenocast.models.LossOutput`-like object and
 ``model_parameters()`` (adversarial modules also ``encode``, ``adversary_loss`` and
@@ -18,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._config import TrainConfig
+from ._data import validation_split
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -37,8 +39,9 @@ __all__ = [
     "TrainingPlan",
     "batch_size",
     "fit_module",
+    "validation_split",
 ]
-_PLAN = frozenset(__all__) - {"TrainConfig"}
+_PLAN = frozenset(__all__) - {"TrainConfig", "validation_split"}
 
 
 def __getattr__(name: str) -> Any:

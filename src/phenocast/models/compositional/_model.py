@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -325,33 +324,16 @@ class Compositional:
         )
 
     def _split(self, obs: pd.DataFrame, fraction: float, seed: int) -> tuple[Any, Any]:
-        """Cells held out for early stopping: ``fraction`` of every condition × context with at
-        least 4 cells, and ``fraction`` of the cells (wells) of the smaller groups, drawn
-        together."""
+        """Cells held out for early stopping, stratified by condition × context."""
         import torch
+
+        from ...train import validation_split
 
         keys = self.registry.conditions_of(obs).astype(str)
         for k in self.registry.covariate_keys:
             keys = keys + "|" + obs[k].astype(str).to_numpy()
-        codes = pd.factorize(keys)[0]
-        rng = np.random.default_rng(seed)
-        val = np.zeros(len(codes), dtype=bool)
-        if fraction > 0:
-            small = []
-            for g in range(codes.max() + 1):
-                rows = np.flatnonzero(codes == g)
-                n_val = round(fraction * rows.size)
-                if rows.size >= 4 and n_val:
-                    val[rng.choice(rows, n_val, replace=False)] = True
-                elif rows.size < 4:
-                    small.append(rows)
-            # Conditions with a few cells (bulk wells): hold out whole random wells, which
-            # makes the validation loss a test on unseen conditions.
-            pool = np.concatenate(small) if small else np.zeros(0, dtype=int)
-            n_val = round(fraction * pool.size)
-            if n_val:
-                val[rng.choice(pool, n_val, replace=False)] = True
-        return torch.from_numpy(np.flatnonzero(~val)), torch.from_numpy(np.flatnonzero(val))
+        train, val = validation_split(pd.factorize(keys)[0], fraction=fraction, seed=seed)
+        return torch.from_numpy(train), torch.from_numpy(val)
 
     def _basal_means(self, batch: Batch) -> dict[str, Any]:
         """Mean basal latent per covariate context (used when no control cells are given)."""
@@ -370,7 +352,7 @@ class Compositional:
         assert self.module is not None
         with torch.no_grad():
             parts = [
-                self.module.encode(batch_slice(batch, i, i + chunk))[0]
+                self.module.encode(batch.rows(i, i + chunk))[0]
                 for i in range(0, batch.x.shape[0], chunk)
             ]
         return torch.cat(parts) if parts else torch.zeros(0, self.config.latent_dim)
@@ -409,120 +391,6 @@ class Compositional:
         batch = self._batch(_dense32(self.registry.matrix(adata)), adata.obs)
         return self._encode(batch).numpy()
 
-    def _condition_batch(self, conditions: pd.DataFrame) -> Batch:
-        """Encode a conditions table, with clear errors for unknown values."""
-        reg = self.registry
-        missing = [c for c in [reg.perturbation_key] if c not in conditions.columns]
-        if missing:
-            raise RegistrationError(
-                f"conditions lacks the column {missing[0]!r}; it needs the registry's columns "
-                f"{reg.condition_columns}."
-            )
-        frame = conditions.copy()
-        for key in reg.covariate_keys:
-            if key not in frame.columns:
-                frame[key] = reg.covariate_categories[key][0]  # replaced by the cells' own below
-        if reg.time_key is not None and reg.time_key not in frame.columns:
-            frame[reg.time_key] = 0.0
-        x = np.zeros((len(frame), reg.n_vars), dtype=np.float32)
-        vocab = self._prediction_vocabulary(frame)
-        batch = self._batch(x, frame, registry=dataclasses.replace(reg, components=vocab))
-        trained = set(self.trained_components_)
-        if self.features_ is not None:
-            covered = set(reg.components) - set(self.featureless_components_)
-            trained |= covered  # untrained but featured: predicted from the prior
-        untrained = sorted(
-            {vocab[j] for j in batch.components.unique().tolist() if 0 <= j < len(reg.components)}
-            - trained
-        )
-        if untrained:
-            raise UntrainedComponentError(
-                f"Perturbation component(s) {untrained} are in the registry but absent from the "
-                "data the model was fitted on, so their embeddings are untrained. Fit on data "
-                f"that contains them; trained components: {sorted(trained)[:20]}."
-            )
-        return batch
-
-    def _prediction_vocabulary(self, frame: pd.DataFrame) -> tuple[str, ...]:
-        """The registry's components plus the unseen ones in ``frame`` the features cover;
-        appends their feature rows to the module's (only the new names are featurised)."""
-        import torch
-
-        reg = self.registry
-        if self.features_ is None:
-            return tuple(reg.components)
-        known = set(reg.components)
-        extra = sorted({c for cond in reg.parse_frame(frame) for c in cond.components} - known)
-        missing = self.features_.missing(extra)
-        if missing:
-            raise UntrainedComponentError(
-                f"Perturbation component(s) {missing[:20]} (column {reg.perturbation_key!r}) "
-                f"were not in the training data and the featuriser {self.features_.name!r} has "
-                "no features for them, so the model cannot embed them."
-            )
-        module = self._require_fitted()
-        n = max(len(reg.components), 1)
-        base = module.component_features[:n]  # the registry's rows, set in fit / load
-        if extra or module.component_features.shape[0] != n:
-            rows = [base, self._vocabulary_features(extra)] if extra else [base]
-            module.set_component_features(torch.cat(rows))
-        return (*reg.components, *extra)
-
-    def _counterfactual(self, controls: AnnData | None, conditions: pd.DataFrame) -> Any:
-        """Yield (condition row, mean, variance): every start cell under each condition.
-
-        Without ``controls``, the start is the mean basal latent of the condition's context.
-        """
-        import torch
-
-        module = self._require_fitted()
-        reg = self.registry
-        cond = self._condition_batch(conditions)
-        given_cov = [k in conditions.columns for k in reg.covariate_keys]
-        given_time = reg.time_key is not None and reg.time_key in conditions.columns
-        cells = None
-        if controls is not None:
-            reg.check_genes(controls)
-            cells = self._batch(_dense32(reg.matrix(controls)), controls.obs, allow_unseen=True)
-            z_cells = self._encode(cells)
-        with torch.no_grad():
-            for i in range(len(conditions)):
-                if cells is None:
-                    ctx = tuple(cond.covariates[i].tolist())
-                    z0 = self._basal["contexts"].get(ctx, self._basal["all"])[None, :]
-                    cov = cond.covariates[i : i + 1]
-                    time = None if cond.time is None else cond.time[i : i + 1]
-                    library = None
-                else:
-                    z0, cov = z_cells, cells.covariates.clone()
-                    for k, given in enumerate(given_cov):
-                        if given:
-                            cov[:, k] = cond.covariates[i, k]
-                    self._check_cell_covariates(cov)
-                    time = cells.time
-                    if cond.time is not None and (given_time or time is None):
-                        time = cond.time[i].expand(z0.shape[0])
-                    library = cells.library
-                n = z0.shape[0]
-                e = module.perturbation_effect(
-                    cond.components[i : i + 1].expand(n, -1),
-                    cond.doses[i : i + 1].expand(n, -1),
-                    time,
-                )
-                h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
-                mean, var = module.decode(h, e, library)
-                yield i, mean, var
-
-    def _check_cell_covariates(self, cov: torch.Tensor) -> None:
-        reg = self.registry
-        bad = [reg.covariate_keys[k] for k in range(cov.shape[1]) if (cov[:, k] < 0).any()]
-        if bad:
-            known = {k: list(reg.covariate_categories[k])[:20] for k in bad}
-            raise RegistrationError(
-                f"The start cells have values of {bad} that the model never saw; give these "
-                f"covariates in the conditions table. Known values: {known}."
-            )
-
     def predict(self, controls: AnnData, conditions: pd.DataFrame) -> AnnData:
         """Counterfactuals: every control cell under every condition.
 
@@ -549,7 +417,9 @@ class Compositional:
         means, variances, obs = [], [], []
         raw = self._predict_mean_raw(controls, conditions) if self.anchor_ is not None else None
         shift = None if raw is None else self._anchor_shift(controls, conditions, raw)
-        for i, mean, var in self._counterfactual(controls, conditions):
+        from ._counterfactual import counterfactuals
+
+        for i, mean, var in counterfactuals(self, controls, conditions):
             means.append(mean.numpy() + (0.0 if shift is None else shift[i]))
             variances.append(var.numpy())
             rows = pd.DataFrame(
@@ -575,25 +445,25 @@ class Compositional:
 
     def _predict_mean_raw(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
         out = np.empty((len(conditions), self.registry.n_vars))
-        for i, mean, _ in self._counterfactual(controls, conditions):
+        from ._counterfactual import counterfactuals
+
+        for i, mean, _ in counterfactuals(self, controls, conditions):
             out[i] = mean.mean(0).numpy()
         return out
 
     def _anchor_shift(
         self, controls: AnnData | None, conditions: pd.DataFrame, raw: np.ndarray
     ) -> np.ndarray:
-        """``(1 − α)(baseline − model)`` per condition; 0 where the baseline cannot answer."""
-        from .._base import UnsupportedConditionError
+        """``(1 − α)(baseline − model)`` per condition; 0 where the baseline cannot answer
+        (the model's answer stands)."""
+        from .._base import predict_rows
 
         shift = np.zeros_like(raw)
         if self.anchor_ is None or self.anchor_.alpha == 1.0:
             return shift
-        for i in range(len(conditions)):
-            try:
-                base = self._anchor_model.predict_mean(controls, conditions.iloc[i : i + 1])[0]
-            except UnsupportedConditionError:
-                continue  # the baseline has no answer: the model's stands
-            shift[i] = (1.0 - self.anchor_.alpha) * (base - raw[i])
+        base = predict_rows(self._anchor_model, controls, conditions, n_genes=raw.shape[1])
+        ok = ~np.isnan(base).any(1)
+        shift[ok] = (1.0 - self.anchor_.alpha) * (base[ok] - raw[ok])
         return shift
 
     def dose_response(
@@ -648,11 +518,3 @@ class Compositional:
         from ._persist import load_model
 
         return load_model(cls, path, featuriser=featuriser)
-
-
-def batch_slice(batch: Batch, start: int, stop: int) -> Batch:
-    """Rows ``start:stop`` of every tensor in a batch."""
-    from ._module import Batch
-
-    rows = {k: (None if v is None else v[start:stop]) for k, v in vars(batch).items()}
-    return Batch(**rows)  # type: ignore[arg-type]

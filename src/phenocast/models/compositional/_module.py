@@ -39,6 +39,10 @@ class Batch:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def rows(self, start: int, stop: int) -> Batch:
+        """Rows ``start:stop`` of every tensor."""
+        return Batch(**{k: (None if v is None else v[start:stop]) for k, v in vars(self).items()})
+
     def to(self, device: torch.device | str) -> Batch:
         move = {
             k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()
