@@ -8,21 +8,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._util import DataDir
-from ._util import console as _console
-from ._util import fail as _fail
+from ..multimodal import MultiModalData, MultiModalModel, gaussian_mi
+from ._util import (
+    DataDir,
+    ModelDir,
+    console,
+    defaults,
+    fail,
+    failing,
+    new_app,
+    read_config,
+    refuse_to_overwrite,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..multimodal import MultiModalData
-
-app = typer.Typer(
-    name="multimodal",
-    help="Several readouts (RNA, morphology, proteins ...) of the same perturbations.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+app = new_app(
+    "multimodal", "Several readouts (RNA, morphology, proteins ...) of the same perturbations."
 )
 
 DataArg = Annotated[
@@ -32,33 +35,29 @@ DataArg = Annotated[
         "(cmea_cdrp_u2os, cellbox_korkut2015)."
     ),
 ]
-ModelDir = Annotated[Path, typer.Argument(help="Model directory written by `train`.")]
 ConditionsCsv = Annotated[
     Path, typer.Option(help="CSV with 'perturbation' and 'dose' columns (A+B, 1+0.5).")
 ]
 Perturbation = Annotated[str, typer.Option(help="obs column of perturbations.")]
 Dose = Annotated[str | None, typer.Option(help="obs column of doses; omit for dose 1.")]
 Control = Annotated[str | None, typer.Option(help="Control label, if the data have controls.")]
+MUDATA = defaults(MultiModalData.from_mudata)
+SAMPLE = defaults(MultiModalModel.sample)
+MI = defaults(gaussian_mi)
 
 
 def _read_data(
-    source: str,
-    *,
-    perturbation: str = "perturbation",
-    dose: str | None = "dose",
-    control: str | None = None,
-    data_dir: Path | None = None,
+    source: str, *, perturbation: str, dose: str | None, control: str | None, data_dir: Path | None
 ) -> MultiModalData:
-    from ..multimodal import DATASETS, MultiModalData, MultiModalDataError, load
+    from ..multimodal import DATASETS, load
 
     if source in DATASETS:
-        try:
-            return load(source, data_dir=data_dir)
-        except FileNotFoundError as err:
-            raise _fail(str(err)) from None
+        with failing(FileNotFoundError):
+            data = load(source, data_dir=data_dir)
+        return data
     path = Path(source)
     if not path.is_file():
-        raise _fail(
+        raise fail(
             f"{source} is neither a file nor a bundled dataset ({', '.join(sorted(DATASETS))})."
         )
     import mudata
@@ -67,22 +66,18 @@ def _read_data(
         with mudata.set_options(pull_on_update=False):  # keep obs as written, no pulled copies
             mdata = mudata.read_h5mu(path)
     except Exception as err:  # h5py / mudata raise many types for a bad file
-        raise _fail(f"{path} is not a readable .h5mu file ({err}).") from None
-    try:
-        return MultiModalData.from_mudata(
+        raise fail(f"{path} is not a readable .h5mu file ({err}).") from None
+    with failing(ValueError, prefix=f"{path}: "):
+        data = MultiModalData.from_mudata(
             mdata, perturbation=perturbation, dose=dose, control=control
         )
-    except (MultiModalDataError, ValueError) as err:
-        raise _fail(f"{path}: {err}") from None
+    return data
 
 
-def _load_model(model_dir: Path):
-    from ..multimodal import MultiModalModel
-
-    try:
-        return MultiModalModel.load(model_dir)
-    except (FileNotFoundError, ValueError) as err:
-        raise _fail(str(err)) from None
+def _load_model(model_dir: Path) -> MultiModalModel:
+    with failing(FileNotFoundError, ValueError):
+        model = MultiModalModel.load(model_dir)
+    return model
 
 
 def _read_conditions(path: Path) -> pd.DataFrame:
@@ -90,7 +85,7 @@ def _read_conditions(path: Path) -> pd.DataFrame:
     import pandas as pd
 
     if not path.is_file():
-        raise _fail(f"conditions file {path} does not exist.")
+        raise fail(f"conditions file {path} does not exist.")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if "dose" not in table.columns and "perturbation" in table.columns:
         table["dose"] = ["+".join(["1"] * len(p.split("+"))) for p in table["perturbation"]]
@@ -112,16 +107,16 @@ def _write_profiles(out: Path, mean: pd.DataFrame, var: pd.DataFrame) -> None:
         layers={"variance": var.to_numpy(dtype=np.float32)},
     )
     atomic_write(out, lambda p: result.write_h5ad(p))
-    _console().print(f"wrote {result.n_obs} × {result.n_vars} predicted profiles to {out}")
+    console().print(f"wrote {result.n_obs} × {result.n_vars} predicted profiles to {out}")
 
 
 @app.command()
 def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
-    perturbation: Perturbation = "perturbation",
-    dose: Dose = "dose",
-    control: Control = None,
+    perturbation: Perturbation = MUDATA["perturbation"],
+    dose: Dose = MUDATA["dose"],
+    control: Control = MUDATA["control"],
     config: Annotated[
         Path | None, typer.Option(help="JSON file of MultiModalConfig options.")
     ] = None,
@@ -131,38 +126,23 @@ def train(
     data_dir: DataDir = None,
 ) -> None:
     """Fit the multimodal model on every sample of DATA and write a model directory."""
-    import json
+    from ..multimodal import MultiModalConfig
 
-    from ..multimodal import MultiModalConfig, MultiModalModel
-
-    try:
-        options = json.loads(config.read_text()) if config is not None else {}
-        cfg = MultiModalConfig.from_dict(options)
-        changes = {k: v for k, v in (("max_epochs", epochs), ("seed", seed)) if v is not None}
-        cfg = cfg.with_train(progress=True, **changes)
-    except FileNotFoundError:
-        raise _fail(f"config file {config} does not exist.") from None
-    except json.JSONDecodeError as err:
-        raise _fail(f"config file {config} is not valid JSON ({err}).") from None
-    except ValueError as err:
-        raise _fail(str(err)) from None
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise _fail(f"{out} is not empty; pass --overwrite to replace it.")
+    cfg = read_config(MultiModalConfig, config, epochs=epochs, seed=seed)
+    refuse_to_overwrite(out, overwrite)
     mm = _read_data(data, perturbation=perturbation, dose=dose, control=control, data_dir=data_dir)
-    try:
+    with failing(ValueError):
         model = MultiModalModel(cfg).fit(mm)
-    except ValueError as err:
-        raise _fail(str(err)) from None
     model.save(out, overwrite=overwrite)
     h = model.history_
     assert h is not None  # set by fit
     counts = ", ".join(f"{m} {int(mm.mask(m).sum())}" for m in mm.modalities)
-    console = _console()
-    console.print(
+    printer = console()
+    printer.print(
         f"fitted on {len(mm)} samples ({counts}): {len(h.epochs)} epochs (best "
         f"{h.best_epoch}), {h.seconds:.1f} s"
     )
-    console.print(f"[bold green]model written to[/bold green] {out}")
+    printer.print(f"[bold green]model written to[/bold green] {out}")
 
 
 @app.command()
@@ -178,9 +158,9 @@ def predict(
         bool,
         typer.Option(help="Also use each sample's perturbation prior (trained components only)."),
     ] = False,
-    perturbation: Perturbation = "perturbation",
-    dose: Dose = "dose",
-    control: Control = None,
+    perturbation: Perturbation = MUDATA["perturbation"],
+    dose: Dose = MUDATA["dose"],
+    control: Control = MUDATA["control"],
     data_dir: DataDir = None,
 ) -> None:
     """Predict the TARGET readout of DATA's samples from their SOURCE readout(s).
@@ -190,16 +170,10 @@ def predict(
     """
     model = _load_model(model_dir)
     mm = _read_data(data, perturbation=perturbation, dose=dose, control=control, data_dir=data_dir)
-    from ..multimodal import MultiModalDataError
-
-    try:
+    with failing(ValueError, KeyError):  # KeyError: an unknown readout
         mean, var = model.predict_modality(
             mm, source=source, target=target, use_perturbation=use_perturbation
         )
-    except (MultiModalDataError, ValueError) as err:
-        raise _fail(str(err)) from None
-    except KeyError as err:  # an unknown readout
-        raise _fail(str(err.args[0])) from None
     _write_profiles(out, mean, var)
 
 
@@ -216,12 +190,8 @@ def generate(
     """
     model = _load_model(model_dir)
     table = _read_conditions(conditions)
-    try:
+    with failing(KeyError), failing(ValueError, prefix=f"{conditions}: "):
         mean, var = model.generate(table, target=target)
-    except ValueError as err:
-        raise _fail(f"{conditions}: {err}") from None
-    except KeyError as err:  # an unknown readout
-        raise _fail(str(err.args[0])) from None
     _write_profiles(out, mean, var)
 
 
@@ -230,8 +200,8 @@ def sample(
     model_dir: ModelDir,
     conditions: ConditionsCsv,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5mu.")],
-    n_draws: Annotated[int, typer.Option(help="Draws per condition.")] = 100,
-    seed: Annotated[int | None, typer.Option(help="Seed of the draws.")] = None,
+    n_draws: Annotated[int, typer.Option(help="Draws per condition.")] = SAMPLE["n_draws"],
+    seed: Annotated[int | None, typer.Option(help="Seed of the draws.")] = SAMPLE["seed"],
 ) -> None:
     """Joint draws of every readout of the conditions (one latent per draw), as .h5mu."""
     import mudata
@@ -240,17 +210,15 @@ def sample(
 
     model = _load_model(model_dir)
     table = _read_conditions(conditions)
-    try:
+    with failing(ValueError, prefix=f"{conditions}: "):
         draws = model.sample(table, n_draws=n_draws, seed=seed)
-    except ValueError as err:
-        raise _fail(f"{conditions}: {err}") from None
 
     def write(path: Path) -> None:
         with mudata.set_options(pull_on_update=False):
             draws.write_h5mu(path)
 
     atomic_write(out, write)
-    _console().print(
+    console().print(
         f"wrote {n_draws} joint draws of {len(table)} condition(s) × "
         f"{', '.join(draws.mod)} to {out}"
     )
@@ -268,12 +236,16 @@ def mi(
             "together; 'none': every sample is independent."
         ),
     ] = "perturbation",
-    n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 200,
-    n_perm: Annotated[int, typer.Option(help="Permutations for a p-value (0: none).")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of folds, bootstrap and permutations.")] = 0,
-    perturbation: Perturbation = "perturbation",
-    dose: Dose = "dose",
-    control: Control = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = MI["n_boot"],
+    n_perm: Annotated[int, typer.Option(help="Permutations for a p-value (0: none).")] = MI[
+        "n_perm"
+    ],
+    seed: Annotated[int, typer.Option(help="Seed of folds, bootstrap and permutations.")] = MI[
+        "seed"
+    ],
+    perturbation: Perturbation = MUDATA["perturbation"],
+    dose: Dose = MUDATA["dose"],
+    control: Control = MUDATA["control"],
     data_dir: DataDir = None,
 ) -> None:
     """Mutual information between readouts A and B, in nats.
@@ -283,17 +255,15 @@ def mi(
     """
     import numpy as np
 
-    from ..multimodal import gaussian_mi
-
     if groups not in ("perturbation", "none"):
-        raise _fail(f"--groups must be 'perturbation' or 'none', got {groups!r}.")
+        raise fail(f"--groups must be 'perturbation' or 'none', got {groups!r}.")
     mm = _read_data(data, perturbation=perturbation, dose=dose, control=control, data_dir=data_dir)
     for name, m in (("--a", a), ("--b", b)):
         if m not in mm.modalities:
-            raise _fail(f"{name} {m!r} is not a readout of the data ({', '.join(mm.modalities)}).")
+            raise fail(f"{name} {m!r} is not a readout of the data ({', '.join(mm.modalities)}).")
     both = mm.mask(a) & mm.mask(b)
     labels = np.array([c.perturbation for c in mm.conditions], dtype=object)[both]
-    try:
+    with failing(ValueError):
         est = gaussian_mi(
             mm.matrix(a)[both],
             mm.matrix(b)[both],
@@ -302,8 +272,6 @@ def mi(
             groups=labels if groups == "perturbation" else None,
             seed=seed,
         )
-    except ValueError as err:
-        raise _fail(str(err)) from None
     line = (
         f"I({a}; {b}) = {est.value:.3f} nats, 95 % CI [{est.ci_low:.3f}, {est.ci_high:.3f}] "
         f"on {est.n} samples ({est.details['n_groups']} groups), PCA components "
@@ -311,4 +279,4 @@ def mi(
     )
     if "p_value" in est.details:
         line += f", permutation p = {est.details['p_value']:.3f}"
-    _console().print(line)
+    console().print(line)

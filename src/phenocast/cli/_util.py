@@ -1,9 +1,13 @@
-"""What every ``phenocast`` command shares: the console, the error exit, the data-dir option."""
+"""What every ``phenocast`` command shares: the app factory, the console, error exits, common
+options, the library's defaults and the readers of command-line files."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +18,23 @@ DataDir = Annotated[
         help="Folder holding the datasets (default: $PHENOCAST_DATA_DIR, else ~/.cache/phenocast).",
     ),
 ]
+ModelDir = Annotated[Path, typer.Argument(help="Model directory written by `train`.")]
+
+
+def new_app(name: str, help: str) -> typer.Typer:
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+
+def defaults(func: Callable[..., Any]) -> dict[str, Any]:
+    """The library's defaults of ``func``'s parameters (a function or a config class): an
+    option repeating one takes it from here, so the two cannot drift."""
+    return {k: p.default for k, p in inspect.signature(func).parameters.items()}
 
 
 def console():
@@ -26,3 +47,73 @@ def fail(message: str) -> typer.Exit:
     """Print ``message`` as an error; the caller raises the returned exit (code 2)."""
     console().print(f"[bold red]error:[/bold red] {message}")
     return typer.Exit(code=2)
+
+
+@contextmanager
+def failing(*errors: type[Exception], prefix: str = "", suffix: str = "") -> Iterator[None]:
+    """Turn the library's ``errors`` into an error exit with their message (a ``KeyError``'s
+    without the quotes ``str`` adds)."""
+    try:
+        yield
+    except errors as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise fail(f"{prefix}{message}{suffix}") from None
+
+
+def read_h5ad(path: Path, what: str):
+    import anndata as ad
+
+    if not path.is_file():
+        raise fail(f"{what} file {path} does not exist.")
+    try:
+        return ad.read_h5ad(path)
+    except Exception as err:  # h5py / anndata raise many types for a bad file
+        raise fail(f"{what} file {path} is not a readable .h5ad file ({err}).") from None
+
+
+def read_list(value: str, what: str) -> list[str]:
+    """A comma list, or ``@file`` / an existing file path with one name per line."""
+    path = Path(value[1:] if value.startswith("@") else value)
+    if value.startswith("@") or (path.suffix in {".txt", ".csv"} and path.is_file()):
+        if not path.is_file():
+            raise fail(f"{what} file {path} does not exist.")
+        items = [ln.split(",")[0].strip() for ln in path.read_text().splitlines()]
+    else:
+        items = [v.strip() for v in value.split(",")]
+    items = [v for v in items if v and not v.startswith("#")]
+    if not items:
+        raise fail(f"{what} lists nothing.")
+    return items
+
+
+def read_config(cls: Any, path: Path | None, *, epochs: int | None, seed: int | None, **options):
+    """A model config ``cls`` from a JSON file of options plus the ``options`` given on the
+    command line (``None``: not given), with training progress on and the overrides."""
+    import json
+
+    try:
+        values = json.loads(path.read_text()) if path is not None else {}
+        values.update({k: v for k, v in options.items() if v is not None})
+        changes = {k: v for k, v in (("max_epochs", epochs), ("seed", seed)) if v is not None}
+        return cls.from_dict(values).with_train(progress=True, **changes)
+    except FileNotFoundError:
+        raise fail(f"config file {path} does not exist.") from None
+    except json.JSONDecodeError as err:
+        raise fail(f"config file {path} is not valid JSON ({err}).") from None
+    except ValueError as err:
+        raise fail(str(err)) from None
+
+
+def refuse_to_overwrite(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise fail(f"{out} is not empty; pass --overwrite to replace it.")
+
+
+def load_model(model_dir: Path):
+    """The compositional model saved in ``model_dir``."""
+    from ..models import Compositional
+    from ..models.compositional import ModelDirectoryError
+
+    with failing(ModelDirectoryError):
+        model = Compositional.load(model_dir)
+    return model

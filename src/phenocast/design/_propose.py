@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -15,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..featurize import GeneFeatures
     from ..knowledge import GeneGraph
 
-__all__ = ["DesignError", "propose"]
+__all__ = ["DesignError", "gene_priors", "propose"]
 
 #: The acquisition each mode uses unless one is named.
 MODES = {"explore": "batchbald", "exploit": "kg-exploit"}
@@ -121,4 +123,53 @@ def propose(
             "criterion": acq.name,
             "reason": sel.reasons,
         }
+    )
+
+
+def gene_priors(
+    features: str | os.PathLike[str] | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[GeneFeatures, GeneGraph | None, list[str]]:
+    """The gene ``features``, ``graph`` and ``essential`` genes that :func:`propose` reads.
+
+    Parameters
+    ----------
+    features
+        A CSV of a ``gene`` column and numeric feature columns: those features, with no graph
+        and no essential genes. ``None``: Gene Ontology annotation features, the GO-similarity
+        graph and the core essential genes, read from ``data_dir``.
+    data_dir
+        The datasets folder (default: ``$PHENOCAST_DATA_DIR``).
+
+    A missing or malformed features file raises :class:`DesignError`; a GO or essential-genes
+    dataset absent from ``data_dir``, ``FileNotFoundError``.
+    """
+    from ..featurize import GeneFeatures
+
+    if features is not None:
+        path = Path(features)
+        if not path.is_file():
+            raise DesignError(f"features file {path} does not exist.")
+        table = pd.read_csv(path)
+        if "gene" not in table.columns or table.shape[1] < 2:
+            raise DesignError(f"{path} needs a 'gene' column and at least one feature column.")
+        try:
+            feats = GeneFeatures(
+                tuple(table["gene"].astype(str)),
+                table.drop(columns="gene").to_numpy(dtype=float),
+                source=path.name,
+                method="user features",
+            )
+        except ValueError as err:
+            raise DesignError(f"{path}: {err}") from None
+        return feats, None, []
+    from ..data import load_essential_genes, load_gene2go, load_go_graph
+    from ..featurize import go_annotation_features
+    from ..knowledge import GeneGraph
+
+    return (
+        go_annotation_features(load_gene2go(data_dir=data_dir)),
+        GeneGraph.from_edges(load_go_graph(data_dir=data_dir), name="GO"),
+        load_essential_genes(data_dir=data_dir),
     )

@@ -7,6 +7,7 @@ predicted in large blocks and ranked, keeping the top k in bounded memory.
 """
 
 from ..models.compositional import CompositionalPredictor
+from ._inputs import read_target
 from ._predictors import GenericPredictor, ScreenPredictor, predictor_for
 from ._run import SCORES, ScreenError, ScreenResult, run, target_vector
 from ._space import Chunk, ConditionSpace
@@ -21,6 +22,7 @@ __all__ = [
     "ScreenPredictor",
     "ScreenResult",
     "predictor_for",
+    "read_target",
     "run",
     "target_vector",
 ]

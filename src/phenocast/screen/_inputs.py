@@ -4,7 +4,9 @@ start cells and the target signature — each failure names the value and how to
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -15,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data import Registry
 
-__all__ = ["ScreenError", "target_vector"]
+__all__ = ["ScreenError", "read_target", "target_vector"]
 
 
 class ScreenError(ValueError):
@@ -210,6 +212,42 @@ def target_vector(
     if np.isnan(vec).all() or np.nanmax(np.abs(vec)) == 0:
         raise ScreenError("target constrains no gene (empty or all zero).")
     return vec, kind
+
+
+def read_target(path: str | os.PathLike[str]) -> pd.Series | dict[str, list[str]]:
+    """Read a target signature CSV in a form :func:`~phenocast.screen.run`'s ``target=`` takes.
+
+    Columns ``gene`` and ``value`` give a signature (a gene → desired change ``Series``);
+    ``gene`` and ``direction`` (``up`` / ``down``, any case) give ``{"up": [...], "down":
+    [...]}`` gene lists. A malformed file raises :class:`ScreenError` naming the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScreenError(f"target file {path} does not exist.")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "gene" not in table.columns:
+        raise ScreenError(
+            f"{path} needs a 'gene' column and a 'value' or 'direction' column; it has "
+            f"{list(table.columns)}."
+        )
+    if "value" in table.columns:
+        values = pd.to_numeric(table["value"], errors="coerce")
+        bad = table.loc[values.isna(), "gene"].tolist()
+        if bad:
+            raise ScreenError(f"{path}: column 'value' is not a number for genes {bad[:10]}.")
+        dup = table.loc[table["gene"].duplicated(), "gene"].tolist()
+        if dup:
+            raise ScreenError(f"{path}: genes listed twice: {dup[:10]}.")
+        return pd.Series(values.to_numpy(), index=table["gene"].to_numpy())
+    if "direction" in table.columns:
+        direction = table["direction"].str.strip().str.lower()
+        bad = sorted(set(direction) - {"up", "down"})
+        if bad:
+            raise ScreenError(
+                f"{path}: column 'direction' must be 'up' or 'down', found {bad[:5]}."
+            )
+        return {d: table.loc[direction == d, "gene"].tolist() for d in ("up", "down")}
+    raise ScreenError(f"{path} needs a 'value' or a 'direction' column beside 'gene'.")
 
 
 def _outside(

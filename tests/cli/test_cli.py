@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +22,12 @@ def _need_data(names: list[str]) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI needs the real datasets {names} in PHENOCAST_DATA_DIR.")
         pytest.skip(f"real datasets {names} not present")
+
+
+def test_the_command_line_imports_no_torch():
+    code = "import sys, phenocast.cli; print(sorted({'torch', 'lightning'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
 
 
 def test_version():

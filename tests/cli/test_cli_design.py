@@ -74,23 +74,18 @@ def test_design_names_bad_input(files):
     assert not (root / "next.csv").exists()
 
 
-def test_propose_refuses_what_it_cannot_rank(files):
-    from phenocast.design import DesignError, propose
-    from phenocast.featurize import GeneFeatures
-
+def test_design_without_features_needs_go_in_the_data_dir(files):
     root, _ = files
-    table = pd.read_csv(root / "features.csv")
-    feats = GeneFeatures(tuple(table["gene"]), table.drop(columns="gene").to_numpy())
-    res = pd.read_csv(root / "results.csv")
-    with pytest.raises(DesignError, match="Every candidate has already been measured"):
-        propose(["G0", "G1"], res, feats)
-    one = pd.DataFrame({"gene": ["G0", "X9"], "value": [1.0, 2.0]})
-    with pytest.raises(DesignError, match=r"Only 1 measured gene\(s\) have features.*\['X9'\]"):
-        propose(["G5"], one, feats)
-    with pytest.raises(DesignError, match=r"no numeric value for \['G0'\]"):
-        propose(["G5"], pd.DataFrame({"gene": ["G0", "G1"], "value": ["n/a", 1]}), feats)
-    with pytest.raises(DesignError, match=r"candidates lists \['G5'\] more than once"):
-        propose(["G5", "G5"], res, feats)
+    result = runner.invoke(
+        app,
+        ["design", "--candidates", str(root / "candidates.txt"), "--results",
+         str(root / "results.csv"), "--data-dir", str(root / "empty"), "--out",
+         str(root / "next.csv")],
+        terminal_width=300,
+    )  # fmt: skip
+    assert result.exit_code == 2 and "gene2go" in result.stdout
+    assert " ".join(result.stdout.split()).endswith("(or pass --features).")
+    assert not (root / "next.csv").exists()
 
 
 def test_design_with_the_hit_model_ranks_by_hit_probability(files):

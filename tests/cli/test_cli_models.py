@@ -115,7 +115,7 @@ def test_train_errors(files, tmp_path):
     result = runner.invoke(
         app, ["train", str(tmp_path / "none.h5ad"), "--out", str(tmp_path / "m")]
     )
-    assert result.exit_code == 2 and "does not exist" in result.stdout
+    assert result.exit_code == 2 and "does not exist" in " ".join(result.stdout.split())
     result = runner.invoke(
         app,
         ["train", str(files / "train.h5ad"), "--out", str(tmp_path / "m"), "--features", "gos"],

@@ -1,0 +1,117 @@
+"""``phenocast train`` and ``phenocast predict``: the compositional model on an .h5ad."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._util import (
+    ModelDir,
+    console,
+    fail,
+    failing,
+    load_model,
+    read_config,
+    read_h5ad,
+    refuse_to_overwrite,
+)
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="Training data (.h5ad).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    perturbation: Annotated[
+        str, typer.Option(help="obs column of perturbations.")
+    ] = "perturbation",
+    control: Annotated[
+        str | None, typer.Option(help="Control label; omit for data already relative to control.")
+    ] = "control",
+    dose: Annotated[str | None, typer.Option(help="obs column of doses.")] = None,
+    time: Annotated[str | None, typer.Option(help="obs column of times.")] = None,
+    covariate: Annotated[
+        list[str] | None, typer.Option("--covariate", "-c", help="obs column; repeatable.")
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer to model instead of X.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file of CompositionalConfig options.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override train.max_epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Perturbation featuriser (go_svd, spectral, random_walk, graph_smooth, "
+            "morgan ...), so perturbations absent from the data can be predicted; reads its "
+            "prior from PHENOCAST_DATA_DIR."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+) -> None:
+    """Register an .h5ad and fit the compositional model; write a model directory."""
+    from ..data import register
+    from ..models import Compositional, CompositionalConfig
+
+    adata = read_h5ad(data, "training data")
+    cfg = read_config(CompositionalConfig, config, epochs=epochs, seed=seed, features=features)
+    with failing(ValueError):
+        reg = register(
+            adata,
+            perturbation=perturbation,
+            control=control,
+            dose=dose,
+            time=time,
+            covariates=tuple(covariate or ()),
+            layer=layer,
+        )
+    refuse_to_overwrite(out, overwrite)
+    model = Compositional(reg, cfg).fit(adata)
+    model.save(out, overwrite=overwrite)
+    h = model.history_
+    assert h is not None  # set by fit
+    printer = console()
+    printer.print(
+        f"fitted on {adata.n_obs} cells × {adata.n_vars} genes: {len(h.epochs)} epochs "
+        f"(best {h.best_epoch}), {h.seconds:.1f} s, {h.cells_per_second:.0f} cells/s"
+    )
+    if model.anchor_ is not None:
+        printer.print(f"anchored to {model.anchor_.baseline}: α = {model.anchor_.alpha}")
+    printer.print(f"[bold green]model written to[/bold green] {out}")
+
+
+def predict(
+    model_dir: ModelDir,
+    conditions: Annotated[
+        Path, typer.Option(help="CSV: one row per condition (perturbation, dose, covariates).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5ad.")],
+    controls: Annotated[
+        Path | None,
+        typer.Option(help="Cells to start from (.h5ad); without it, one mean row per condition."),
+    ] = None,
+) -> None:
+    """Predict counterfactuals for the conditions of a CSV and write them as .h5ad."""
+    import anndata as ad
+    import pandas as pd
+
+    from ..data import RegistrationError, atomic_write
+
+    model = load_model(model_dir)
+    if not conditions.is_file():
+        raise fail(f"conditions file {conditions} does not exist.")
+    table = pd.read_csv(conditions, dtype=str, keep_default_na=False)
+    reg = model.registry
+    if reg.time_key is not None and reg.time_key in table:
+        table[reg.time_key] = pd.to_numeric(table[reg.time_key])
+    start = read_h5ad(controls, "controls") if controls is not None else None
+    with failing(RegistrationError):
+        if start is not None:
+            result = model.predict(start, table)
+        else:
+            mean = model.predict_mean(None, table)
+            obs = table.copy()
+            obs.index = [f"condition{i}" for i in range(len(obs))]
+            result = ad.AnnData(mean, obs=obs, var=pd.DataFrame(index=list(reg.var_names)))
+    atomic_write(out, lambda p: result.write_h5ad(p))
+    console().print(f"wrote {result.n_obs} predicted profiles to {out}")

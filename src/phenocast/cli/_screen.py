@@ -1,0 +1,89 @@
+"""``phenocast screen``: every combination in silico, the top hits as CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..screen import ScreenError, read_target, run
+from ._util import ModelDir, console, defaults, fail, failing, load_model, read_h5ad, read_list
+
+RUN = defaults(run)
+
+
+def screen(
+    model_dir: ModelDir,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Hits CSV to write.")],
+    perturbations: Annotated[
+        str | None,
+        typer.Option(
+            "--perturbations", "-p", help="Comma list or a file (one per line); default: all."
+        ),
+    ] = None,
+    order: Annotated[int, typer.Option("--order", help="Largest combination size.")] = RUN[
+        "max_order"
+    ],
+    min_order: Annotated[int, typer.Option(help="Smallest combination size.")] = RUN["min_order"],
+    doses: Annotated[
+        str | None, typer.Option(help="Comma list of doses; default: each one's trained doses.")
+    ] = None,
+    cell_type: Annotated[
+        list[str] | None,
+        typer.Option("--cell-type", help="Context value of the model's covariate; repeatable."),
+    ] = None,
+    controls: Annotated[
+        Path | None, typer.Option(help="Start cells (.h5ad); default: the stored basal state.")
+    ] = None,
+    n_cells: Annotated[int, typer.Option(help="Start cells per context.")] = RUN["n_cells"],
+    target: Annotated[
+        Path | None, typer.Option(help="CSV: gene,value or gene,direction (up/down).")
+    ] = None,
+    score: Annotated[
+        str | None,
+        typer.Option(
+            help="effect, target, target-distance, non-additivity or uncertainty "
+            "(default: target with --target, else effect)."
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Hits kept.")] = RUN["top_k"],
+    time: Annotated[float | None, typer.Option(help="Time point (models with time).")] = None,
+    extrapolate: Annotated[
+        bool, typer.Option(help="Allow doses outside the trained range (marked in the output).")
+    ] = RUN["extrapolate"],
+    seed: Annotated[int, typer.Option(help="Seed for sampling start cells.")] = RUN["seed"],
+) -> None:
+    """Screen every combination in silico and write the top hits as CSV."""
+    model = load_model(model_dir)
+    names = read_list(perturbations, "perturbations") if perturbations else None
+    dose_list = None
+    if doses is not None:
+        try:
+            dose_list = [float(d) for d in read_list(doses, "doses")]
+        except ValueError:
+            raise fail(f"--doses must be numbers separated by commas, got {doses!r}.") from None
+    with failing(ScreenError):
+        signature = read_target(target) if target is not None else None
+    start = read_h5ad(controls, "controls") if controls is not None else None
+    with failing(ScreenError):
+        result = run(
+            model,
+            names,
+            max_order=order,
+            min_order=min_order,
+            doses=dose_list,
+            cell_types=cell_type,
+            controls=start,
+            n_cells=n_cells,
+            time=time,
+            score=score or ("target" if signature is not None else RUN["score"]),  # type: ignore[arg-type]
+            target=signature,
+            top_k=top,
+            extrapolate=extrapolate,
+            seed=seed,
+            progress=True,
+        )
+    result.to_csv(out)
+    console().print(result.summary())
+    console().print(f"wrote {len(result.hits)} hits to {out}")
