@@ -51,17 +51,8 @@ def _fit(seed: int | None):
         torch.manual_seed(1)
         module = _Noisy()
     plan = TrainingPlan(module, lr=0.05, weight_decay=0.0, seed=seed)
-    history = fit_module(
-        plan,
-        loader,
-        val,
-        max_epochs=30,
-        patience=30,
-        progress=False,
-        checkpoint_dir=None,
-        accelerator="cpu",
-        n_cells=48,
-    )
+    config = TrainConfig(max_epochs=30, patience=30)
+    history = fit_module(plan, loader, val, config=config, n_cells=48)
     return module, history
 
 

@@ -23,6 +23,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
+from ._config import TrainConfig
+
 __all__ = [
     "FitHistory",
     "PairedBatches",
@@ -255,37 +257,37 @@ def fit_module(
     train: DataLoader,
     val: DataLoader | None,
     *,
-    max_epochs: int,
-    patience: int,
-    progress: bool,
-    checkpoint_dir: str | None,
-    accelerator: str,
+    config: TrainConfig,
     n_cells: int,
 ) -> FitHistory:
-    """Train with early stopping on the validation loss; the best weights are restored."""
+    """Train as ``config`` says: at most ``max_epochs``, early stopping on the validation
+    loss after ``patience`` epochs without improvement, the progress bar, the checkpoint
+    directory and the accelerator; the best weights are restored. ``n_cells`` (rows per
+    epoch) gives the throughput."""
     import time
 
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
     callbacks: list[pl.Callback] = []
     best = _BestWeights()
+    checkpoint = config.checkpoint_dir is not None and val is not None
     if val is not None:
-        callbacks += [EarlyStopping("val_loss", patience=patience, mode="min"), best]
-        if checkpoint_dir is not None:
+        callbacks += [EarlyStopping("val_loss", patience=config.patience, mode="min"), best]
+        if checkpoint:
             callbacks.append(
-                ModelCheckpoint(dirpath=checkpoint_dir, monitor="val_loss", save_top_k=1)
+                ModelCheckpoint(dirpath=config.checkpoint_dir, monitor="val_loss", save_top_k=1)
             )
-    if progress:
+    if config.progress:
         callbacks.append(RichProgressBar(leave=False))
     with _quiet_lightning():
         trainer = pl.Trainer(
-            max_epochs=max_epochs,
-            accelerator=accelerator,
+            max_epochs=config.max_epochs,
+            accelerator=config.accelerator,
             devices=1,
             logger=False,
             callbacks=callbacks,
-            enable_checkpointing=checkpoint_dir is not None and val is not None,
-            enable_progress_bar=progress,
+            enable_checkpointing=checkpoint,
+            enable_progress_bar=config.progress,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             deterministic=False,

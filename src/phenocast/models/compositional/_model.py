@@ -282,17 +282,7 @@ class Compositional:
                 adversary_weight=cfg.adversary_weight,
                 adversary_warmup=cfg.adversary_warmup,
             )
-            self.history_ = fit_module(
-                plan,
-                train,
-                val,
-                max_epochs=tcfg.max_epochs,
-                patience=tcfg.patience,
-                progress=tcfg.progress,
-                checkpoint_dir=tcfg.checkpoint_dir,
-                accelerator=tcfg.accelerator,
-                n_cells=len(train_rows),
-            )
+            self.history_ = fit_module(plan, train, val, config=tcfg, n_cells=len(train_rows))
         module.eval()
         self.module = module
         self._basal = self._basal_means(batch)

@@ -141,17 +141,7 @@ class ArrayCore:
                 else None
             )
             plan = TrainingPlan(module, lr=tcfg.lr, weight_decay=tcfg.weight_decay, seed=tcfg.seed)
-            self.history_ = fit_module(
-                plan,
-                train,
-                val,
-                max_epochs=tcfg.max_epochs,
-                patience=tcfg.patience,
-                progress=tcfg.progress,
-                checkpoint_dir=tcfg.checkpoint_dir,
-                accelerator=tcfg.accelerator,
-                n_cells=len(train_rows),
-            )
+            self.history_ = fit_module(plan, train, val, config=tcfg, n_cells=len(train_rows))
         module.cpu().eval()
         self.module = module
         self._marginal_prior = self._prior_of(batch.components, batch.doses, None)
