@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -10,16 +11,24 @@ import pytest
 
 from phenocast.data import group_means, json_safe, register, synthetic, write_json
 from phenocast.evaluate import (
+    CALIBRATION_METHODS,
     NOISE_CEILING,
+    CalibrationSetup,
     Fold,
     QueryGroup,
     Task,
+    calibrate_fold,
+    calibration_summary,
     expand_models,
     first_folds,
     fit_fold,
+    limits_report,
     predict_groups,
     run_task,
+    speed_report,
     subsample_groups,
+    sweep_report,
+    sweep_task,
     training_groups,
     validation_split,
 )
@@ -130,3 +139,50 @@ def test_write_json_is_strict_and_atomic(tmp_path):
     with pytest.raises(TypeError):
         write_json(tmp_path / "y.json", {"x": object()})
     assert not (tmp_path / "y.json").exists()
+
+
+def test_sweep_task_fits_every_share_and_adds_the_full_fits_to_the_table(data):
+    fold = _fold(data, ["P0", "P1"])
+    task = dataclasses.replace(
+        _task([fold]), model_options={"compositional": {"anchor": "transfer"}}
+    )
+    tr = run_task(task, expand_models("transfer"), keep_predictions=True)
+    variants = expand_models("compositional")
+    tiny = {"latent_dim": 4, "hidden": [16], "train": {"max_epochs": 2, "progress": False}}
+    run = sweep_task(
+        tr, variants, sweep_labels=["compositional[alone]"], fractions=(1.0, 0.25), overrides=tiny
+    )
+    assert run.baseline == "transfer"
+    assert [(r.label, r.fraction) for r in run.fits] == [
+        ("compositional[anchored]", 1.0), ("compositional[alone]", 1.0),
+        ("compositional[alone]", 0.25),
+    ]  # fmt: skip
+    full = run.fits_for("compositional[alone]")[0]
+    assert (full.n_groups_kept, run.fits[-1].n_groups_kept) == (10, 3)
+    assert len(full.train_values) == 10 and full.alpha is None
+    assert run.fits[0].alpha is not None and run.fits[0].anchor_baseline == "transfer"
+    assert [b.fraction for b in run.baselines] == [1.0, 0.25]
+    assert set(run.baselines[0].values) == {"P0", "P1"}
+    assert list(tr.models) == ["transfer", *(v[0] for v in variants), NOISE_CEILING]
+    alone = tr.models["compositional[alone]"]
+    assert alone.values["pearson_delta"]["T1"] == full.ood["pearson_delta"]
+    rows = sweep_report([run], ["compositional[alone]"], (1.0, 0.25)).rows
+    assert [r[1:3] for r in rows] == [["100%", "10/10"], ["25%", "3/10"]]
+    assert len(limits_report([run], [v[0] for v in variants]).rows) == 2
+    assert "compositional[alone]" in speed_report([run], ["compositional[alone]"]).markdown()
+
+
+def test_calibrate_fold_scores_every_method_on_the_held_out_conditions(data):
+    fold = _fold(data, ["P0", "P1"])
+    setup = CalibrationSetup(members=2, train={"max_epochs": 2, "progress": False}, samples=3)
+    rec = calibrate_fold(_task([fold]), fold, setup, levels=(0.8,))
+    assert rec["validation_context"] == "T2" and rec["n_validation_conditions"] == 4
+    assert (rec["n_test_conditions"], rec["n_genes"]) == (2, 30)
+    assert list(rec["methods"]) == [m[0] for m in CALIBRATION_METHODS]
+    for label, _source, mode in CALIBRATION_METHODS:
+        scores = rec["methods"][label]
+        assert 0.0 <= scores["coverage_80"] <= 1.0 and np.isfinite(scores["nll"])
+        assert ("calibration" in scores) == (mode is not None)
+    assert math.isnan(rec["methods"]["constant σ² [ensemble mean]"]["spearman"])
+    summary = calibration_summary([rec, rec])
+    assert summary["deep ensemble"]["nll"] == pytest.approx(rec["methods"]["deep ensemble"]["nll"])

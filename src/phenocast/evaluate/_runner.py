@@ -34,6 +34,7 @@ __all__ = [
     "BenchmarkResult",
     "FoldFit",
     "ModelResult",
+    "TaskResult",
     "expand_models",
     "fit_fold",
     "predict_groups",
