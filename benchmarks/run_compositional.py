@@ -7,9 +7,9 @@ One run prints four kinds of table, all computed in that run:
 
 1. **Main tables** — ``compositional[anchored]`` and ``compositional[alone]`` beside the
    baselines on each task (the baselines run through :func:`phenocast.evaluate.run_benchmark`,
-   which also builds the folds; the compositional model is fitted here on those same folds with
-   the same options and scored with the same metrics, so each fold is fitted once and the fit
-   serves every table).
+   which also builds the folds; :func:`phenocast.evaluate.sweep_task` fits the compositional
+   model on those same folds with the same options, metrics and rule for conditions a model
+   cannot predict, so each fold is fitted once and the fit serves every table).
 2. **Limits** — Pearson Δ of each variant on its own training (condition, context) groups
    (predicted from that context's control cells), on the anchor's validation groups
    (``anchor_.scores[anchor_.alpha]``), and on the held-out conditions.
@@ -40,7 +40,7 @@ import numpy as np
 from _readme import check_block, shown, update_block  # benchmarks/ is on sys.path
 from rich.console import Console
 
-from phenocast.data import json_safe, write_json
+from phenocast.data import write_json
 from phenocast.evaluate import (
     Report,
     TaskRun,
@@ -103,31 +103,29 @@ def details_dict(
     runs: Sequence[TaskRun], reports: Sequence[Report], *, command: str, seconds: float, quick: bool
 ) -> dict[str, Any]:
     """The limits / sweep / speed measurements, per fit, for the details JSON."""
-    return json_safe(
-        {
-            "command": command,
-            "seconds": seconds,
-            "quick": quick,
-            "torch_threads": _torch_threads(),
-            "cpu_count": os.cpu_count(),
-            "peak_rss": "resource.getrusage(RUSAGE_SELF).ru_maxrss, MB, process-wide",
-            "tasks": {
-                run.task.name: {
-                    "anchor_baseline": run.baseline,
-                    "seconds": run.seconds,
-                    "peak_rss_mb_before": run.rss_before_mb,
-                    "peak_rss_mb_after": run.rss_after_mb,
-                    "fits": [dataclasses.asdict(r) for r in run.fits],
-                    "baselines": [dataclasses.asdict(b) for b in run.baselines],
-                }
-                for run in runs
-            },
-            "tables": {
-                rep.title: {"columns": rep.columns, "rows": rep.rows, "caption": rep.caption}
-                for rep in reports
-            },
-        }
-    )
+    return {
+        "command": command,
+        "seconds": seconds,
+        "quick": quick,
+        "torch_threads": _torch_threads(),
+        "cpu_count": os.cpu_count(),
+        "peak_rss": "resource.getrusage(RUSAGE_SELF).ru_maxrss, MB, process-wide",
+        "tasks": {
+            run.task.name: {
+                "anchor_baseline": run.baseline,
+                "seconds": run.seconds,
+                "peak_rss_mb_before": run.rss_before_mb,
+                "peak_rss_mb_after": run.rss_after_mb,
+                "fits": [dataclasses.asdict(r) for r in run.fits],
+                "baselines": [dataclasses.asdict(b) for b in run.baselines],
+            }
+            for run in runs
+        },
+        "tables": {
+            rep.title: {"columns": rep.columns, "rows": rep.rows, "caption": rep.caption}
+            for rep in reports
+        },
+    }
 
 
 # ------------------------------------------------------------------ main

@@ -13,6 +13,7 @@ from phenocast.data import group_means, json_safe, register, synthetic, write_js
 from phenocast.evaluate import (
     CALIBRATION_METHODS,
     NOISE_CEILING,
+    BenchmarkResult,
     CalibrationSetup,
     Fold,
     QueryGroup,
@@ -186,3 +187,12 @@ def test_calibrate_fold_scores_every_method_on_the_held_out_conditions(data):
     assert math.isnan(rec["methods"]["constant σ² [ensemble mean]"]["spearman"])
     summary = calibration_summary([rec, rec])
     assert summary["deep ensemble"]["nll"] == pytest.approx(rec["methods"]["deep ensemble"]["nll"])
+
+
+def test_benchmark_json_writes_unsupported_conditions_as_null(data, tmp_path):
+    fold = _fold(data, ["P0", "P3"], unseen=("P3",))
+    res = BenchmarkResult([run_task(_task([fold]), expand_models("transfer"))])
+    saved = json.loads(res.write_json(tmp_path / "r.json").read_text())
+    l2 = saved["tasks"]["toy"]["models"]["transfer"]["metrics"]["l2"]
+    assert l2["per_condition"]["T1"]["P3"] is None
+    assert l2["mean"] == pytest.approx(l2["per_condition"]["T1"]["P0"])

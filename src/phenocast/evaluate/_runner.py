@@ -69,6 +69,7 @@ class ModelResult:
         return _nanmean(vals)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values, NaN where n/a (:func:`~phenocast.data.write_json` writes null)."""
         return {
             "status": self.status,
             "note": self.note,
@@ -77,11 +78,10 @@ class ModelResult:
             "metrics": {
                 m: {
                     "per_condition": {
-                        fold: {c: _json_num(x) for c, x in conds.items()}
-                        for fold, conds in per.items()
+                        fold: {c: float(x) for c, x in conds.items()} for fold, conds in per.items()
                     },
-                    "per_fold": {f: _json_num(x) for f, x in self.per_fold(m).items()},
-                    "mean": _json_num(self.mean(m)),
+                    "per_fold": self.per_fold(m),
+                    "mean": self.mean(m),
                 }
                 for m, per in self.values.items()
             },
@@ -129,10 +129,6 @@ def _nanmean(values: Sequence[float]) -> float:
     if arr.size == 0 or np.isnan(arr).all():
         return float("nan")
     return float(np.nanmean(arr))
-
-
-def _json_num(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
 def expand_models(spec: str | Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
