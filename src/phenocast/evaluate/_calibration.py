@@ -5,7 +5,6 @@ fold's training data, beside a constant variance (the benchmark of ``run_calibra
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import numpy as np
 
 from ..metrics import gaussian_nll, interval_coverage, uncertainty_spearman
 from ._folds import validation_split
+from ._runner import _nanmean
 from ._tasks import Fold, QueryGroup, Task
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,19 +166,14 @@ def calibrate_fold(
     }
 
 
-def _mean(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=float)
-    return float(np.nanmean(arr)) if arr.size and not np.isnan(arr).all() else math.nan
-
-
 def calibration_summary(folds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Method → metric → mean over folds (scales: the fitted multipliers, mean over folds)."""
     out: dict[str, dict[str, float]] = {}
     for label, _, mode in CALIBRATION_METHODS:
         recs = [f["methods"][label] for f in folds]
-        row = {k: _mean([r[k] for r in recs]) for k in recs[0] if k != "calibration"}
+        row = {k: _nanmean([r[k] for r in recs]) for k in recs[0] if k != "calibration"}
         if mode is not None:
-            row["epistemic_scale"] = _mean([r["calibration"]["epistemic_scale"] for r in recs])
-            row["aleatoric_scale"] = _mean([r["calibration"]["aleatoric_scale"] for r in recs])
+            row["epistemic_scale"] = _nanmean([r["calibration"]["epistemic_scale"] for r in recs])
+            row["aleatoric_scale"] = _nanmean([r["calibration"]["aleatoric_scale"] for r in recs])
         out[label] = row
     return out

@@ -15,7 +15,7 @@ import os
 import platform
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,8 +124,9 @@ class BenchmarkResult:
         return write_json(path, self.to_dict())
 
 
-def _nanmean(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=float)
+def _nanmean(values: Iterable[float | None]) -> float:
+    """Mean of the values that are not NaN or None; NaN if there is none."""
+    arr = np.array([math.nan if v is None else v for v in values], dtype=float)
     if arr.size == 0 or np.isnan(arr).all():
         return float("nan")
     return float(np.nanmean(arr))

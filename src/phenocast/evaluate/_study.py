@@ -8,7 +8,7 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..metrics import pearson_delta
 from ._folds import subsample_groups, training_groups
-from ._runner import NOISE_CEILING, ModelResult, TaskResult, fit_fold, predict_groups
+from ._runner import NOISE_CEILING, ModelResult, TaskResult, _nanmean, fit_fold, predict_groups
 from ._tables import Report
 from ._tasks import Task
 
@@ -91,11 +91,6 @@ class TaskRun:
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _nanmean(values: Iterable[float | None]) -> float:
-    arr = np.array([np.nan if v is None else v for v in values], dtype=float)
-    return float(np.nanmean(arr)) if arr.size and not np.isnan(arr).all() else math.nan
 
 
 def peak_rss_mb() -> float:
