@@ -14,7 +14,6 @@ Run ``python benchmarks/run_active_learning.py [--quick] [--update-readme]``.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _readme import update_block  # benchmarks/ is on sys.path
+
+from phenocast.data import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENS = (
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             console.log(f"{screen} {strategy}: {np.mean(got):.3f} ± {np.std(got):.3f}")
         # partial results survive an interrupted run
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "screen_al.partial.json").write_text(json.dumps(rows))
+        write_json(args.out / "screen_al.partial.json", rows, indent=None)
     seconds = time.perf_counter() - t0
     command = "python benchmarks/run_active_learning.py" + "".join(
         f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     md = markdown(rows, command, seconds)
     console.print(md, markup=False)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "screen_al.json").write_text(json.dumps(rows, indent=1))
+    write_json(args.out / "screen_al.json", rows)
     console.log(f"wrote {_figure(rows, args.out)}")
     if args.update_readme:
         if args.quick:

@@ -38,26 +38,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from _readme import check_block, shown, update_block  # benchmarks/ is on sys.path
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-    from anndata import AnnData
+from phenocast.evaluate import CALIBRATION_METHODS, CalibrationSetup, calibration_summary
 
-    from phenocast.evaluate import Fold, Task
-    from phenocast.models import Prediction
+if TYPE_CHECKING:  # pragma: no cover
+    from phenocast.evaluate import Task
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("kang-ood-celltype", "crispri-transfer")
@@ -71,204 +66,15 @@ TARGET = (0.70, 0.90)  # issue 5: 80 % intervals cover 70–90 % of held-out tru
 #: --quick: first fold of each task, 3 members, a few epochs, 10 masks.
 QUICK = {"folds": 1, "members": 3, "train": {"max_epochs": 8, "patience": 3}, "samples": 10}
 
-#: (label, prediction source, recalibration) in table order.
-METHODS = (
-    ("constant σ² [ensemble mean]", "constant-ensemble", "total"),
-    ("decoder variance", "decoder", None),
-    ("decoder variance + scale", "decoder", "total"),
-    ("deep ensemble", "ensemble", None),
-    ("deep ensemble + scale", "ensemble", "total"),
-    ("deep ensemble + 2 scales", "ensemble", "separate"),
-    ("constant σ² [MC-dropout mean]", "constant-mc", "total"),
-    ("MC dropout", "mc", None),
-    ("MC dropout + scale", "mc", "total"),
-    ("MC dropout + 2 scales", "mc", "separate"),
-)
-
-
-# ------------------------------------------------------------------ data
-
-
-@dataclass
-class Queries:
-    """Conditions predicted from one context's control cells, with their observed means."""
-
-    controls: AnnData
-    conditions: pd.DataFrame
-    truth: np.ndarray  # (n_conditions, n_genes) mean profiles
-    n_cells: np.ndarray  # cells averaged into each truth row
-
-
-def _test_queries(fold: Fold) -> list[Queries]:
-    return [
-        Queries(g.controls, g.conditions, g.truth, np.array([len(c) for c in g.cells]))
-        for g in fold.groups
-    ]
-
-
-def _validation_split(fold: Fold) -> tuple[AnnData, Queries, str]:
-    """The training data without one more context's perturbed cells, and those cells' means.
-
-    The held-out validation context is the next one after the fold's test context in sorted
-    order (cyclically), mimicking the fold's own split inside its training data.
-    """
-    from phenocast.data import context_of
-
-    train, reg = fold.train, fold.registry
-    key = reg.covariate_keys[0]
-    contexts = sorted(train.obs[key].astype(str).unique())
-    test_context = str(fold.groups[0].controls.obs[key].astype(str).iloc[0])
-    after = [c for c in contexts if c > test_context] or contexts
-    val_context = next(c for c in after if c != test_context)
-    is_ctrl = np.array([c.is_control for c in reg.parse_frame(train.obs)])
-    in_ctx = np.array([ctx[0] == val_context for ctx in context_of(train.obs, reg)])
-    held = in_ctx & ~is_ctrl
-    sub = train[held]
-    keys = reg.conditions_of(sub).to_numpy()
-    labels = list(dict.fromkeys(keys))  # first-seen order
-    x = reg.matrix(sub)
-    rows = [np.flatnonzero(keys == k) for k in labels]
-    truth = np.vstack([np.asarray(x[r].mean(axis=0), dtype=np.float64).ravel() for r in rows])
-    conditions = sub.obs.iloc[[r[0] for r in rows]][reg.condition_columns].copy()
-    queries = Queries(train[in_ctx & is_ctrl], conditions, truth, np.array([len(r) for r in rows]))
-    return train[~held].copy(), queries, val_context
-
-
-# ------------------------------------------------------------------ methods
-
-
-@dataclass
-class Setup:
-    members: int
-    train: dict[str, Any]
-    samples: int
-
-
-def _config(task: Task, *, seed: int, dropout: float, setup: Setup) -> Any:
-    from phenocast.models import CompositionalConfig
-
-    options = {**task.model_options.get("compositional", {}), "anchor": None}
-    options["dropout"] = dropout
-    options["train"] = {**options.get("train", {}), **setup.train, "seed": seed}
-    return CompositionalConfig.from_dict(options)
-
-
-def _fit(task: Task, registry: Any, train: AnnData, setup: Setup) -> tuple[Any, Any, float]:
-    """The deep ensemble and the MC-dropout model fitted on ``train``; and the seconds."""
-    from phenocast.models import Compositional, Ensemble, MCDropout
-
-    t0 = time.perf_counter()
-    ens = Ensemble(
-        lambda s: Compositional(registry, _config(task, seed=s, dropout=0.0, setup=setup)),
-        n_members=setup.members,
-    ).fit(train)
-    mc_model = Compositional(registry, _config(task, seed=0, dropout=DROPOUT, setup=setup))
-    mc = MCDropout(mc_model.fit(train))
-    return ens, mc, time.perf_counter() - t0
-
-
-def _predictions(ens: Any, mc: Any, queries: list[Queries], samples: int) -> dict[str, Any]:
-    """Each prediction source on the queries (rows stacked), and the truths and sizes."""
-    from phenocast.models import Prediction, condition_mean_noise
-
-    parts: dict[str, list[Prediction]] = {"ensemble": [], "mc": []}
-    for q in queries:
-        e = ens.predict_uncertainty(q.controls, q.conditions)
-        m = mc.predict_uncertainty(q.controls, q.conditions, n_samples=samples, seed=0)
-        parts["ensemble"].append(condition_mean_noise(e, q.n_cells))
-        parts["mc"].append(condition_mean_noise(m, q.n_cells))
-
-    def stack(preds: list[Prediction]) -> Prediction:
-        return Prediction(*(np.vstack([getattr(p, f) for p in preds]) for f in _FIELDS))
-
-    ensemble, mc_pred = stack(parts["ensemble"]), stack(parts["mc"])
-    zeros = np.zeros_like(ensemble.mean)
-    return {
-        "ensemble": ensemble,
-        "decoder": Prediction(ensemble.mean, zeros, ensemble.aleatoric),
-        "mc": mc_pred,
-        "constant-ensemble": Prediction(ensemble.mean, zeros, np.ones_like(zeros)),
-        "constant-mc": Prediction(mc_pred.mean, zeros, np.ones_like(zeros)),
-        "truth": np.vstack([q.truth for q in queries]),
-    }
-
-
-_FIELDS = ("mean", "epistemic", "aleatoric")
-
-
-def _scores(pred: Prediction, truth: np.ndarray) -> dict[str, float]:
-    from phenocast.evaluate.metrics import gaussian_nll, interval_coverage, uncertainty_spearman
-
-    out = {
-        f"coverage_{round(100 * lv)}": interval_coverage(pred.mean, pred.variance, truth, level=lv)
-        for lv in LEVELS
-    }
-    out["nll"] = gaussian_nll(pred.mean, pred.variance, truth)
-    out["spearman"] = uncertainty_spearman(pred.mean, pred.variance, truth)
-    out["rmse"] = float(np.sqrt(np.mean((pred.mean - truth) ** 2)))
-    return out
-
-
-def run_fold(task: Task, fold: Fold, setup: Setup, log: Any) -> dict[str, Any]:
-    """Fit on the validation split and on the full training data; score every method."""
-    from phenocast.models import fit_variance_calibration
-
-    inner, val_queries, val_context = _validation_split(fold)
-    ens, mc, s_val = _fit(task, fold.registry, inner, setup)
-    val = _predictions(ens, mc, [val_queries], setup.samples)
-    ens, mc, s_test = _fit(task, fold.registry, fold.train, setup)
-    test = _predictions(ens, mc, _test_queries(fold), setup.samples)
-    methods: dict[str, dict[str, Any]] = {}
-    for label, source, mode in METHODS:
-        pred = test[source]
-        record: dict[str, Any] = {}
-        if mode is not None:
-            cal = fit_variance_calibration(val[source], val["truth"], mode=mode)
-            pred = cal.apply(pred)
-            record["calibration"] = dataclasses.asdict(cal)
-        record.update(_scores(pred, test["truth"]))
-        methods[label] = record
-    log(
-        f"{task.name} · {fold.name} (validation: {val_context}): fits {s_val:.0f} s + "
-        f"{s_test:.0f} s; ensemble 80 % coverage "
-        f"{methods['deep ensemble']['coverage_80']:.2f} raw → "
-        f"{methods['deep ensemble + scale']['coverage_80']:.2f} scaled"
-    )
-    return {
-        "fold": fold.name,
-        "validation_context": val_context,
-        "n_validation_conditions": len(val_queries.conditions),
-        "n_test_conditions": int(test["truth"].shape[0]),
-        "n_genes": int(test["truth"].shape[1]),
-        "fit_seconds_validation": s_val,
-        "fit_seconds_test": s_test,
-        "methods": methods,
-    }
+METHODS = CALIBRATION_METHODS
+ENSEMBLE_ROWS = ("deep ensemble", "deep ensemble + scale")  # logged per fold
 
 
 # ------------------------------------------------------------------ tables
 
 
-def _mean(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=float)
-    return float(np.nanmean(arr)) if arr.size and not np.isnan(arr).all() else math.nan
-
-
 def _fmt(x: float, digits: int = 2) -> str:
     return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
-
-
-def summary(folds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Method → metric → mean over folds (scales: the fitted multipliers, mean over folds)."""
-    out: dict[str, dict[str, float]] = {}
-    for label, _, mode in METHODS:
-        recs = [f["methods"][label] for f in folds]
-        row = {k: _mean([r[k] for r in recs]) for k in recs[0] if k != "calibration"}
-        if mode is not None:
-            row["epistemic_scale"] = _mean([r["calibration"]["epistemic_scale"] for r in recs])
-            row["aleatoric_scale"] = _mean([r["calibration"]["aleatoric_scale"] for r in recs])
-        out[label] = row
-    return out
 
 
 def _scale_text(label: str, mode: str | None, row: dict[str, float]) -> str:
@@ -286,7 +92,7 @@ def _in_target(cov80: float) -> bool:
 
 
 def markdown(task: Task, folds: list[dict[str, Any]], quick: bool) -> str:
-    rows = summary(folds)
+    rows = calibration_summary(folds)
     n_cond = sum(f["n_test_conditions"] for f in folds)
     lines = [
         f"**{task.name}** — {len(folds)} folds, {n_cond} held-out conditions × "
@@ -361,15 +167,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
     from rich.console import Console
 
-    from phenocast.data import atomic_write_text
-    from phenocast.evaluate import get_tasks
+    from phenocast.data import write_json
+    from phenocast.evaluate import calibrate_fold, get_tasks
 
     torch.set_num_threads(args.threads)
     console = Console()
     setup = (
-        Setup(QUICK["members"], dict(QUICK["train"]), QUICK["samples"])
+        CalibrationSetup(QUICK["members"], dict(QUICK["train"]), QUICK["samples"])
         if args.quick
-        else Setup(N_MEMBERS, dict(TRAIN), MC_SAMPLES)
+        else CalibrationSetup(N_MEMBERS, dict(TRAIN), MC_SAMPLES)
     )
     t_start = time.perf_counter()
     results: dict[str, list[dict[str, Any]]] = {}
@@ -380,7 +186,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         folds = task.build(None)
         if args.quick:
             folds = folds[: QUICK["folds"]]
-        results[task.name] = [run_fold(task, f, setup, console.log) for f in folds]
+        results[task.name] = []
+        for fold in folds:
+            rec = calibrate_fold(task, fold, setup, dropout=DROPOUT, levels=LEVELS)
+            ens, scaled = (rec["methods"][m]["coverage_80"] for m in ENSEMBLE_ROWS)
+            console.log(
+                f"{task.name} · {fold.name} (validation: {rec['validation_context']}): fits "
+                f"{rec['fit_seconds_validation']:.0f} s + {rec['fit_seconds_test']:.0f} s; "
+                f"ensemble 80 % coverage {ens:.2f} raw → {scaled:.2f} scaled"
+            )
+            results[task.name].append(rec)
         tables.append(markdown(task, results[task.name], args.quick))
         console.print(tables[-1], markup=False, highlight=False)
     seconds = time.perf_counter() - t_start
@@ -412,28 +227,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         "levels": list(LEVELS),
         "target_coverage_80": list(TARGET),
         "tasks": {
-            name: {"summary": summary(folds), "folds": folds} for name, folds in results.items()
+            name: {"summary": calibration_summary(folds), "folds": folds}
+            for name, folds in results.items()
         },
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.json, json.dumps(_json_safe(payload), indent=1))
+    write_json(args.json, payload)
     console.print(f"wrote {args.json}", markup=False, highlight=False)
     if args.update_readme:
         update_block("calibration", md)
         console.print("updated README.md", markup=False, highlight=False)
-
-
-def _json_safe(x: Any) -> Any:
-    """NaN → null and numpy scalars → Python numbers, recursively (strict JSON)."""
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
-    return x
 
 
 if __name__ == "__main__":

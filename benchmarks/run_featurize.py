@@ -23,7 +23,7 @@ from typing import Any
 
 from _timing import timed  # benchmarks/ is on sys.path
 
-from phenocast.data import atomic_write_text, load_gene2go, load_go_graph
+from phenocast.data import load_gene2go, load_go_graph, write_json
 from phenocast.featurize import (
     go_annotation_features,
     morgan_fingerprints,
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         "target_s": TARGET_SECONDS,
         "steps": rows,
     }
-    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result, indent=2)
     print(f"\nwrote {args.json}")
 
 

@@ -15,7 +15,6 @@ otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from typing import Any
 
 from _timing import timed  # benchmarks/ is on sys.path
 
-from phenocast.data import atomic_write_text, load_gene2go, load_go_graph, load_progeny
+from phenocast.data import load_gene2go, load_go_graph, load_progeny, write_json
 from phenocast.knowledge import KnowledgeGraph, read_primekg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         "go_target_s": GO_TARGET_SECONDS,
         "go_round_trip": round_trip,
     }
-    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result, indent=2)
     print(f"\nwrote {args.json}")
 
 

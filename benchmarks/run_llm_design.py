@@ -28,7 +28,6 @@ Run ``python benchmarks/run_llm_design.py --backend llama-cpp --model smollm2``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -38,6 +37,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from phenocast.data import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = ("random", "kg-exploit", "shortlist-random", "llm", "llm[shuffled]")
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                     markup=False,
                 )
             args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "llm_design.partial.json").write_text(json.dumps(rows))
+            write_json(args.out / "llm_design.partial.json", rows, indent=None)
     seconds = time.perf_counter() - t0
     command = "python benchmarks/run_llm_design.py" + "".join(f" {shlex.quote(a)}" for a in argv)
     md = markdown(rows, command, backend, seconds)
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"command": command, "backend": repr(backend), "seconds": seconds, "args": vars(args)}
     meta["args"] = {k: str(v) for k, v in meta["args"].items()}
     out = {"meta": meta, "rows": rows, "env_backend": os.environ.get("PHENOCAST_LLM_BACKEND")}
-    (args.out / "llm_design.json").write_text(json.dumps(out, indent=1))
+    write_json(args.out / "llm_design.json", out)
     console.log(f"wrote {args.out / 'llm_design.json'}")
     return 0
 

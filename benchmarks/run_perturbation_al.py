@@ -20,7 +20,6 @@ Run ``python benchmarks/run_perturbation_al.py [--quick] [--update-readme]``.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -30,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _readme import check_block, update_block  # benchmarks/ is on sys.path
+
+from phenocast.data import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 #: name → (loader, held-out size, initial size, batch size)
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     console.print(md, markup=False, soft_wrap=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "perturbation_al.json"
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=float))
+    write_json(out, {"meta": meta, "rows": rows})
     console.log(f"wrote {out}")
     if args.update_readme:
         update_block("perturbation-al", md)

@@ -20,10 +20,8 @@ README block between ``<!-- screen:begin -->`` and ``<!-- screen:end -->`` is re
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import resource
 import shlex
 import subprocess
 import sys
@@ -34,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from _readme import update_block  # benchmarks/ is on sys.path
+from _timing import matmul_ceiling, peak_memory_reset, status_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 N_GENES, N_PERTS, DOSES, N_CELLS = 2000, 60, (0.1, 1.0, 10.0), 100
@@ -41,34 +40,10 @@ TARGET_PER_MINUTE = 1_000_000
 L1000_TARGET_SECONDS = 120.0
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux ``clear_refs`` 5); False where unsupported."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def _status_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 # ------------------------------------------------------------------ the 2,000-gene model
 def _synthetic_model(quick: bool) -> tuple[Any, Any]:
     from phenocast.data import register, synthetic
-    from phenocast.models import Compositional
-    from phenocast.models.compositional import CompositionalConfig
+    from phenocast.models import Compositional, CompositionalConfig
 
     adata = synthetic(
         n_genes=N_GENES, n_cell_types=1, n_perturbations=N_PERTS, combinations=0, doses=DOSES,
@@ -87,31 +62,6 @@ def _synthetic_model(quick: bool) -> tuple[Any, Any]:
     return model, controls
 
 
-def _ceiling(model: Any, rows: int) -> float:
-    """Predictions/s of a plain batched matmul chain of the decoder's size (no model code)."""
-    import torch
-
-    cfg = model.config
-    sizes = [cfg.latent_dim, *reversed(cfg.hidden), model.registry.n_vars]
-    gen = torch.Generator().manual_seed(0)
-    weights = [torch.randn(a, b, generator=gen) / a**0.5 for a, b in itertools.pairwise(sizes)]
-    block = 8192
-    x = torch.randn(block, sizes[0], generator=gen)
-    with torch.no_grad():
-        for w in weights:  # warm-up
-            x = x @ w
-        t0 = time.perf_counter()
-        done = 0
-        while done < rows:
-            h = torch.randn(block, sizes[0], generator=gen)
-            for i, w in enumerate(weights):
-                h = h @ w
-                if i < len(weights) - 1:
-                    h = torch.nn.functional.gelu(h)
-            done += block
-        return done / (time.perf_counter() - t0)
-
-
 def throughput(model: Any, controls: Any, *, quick: bool) -> dict[str, Any]:
     from phenocast import screen
 
@@ -126,19 +76,22 @@ def throughput(model: Any, controls: Any, *, quick: bool) -> dict[str, Any]:
         mode="per-cell",
     )  # fmt: skip
     out["per_cell"] = _row(slow)
-    out["ceiling_predictions_per_second"] = _ceiling(model, 400_000 if quick else 2_000_000)
+    sizes = [model.config.latent_dim, *reversed(model.config.hidden), model.registry.n_vars]
+    out["ceiling_predictions_per_second"] = matmul_ceiling(sizes, 400_000 if quick else 2_000_000)
     return out
 
 
+def _peak_mb() -> float:
+    from phenocast.evaluate import peak_rss_mb  # here: the child imports only what it measures
+
+    return peak_rss_mb()
+
+
 def _row(res: Any) -> dict[str, Any]:
-    return {
-        "conditions": res.n_conditions,
-        "seconds": res.seconds,
-        "conditions_per_second": res.conditions_per_second,
-        "predictions_per_second": res.predictions_per_second,
-        "cells": res.cells_per_context,
-        "path": res.path,
-    }
+    out = {"conditions": res.n_conditions}
+    out |= {k: getattr(res, k) for k in ("seconds", "conditions_per_second")}
+    out["predictions_per_second"] = res.predictions_per_second
+    return {**out, "cells": res.cells_per_context, "path": res.path}
 
 
 # ------------------------------------------------------------------ memory (child processes)
@@ -152,33 +105,26 @@ def _child(model_dir: str, n_perts: int, order: int) -> None:
     from phenocast.models import Compositional
 
     model = Compositional.load(model_dir)
-    before = _status_mb("VmRSS") or _rss_mb()
-    reset = _reset_peak()  # so the peak below is the screen's, not the import's or load's
-    res = None
+    before = status_mb("VmRSS") or _peak_mb()
+    reset = peak_memory_reset()  # so the peak below is the screen's, not the import's or load's
+    out: dict[str, Any] = {"perturbations": n_perts, "order": order, "conditions": 0}
+    out["seconds"] = 0.0
     if n_perts:
         names = list(model.trained_components_)[:n_perts]
         res = screen.run(model, names, max_order=order, top_k=100)
-    print(
-        json.dumps(
-            {
-                "perturbations": n_perts,
-                "order": order,
-                "conditions": 0 if res is None else res.n_conditions,
-                "seconds": 0.0 if res is None else res.seconds,
-                "rss_after_load_mb": before,
-                "peak_rss_mb": (_status_mb("VmHWM") if reset else None) or _rss_mb(),
-                "peak_since": "load" if reset else "start",
-            }
-        )
-    )
+        out.update(conditions=res.n_conditions, seconds=res.seconds)
+    out["rss_after_load_mb"] = before
+    out["peak_rss_mb"] = (status_mb("VmHWM") if reset else None) or _peak_mb()
+    out["peak_since"] = "load" if reset else "start"
+    print(json.dumps(out))
 
 
 def memory(model: Any) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        model.save(Path(tmp) / "model")
+        model_dir = str(Path(tmp) / "model")
+        model.save(model_dir)
         for n, order in MEMORY_SIZES:
-            model_dir = str(Path(tmp) / "model")
             cmd = [sys.executable, __file__, "--child", model_dir, str(n), str(order)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -195,8 +141,7 @@ def l1000(out_dir: Path, *, quick: bool) -> dict[str, Any]:
     from phenocast import screen
     from phenocast.data import load, register
     from phenocast.evaluate import write_report
-    from phenocast.models import Compositional
-    from phenocast.models.compositional import CompositionalConfig
+    from phenocast.models import Compositional, CompositionalConfig
 
     adata = load("l1000_ljp005")
     reg = register(
@@ -319,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from rich.console import Console
 
+    from phenocast.data import write_json
+
     console = Console()
     args.out.mkdir(parents=True, exist_ok=True)
     res: dict[str, Any] = {"threads": torch.get_num_threads(), "cpus": os.cpu_count()}
@@ -338,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     md = markdown(res, command)
     console.print(md)
     if args.json:
-        args.json.write_text(json.dumps(res, indent=1, default=str))
+        write_json(args.json, res)
     if args.update_readme:
         if args.quick:
             raise SystemExit("--update-readme refuses --quick numbers.")

@@ -15,7 +15,6 @@ Run ``python benchmarks/run_screen_prior.py [--seeds 5] [--update-readme]``.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -26,6 +25,8 @@ import numpy as np
 import pandas as pd
 from _readme import check_block, update_block  # benchmarks/ is on sys.path
 from run_active_learning import SCREENS  # the screen-al screens, in its order
+
+from phenocast.data import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = ("greedy", "hit-model", "kg-exploit")
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     console.print(md, markup=False, soft_wrap=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / "screen_prior.json"
-    out.write_text(json.dumps({"rows": rows, "seconds": seconds}, indent=1))
+    write_json(out, {"rows": rows, "seconds": seconds})
     console.log(f"wrote {out}")
     if args.update_readme:
         update_block("screen-prior", md)

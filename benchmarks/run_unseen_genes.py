@@ -22,7 +22,6 @@ Run ``python benchmarks/run_unseen_genes.py [--update-readme]``.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -31,6 +30,8 @@ from typing import Any
 
 import numpy as np
 from _readme import check_block, update_block  # benchmarks/ is on sys.path
+
+from phenocast.data import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = {"norman19": "load_norman2019", "mcfaline23": "load_mcfaline2023"}
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out / "unseen_genes.json"
     summary = {ds: summarise(r) for ds, r in results.items()}
     payload = {"target_met": met, "summary": summary, "results": results, "seconds": seconds}
-    out.write_text(json.dumps(payload, indent=1, default=float))
+    write_json(out, payload)
     console.log(f"wrote {out}")
     if args.update_readme:
         update_block("unseen-genes", md)

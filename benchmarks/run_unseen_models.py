@@ -27,7 +27,6 @@ Run ``python benchmarks/run_unseen_models.py [--update-readme] [--epochs N]``.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -37,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _readme import check_block, update_block  # benchmarks/ is on sys.path
+
+from phenocast.data import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = {"norman19": "load_norman2019", "mcfaline23": "load_mcfaline2023"}
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         "results": results,
         "seconds": seconds,
     }
-    out.write_text(json.dumps(payload, indent=1, default=float))
+    write_json(out, payload)
     console.log(f"wrote {out}")
     if args.update_readme:
         update_block("unseen-models", md)

@@ -12,7 +12,7 @@ from ._datasets import (
     list_datasets,
     load,
 )
-from ._io import atomic_write, atomic_write_text
+from ._io import atomic_write, atomic_write_text, json_safe, write_json
 from ._loaders import (
     CELLPAINTING_NOMINAL_DOSES_UM,
     PathLike,
@@ -88,6 +88,7 @@ __all__ = [
     "expected_profile",
     "format_condition",
     "group_means",
+    "json_safe",
     "list_datasets",
     "load",
     "load_cellbox_korkut2015",
@@ -117,4 +118,5 @@ __all__ = [
     "register",
     "synthetic",
     "synthetic_multimodal",
+    "write_json",
 ]

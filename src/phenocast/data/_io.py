@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write", "atomic_write_text"]
+import numpy as np
+
+__all__ = ["atomic_write", "atomic_write_text", "json_safe", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -44,3 +49,32 @@ def _mode_for(path: Path) -> int:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` as strict JSON values: numpy scalars and arrays as Python numbers and lists,
+    NaN and ±inf as ``None``, tuples as lists, mapping keys and paths as strings (recursively).
+
+    >>> json_safe({1: (np.float32(0.5), float("nan")), "a": np.arange(2)})
+    {'1': [0.5, None], 'a': [0, 1]}
+    """
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    elif isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1) -> Path:
+    """Write ``obj`` to ``path`` as strict JSON (through :func:`json_safe`), atomically, with a
+    final newline; another type than those ``json_safe`` knows raises ``TypeError``."""
+    text = json.dumps(json_safe(obj), indent=indent, allow_nan=False)
+    return atomic_write_text(path, text + "\n")

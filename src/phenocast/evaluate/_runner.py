@@ -1,30 +1,45 @@
-"""Run models on benchmark tasks, print a table per task and write one JSON file."""
+"""Run models on benchmark tasks, print a table per task and write one JSON file.
+
+Unsupported conditions follow one rule everywhere (:func:`predict_groups`): a model that raises
+:class:`~phenocast.models.UnsupportedConditionError` for a query group is asked condition by
+condition; each condition it cannot predict gets a NaN row, scores NaN (n/a) and is left out of
+every mean. A model that cannot be built or fitted on a fold, or predicts none of a task's
+conditions, is n/a for the whole task, with the first error as its note; one that predicts only
+some of them keeps its scores, and its note counts the rest.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data import atomic_write_text
+from ..data import write_json
 from ..metrics import HIGHER_IS_BETTER, METRICS, pearson, rmse
-from ._tasks import Fold, Task
+from ._tasks import Fold, QueryGroup, Task
+
+if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
 
 __all__ = [
     "NOISE_CEILING",
     "BenchmarkResult",
+    "FoldFit",
     "ModelResult",
+    "TaskResult",
     "expand_models",
+    "fit_fold",
+    "predict_groups",
     "run_benchmark",
+    "run_task",
     "score_fold",
 ]
 
@@ -54,6 +69,7 @@ class ModelResult:
         return _nanmean(vals)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values, NaN where n/a (:func:`~phenocast.data.write_json` writes null)."""
         return {
             "status": self.status,
             "note": self.note,
@@ -62,11 +78,10 @@ class ModelResult:
             "metrics": {
                 m: {
                     "per_condition": {
-                        fold: {c: _json_num(x) for c, x in conds.items()}
-                        for fold, conds in per.items()
+                        fold: {c: float(x) for c, x in conds.items()} for fold, conds in per.items()
                     },
-                    "per_fold": {f: _json_num(x) for f, x in self.per_fold(m).items()},
-                    "mean": _json_num(self.mean(m)),
+                    "per_fold": self.per_fold(m),
+                    "mean": self.mean(m),
                 }
                 for m, per in self.values.items()
             },
@@ -106,18 +121,15 @@ class BenchmarkResult:
         }
 
     def write_json(self, path: str | os.PathLike[str]) -> Path:
-        return atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=1))
+        return write_json(path, self.to_dict())
 
 
-def _nanmean(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=float)
+def _nanmean(values: Iterable[float | None]) -> float:
+    """Mean of the values that are not NaN or None; NaN if there is none."""
+    arr = np.array([math.nan if v is None else v for v in values], dtype=float)
     if arr.size == 0 or np.isnan(arr).all():
         return float("nan")
     return float(np.nanmean(arr))
-
-
-def _json_num(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
 def expand_models(spec: str | Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -159,20 +171,100 @@ def _score_profiles(
 
 
 def score_fold(task: Task, fold: Fold, preds: list[np.ndarray]) -> dict[str, dict[str, float]]:
-    """metric → condition label → value for one fold (``preds``: one array per query group)."""
+    """metric → condition label → value for one fold (``preds``: one array per query group).
+
+    A NaN row (a condition the model could not predict) scores NaN; scalar tasks score the
+    predicted rows only.
+    """
     out: dict[str, dict[str, float]] = {m: {} for m in task.metrics}
     if task.scoring == "scalar":
         p = np.concatenate([pr[:, 0] for pr in preds])
         t = np.concatenate([g.truth[:, 0] for g in fold.groups])
-        scalar = {"pearson": pearson(p, t), "rmse": rmse(p, t)}
+        p, t = p[~np.isnan(p)], t[~np.isnan(p)]
+        scalar = {"pearson": pearson(p, t), "rmse": rmse(p, t)} if p.size else {}
         for m in task.metrics:
-            out[m]["all"] = scalar[m]
+            out[m]["all"] = scalar.get(m, math.nan)
         return out
     for group, pred in zip(fold.groups, preds, strict=True):
         for label, p, t in zip(group.conditions.index, pred, group.truth, strict=True):
-            for m, v in _score_profiles(task, p, t, group.ctrl).items():
+            if np.isnan(p).all():
+                scores = dict.fromkeys(task.metrics, math.nan)
+            else:
+                scores = _score_profiles(task, p, t, group.ctrl)
+            for m, v in scores.items():
                 out[m][str(label)] = v
     return out
+
+
+def predict_groups(
+    model: Any, groups: Sequence[QueryGroup]
+) -> tuple[list[np.ndarray], dict[str, str]]:
+    """``model``'s mean profiles per query group, and why it could not predict some conditions.
+
+    A group whose prediction raises ``UnsupportedConditionError`` is predicted condition by
+    condition; each condition the model cannot answer gets a row of NaN and its label maps to
+    the error's message in the second return value.
+    """
+    from ..models import UnsupportedConditionError
+
+    preds, unsupported = [], {}
+    for g in groups:
+        try:
+            preds.append(np.asarray(model.predict_mean(g.controls, g.conditions)))
+            continue
+        except UnsupportedConditionError:
+            pass
+        rows = np.full((len(g.conditions), g.truth.shape[1]), np.nan)
+        for i, label in enumerate(g.conditions.index):
+            try:
+                rows[i] = model.predict_mean(g.controls, g.conditions.iloc[i : i + 1])[0]
+            except UnsupportedConditionError as err:
+                unsupported[str(label)] = str(err)
+        preds.append(rows)
+    return preds, unsupported
+
+
+@dataclass
+class FoldFit:
+    """One model fitted on one fold and scored on its held-out groups (see :func:`fit_fold`)."""
+
+    model: Any
+    fit_seconds: float
+    predict_seconds: float
+    predictions: list[np.ndarray]
+    #: metric → condition label → value (NaN for an unsupported condition)
+    values: dict[str, dict[str, float]]
+    #: condition label → why the model could not predict it
+    unsupported: dict[str, str]
+
+
+def fit_fold(
+    task: Task,
+    fold: Fold,
+    name: str,
+    config: Mapping[str, Any] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    train: AnnData | None = None,
+) -> FoldFit:
+    """Fit model ``name`` on ``fold`` (or on ``train`` in its place) and score the held-out groups.
+
+    Its options are the task's for that model, then ``config`` (a variant's), then
+    ``overrides``, nested dicts (``"train"``) merged key by key. Building or fitting may raise
+    ``UnsupportedConditionError``; prediction follows :func:`predict_groups`.
+    """
+    from ..models import create_model
+
+    options = _merge(_merge(task.model_options.get(name, {}), config or {}), overrides or {})
+    model = create_model(name, fold.registry, options)
+    t0 = time.perf_counter()
+    model.fit(fold.train if train is None else train)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds, unsupported = predict_groups(model, fold.groups)
+    predict_s = time.perf_counter() - t0
+    values = score_fold(task, fold, preds)
+    return FoldFit(model, fit_s, predict_s, preds, values, unsupported)
 
 
 def _noise_ceiling(task: Task, folds: list[Fold]) -> ModelResult:
@@ -225,37 +317,39 @@ def run_task(
     ``overrides`` maps a model name to config options applied last (``"train"`` merged key by
     key), e.g. ``{"compositional": {"train": {"max_epochs": 5}}}``.
     """
-    from ..models import UnsupportedConditionError, create_model
+    from ..models import UnsupportedConditionError
 
     t0 = time.perf_counter()
     folds = task.build(data_dir)
     build_s = time.perf_counter() - t0
+    n_cond = sum(len(g.conditions) for f in folds for g in f.groups)
     results: dict[str, ModelResult] = {}
     for label, name, cfg in models:
         res = ModelResult(label)
+        unsupported: dict[str, str] = {}
         for fold in folds:
             if on_step:
                 on_step(f"{task.name} · {label} · {fold.name}")
             try:
-                options = _merge(task.model_options.get(name, {}), cfg)
-                options = _merge(options, (overrides or {}).get(name, {}))
-                model = create_model(name, fold.registry, options)
-                t1 = time.perf_counter()
-                model.fit(fold.train)
-                res.fit_seconds[fold.name] = time.perf_counter() - t1
-                t1 = time.perf_counter()
-                preds = [model.predict_mean(g.controls, g.conditions) for g in fold.groups]
-                res.predict_seconds[fold.name] = time.perf_counter() - t1
+                fit = fit_fold(task, fold, name, cfg, overrides=(overrides or {}).get(name))
             except UnsupportedConditionError as err:
                 res.status, res.note, res.values = "n/a", str(err), {}
                 break
+            res.fit_seconds[fold.name] = fit.fit_seconds
+            res.predict_seconds[fold.name] = fit.predict_seconds
+            unsupported.update({f"{fold.name}/{c}": why for c, why in fit.unsupported.items()})
             if keep_predictions:
-                res.predictions[fold.name] = preds
-            for m, per in score_fold(task, fold, preds).items():
+                res.predictions[fold.name] = fit.predictions
+            for m, per in fit.values.items():
                 res.values.setdefault(m, {})[fold.name] = per
+        if res.status == "ok" and unsupported:
+            first = next(iter(unsupported.values()))
+            if len(unsupported) == n_cond:
+                res.status, res.note, res.values = "n/a", first, {}
+            else:
+                res.note = f"{len(unsupported)} of {n_cond} conditions n/a ({first})"
         results[label] = res
     results[NOISE_CEILING] = _noise_ceiling(task, folds)
-    n_cond = sum(len(g.conditions) for f in folds for g in f.groups)
     return TaskResult(
         task, [f.name for f in folds], n_cond, results, build_s, folds if keep_predictions else []
     )

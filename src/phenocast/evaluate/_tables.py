@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._runner import NOISE_CEILING, BenchmarkResult, TaskResult, best_of
@@ -11,7 +12,44 @@ from ._runner import NOISE_CEILING, BenchmarkResult, TaskResult, best_of
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
 
-__all__ = ["markdown_summary", "rich_tables"]
+__all__ = ["Report", "markdown_summary", "rich_tables"]
+
+
+@dataclass
+class Report:
+    """A small table printed with Rich and written as Markdown."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+    def rich(self) -> Table:
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(
+            title=escape(self.title),
+            title_justify="left",
+            caption=escape(self.caption.replace("`", "")) if self.caption else None,
+            caption_justify="left",
+        )
+        for i, col in enumerate(self.columns):
+            table.add_column(escape(col), justify="left" if i < 2 else "right", overflow="fold")
+        for row in self.rows:
+            table.add_row(*(escape(c) for c in row))
+        return table
+
+    def markdown(self) -> str:
+        out = [f"**{self.title}**\n", "| " + " | ".join(self.columns) + " |"]
+        out.append("|---" * len(self.columns) + "|")
+        out += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in self.rows]
+        if self.caption:
+            out.append(f"\n_{self.caption}_")
+        return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------ helpers
 
 
 def _fmt(x: float) -> str:
