@@ -196,3 +196,11 @@ def test_benchmark_json_writes_unsupported_conditions_as_null(data, tmp_path):
     l2 = saved["tasks"]["toy"]["models"]["transfer"]["metrics"]["l2"]
     assert l2["per_condition"]["T1"]["P3"] is None
     assert l2["mean"] == pytest.approx(l2["per_condition"]["T1"]["P0"])
+
+
+def test_models_of_other_data_are_refused_by_the_runner_with_their_benchmark_named():
+    with pytest.raises(KeyError, match=r"'multimodal' learns from multimodal data.*run_multimodal"):
+        expand_models("additive,multimodal")
+    with pytest.raises(KeyError, match=r"Unknown model 'lnear'; available models: no-change"):
+        expand_models("lnear")
+    assert "multimodal" not in str([name for _, name, _ in expand_models("additive,linear")])

@@ -142,11 +142,17 @@ def expand_models(spec: str | Sequence[str]) -> list[tuple[str, str, dict[str, A
 
     parts = spec.split(",") if isinstance(spec, str) else list(spec)
     out: list[tuple[str, str, dict[str, Any]]] = []
-    valid = model_names()
+    valid = [n for n in model_names() if getattr(MODELS[n], "inputs", "anndata") == "anndata"]
     for raw in (p.strip() for p in parts):
         if not raw:
             continue
         m = _SPEC.match(raw)
+        if m and m["name"] in MODELS and m["name"] not in valid:
+            raise KeyError(
+                f"Model {m['name']!r} learns from {MODELS[m['name']].inputs} data, not from the "
+                f"single-readout tasks of this runner (models: {', '.join(valid)}); its "
+                "benchmark is benchmarks/run_multimodal.py."
+            )
         if not m or m["name"] not in MODELS:
             raise KeyError(f"Unknown model {raw!r}; available models: {', '.join(valid)}.")
         variants: dict[str, dict[str, Any]] = getattr(MODELS[m["name"]], "variants", {}) or {}

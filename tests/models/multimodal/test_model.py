@@ -333,3 +333,14 @@ def test_component_features_let_generate_embed_a_component_never_trained_on(tmp_
     other = DrugFeatures(drugs=table.drugs, matrix=table.matrix + 1.0)
     with pytest.raises(ValueError, match="not the ones the model was fitted with"):
         again.generate([unseen], target="rna", featuriser=other)
+
+
+def test_registered_among_the_models_but_not_built_from_a_registry():
+    from phenocast.data import register, synthetic
+    from phenocast.models import MODELS, create_model, model_names
+
+    assert "multimodal" in model_names() and MODELS["multimodal"] is MultiModalModel
+    adata = synthetic(n_genes=10, n_perturbations=2, cells_per_condition=5, seed=0)
+    reg = register(adata, perturbation="perturbation", control="control", dose="dose")
+    with pytest.raises(TypeError, match=r"learns from multimodal data.*MultiModalModel\(config\)"):
+        create_model("multimodal", reg)
