@@ -140,8 +140,8 @@ def l1000(out_dir: Path, *, quick: bool) -> dict[str, Any]:
 
     from phenocast import screen
     from phenocast.data import load, register
-    from phenocast.evaluate import write_report
     from phenocast.models import Compositional, CompositionalConfig
+    from phenocast.report import write_report
 
     adata = load("l1000_ljp005")
     reg = register(

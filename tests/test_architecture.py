@@ -1,6 +1,8 @@
 """The package's layering, checked on the source: packages import each other's public names
 only, the dependency graph between top-level packages has no cycle, and the metrics are a
-leaf. Every ``import`` counts, including those inside functions and ``TYPE_CHECKING`` blocks."""
+leaf. Every ``import`` counts, including those inside functions and ``TYPE_CHECKING`` blocks
+(a deprecated alias that forwards an old name by ``importlib`` at first use is not an import,
+and is tested where it is defined)."""
 
 from __future__ import annotations
 
@@ -81,6 +83,11 @@ def test_metrics_are_a_leaf():
         {target[1] for package, _, _, target in _imports() if package == "metrics"} - {"metrics"}
     )
     assert not uses, f"phenocast.metrics imports {uses}; it must import no other package"
+
+
+def test_the_report_layer_sits_above_evaluate_and_plot():
+    uses = {t[1] for p, _, _, t in _imports() if p in ("evaluate", "plot")}
+    assert "report" not in uses and "cli" not in uses
 
 
 def test_the_checks_see_real_imports():

@@ -29,6 +29,7 @@ __all__ = [
     "multimodal",
     "plot",
     "registries",
+    "report",
     "screen",
     "train",
 ]
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
         multimodal,
         plot,
         registries,
+        report,
         screen,
         train,
     )

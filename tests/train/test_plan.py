@@ -93,14 +93,14 @@ def test_one_train_config_with_each_models_defaults():
         TrainConfig(val_fraction=0.95)
 
 
-def test_validation_split_stratifies_large_groups_and_pools_small_ones():
-    from phenocast.train import validation_split
+def test_early_stopping_split_stratifies_large_groups_and_pools_small_ones():
+    from phenocast.train import early_stopping_split
 
     groups = np.repeat(np.arange(5), [40, 40, 2, 2, 2])  # two conditions of cells, three wells
-    train, val = validation_split(groups, fraction=0.25, seed=0)
+    train, val = early_stopping_split(groups, fraction=0.25, seed=0)
     assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(groups.size))
     assert [int((groups[val] == g).sum()) for g in (0, 1)] == [10, 10]
     assert int(np.isin(groups[val], [2, 3, 4]).sum()) == 2  # 25 % of the 6 pooled wells
-    again, _ = validation_split(groups, fraction=0.25, seed=0)
+    again, _ = early_stopping_split(groups, fraction=0.25, seed=0)
     assert np.array_equal(train, again)
-    assert validation_split(groups, fraction=0.0, seed=0)[1].size == 0
+    assert early_stopping_split(groups, fraction=0.0, seed=0)[1].size == 0

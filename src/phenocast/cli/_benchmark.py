@@ -64,7 +64,7 @@ def demo(
 ) -> None:
     """The main job: fit on real data, predict held-out conditions, compare with the
     baselines, and write a report folder (HTML page, Markdown, JSON, figures)."""
-    from ..evaluate import run_demo
+    from ..report import run_demo
 
     with failing(FileNotFoundError):
         path = run_demo(out, data_dir=data_dir, console=console(), max_epochs=max_epochs)

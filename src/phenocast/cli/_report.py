@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..evaluate import write_report
+from ..report import write_report
 from ._util import ModelDir, console, defaults, fail, failing, load_model, read_h5ad, read_list
 
 

@@ -1,7 +1,12 @@
-"""Evaluation: the benchmark tasks, the runner, its tables, the demo and the report
-(``metrics`` is :mod:`phenocast.metrics` under its earlier name)."""
+"""Evaluation: the benchmark tasks, the runner, its studies and tables (``metrics`` is
+:mod:`phenocast.metrics` under its earlier name; the HTML report and the demo live in
+:mod:`phenocast.report`, above this package)."""
 
 from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
 
 from . import metrics
 from ._calibration import (
@@ -10,9 +15,7 @@ from ._calibration import (
     calibrate_fold,
     calibration_summary,
 )
-from ._demo import DEMO_MODELS, DEMO_TASKS, run_demo
 from ._folds import first_folds, subsample_groups, training_groups, validation_split
-from ._report import write_report
 from ._runner import (
     NOISE_CEILING,
     BenchmarkResult,
@@ -41,8 +44,6 @@ from ._tasks import GROUPS, TASKS, Fold, QueryGroup, Task, get_tasks
 
 __all__ = [
     "CALIBRATION_METHODS",
-    "DEMO_MODELS",
-    "DEMO_TASKS",
     "GROUPS",
     "NOISE_CEILING",
     "TASKS",
@@ -71,7 +72,6 @@ __all__ = [
     "predict_groups",
     "rich_tables",
     "run_benchmark",
-    "run_demo",
     "run_task",
     "score_fold",
     "speed_report",
@@ -80,5 +80,19 @@ __all__ = [
     "sweep_task",
     "training_groups",
     "validation_split",
-    "write_report",
 ]
+
+#: Names that moved to :mod:`phenocast.report`; the old spelling still works, with a warning.
+_MOVED = frozenset({"DEMO_MODELS", "DEMO_TASKS", "run_demo", "write_report"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        warnings.warn(
+            f"phenocast.evaluate.{name} moved to phenocast.report.{name}; import it from there.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        # resolved by name on first use: the report layer sits above this package
+        return getattr(importlib.import_module("phenocast.report"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

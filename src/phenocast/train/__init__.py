@@ -1,6 +1,6 @@
 """The public training layer every phenocast model trains through.
 
-:class:`TrainConfig` is the one training config; :func:`validation_split` holds rows out
+:class:`TrainConfig` is the one training config; :func:`early_stopping_split` holds rows
 for early stopping. :class:`TrainingPlan` is one Lightning
 module for every model: the module it trains exposes ``loss(batch, *, adversary_weight,
 generator)`` returning a :class:`phenocast.models.LossOutput`-like object and
@@ -19,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._config import TrainConfig
-from ._data import validation_split
+from ._data import early_stopping_split
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -38,10 +38,10 @@ __all__ = [
     "TrainConfig",
     "TrainingPlan",
     "batch_size",
+    "early_stopping_split",
     "fit_module",
-    "validation_split",
 ]
-_PLAN = frozenset(__all__) - {"TrainConfig", "validation_split"}
+_PLAN = frozenset(__all__) - {"TrainConfig", "early_stopping_split"}
 
 
 def __getattr__(name: str) -> Any:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["validation_split"]
+__all__ = ["early_stopping_split"]
 
 
-def validation_split(
+def early_stopping_split(
     groups: np.ndarray, *, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows held out for early stopping, stratified by group.

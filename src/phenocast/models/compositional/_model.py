@@ -317,12 +317,12 @@ class Compositional:
         """Cells held out for early stopping, stratified by condition × context."""
         import torch
 
-        from ...train import validation_split
+        from ...train import early_stopping_split
 
         keys = self.registry.conditions_of(obs).astype(str)
         for k in self.registry.covariate_keys:
             keys = keys + "|" + obs[k].astype(str).to_numpy()
-        train, val = validation_split(pd.factorize(keys)[0], fraction=fraction, seed=seed)
+        train, val = early_stopping_split(pd.factorize(keys)[0], fraction=fraction, seed=seed)
         return torch.from_numpy(train), torch.from_numpy(val)
 
     def _basal_means(self, batch: Batch) -> dict[str, Any]:

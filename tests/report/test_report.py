@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from phenocast.data import register, synthetic
-from phenocast.evaluate import write_report
 from phenocast.evaluate.metrics import interval_coverage
 from phenocast.models import Compositional, CompositionalConfig
 from phenocast.plot import pca_2d
+from phenocast.report import write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EVIL = '<script>alert("x")</script>'
@@ -409,3 +409,14 @@ def test_chromium_parses_the_report_without_console_errors(full_report, tmp_path
     assert len(srcs) == len(ALL_FIGURES)
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
     assert '<section id="screen">' in dom and "&lt;script&gt;" in dom
+
+
+def test_the_old_evaluate_names_still_work_with_a_warning_naming_the_new_home():
+    import phenocast.evaluate
+    import phenocast.report
+
+    with pytest.warns(DeprecationWarning, match=r"moved to phenocast\.report\.write_report"):
+        moved = phenocast.evaluate.write_report
+    assert moved is phenocast.report.write_report
+    with pytest.warns(DeprecationWarning, match=r"phenocast\.report\.run_demo"):
+        from phenocast.evaluate import run_demo  # noqa: F401

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..data import RegistrationError, atomic_write_text
 from ..metrics import HIGHER_IS_BETTER
-from ._report_inputs import (
+from ._inputs import (
     _check_adata,
     _check_benchmark,
     _check_calibration,

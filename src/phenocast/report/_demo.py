@@ -10,9 +10,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data import atomic_write, atomic_write_text
-from ._runner import NOISE_CEILING, BenchmarkResult, run_benchmark
-from ._tables import markdown_summary, rich_tables
-from ._tasks import get_tasks
+from ..evaluate import (
+    NOISE_CEILING,
+    BenchmarkResult,
+    get_tasks,
+    markdown_summary,
+    rich_tables,
+    run_benchmark,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -88,7 +93,7 @@ def _heldout_panels(result: BenchmarkResult) -> list[tuple[str, np.ndarray, dict
 def _html_report(result: BenchmarkResult, out: Path, *, title: str) -> Path:
     import json
 
-    from ._report import write_report
+    from ._html import write_report
 
     bench = json.loads((out / "results.json").read_text())
     return write_report(
