@@ -1,14 +1,14 @@
 """The public training layer every phenocast model trains through.
 
 :class:`TrainConfig` is the one training config; :func:`early_stopping_split` holds rows
-for early stopping. :class:`TrainingPlan` is one Lightning
-module for every model: the module it trains exposes ``loss(batch, *, adversary_weight,
-generator)`` returning a :class:`phenocast.models.LossOutput`-like object and
-``model_parameters()`` (adversarial modules also ``encode``, ``adversary_loss`` and
-``adversary_parameters()``); the plan owns the optimisers, the optional adversarial schedule,
-the seeded noise and the logging. :class:`TensorBatches` and :class:`PairedBatches` cut
-minibatches from in-memory tensors; :func:`fit_module` runs the Lightning trainer with early
-stopping and restores the best weights.
+out for early stopping. :class:`TrainingPlan` is one Lightning module for every model: the
+module it trains exposes ``loss(batch, *, adversary_weight, generator)`` returning a
+:class:`phenocast.models.LossOutput` and ``model_parameters()`` (adversarial modules also
+``encode``, ``adversary_loss`` and ``adversary_parameters()``); the plan owns the
+optimisers, the optional adversarial schedule, the seeded noise and the logging.
+:class:`TensorBatches` and :class:`PairedBatches` cut minibatches from in-memory tensors;
+:func:`fit_module` runs the Lightning trainer as a :class:`TrainConfig` says and restores
+the best weights.
 
 Importing this package is cheap: Lightning loads when a plan or the fit function is used.
 """
