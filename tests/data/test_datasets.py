@@ -17,6 +17,7 @@ import pytest
 import scipy.sparse as sp
 
 import phenocast.data
+import phenocast.data as pcdata
 from phenocast.data import _datasets as D
 from phenocast.data import _loaders as L
 from phenocast.data import _priors as P
@@ -140,7 +141,7 @@ def test_missing_file_error_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(
         DatasetNotFoundError, match="lacks file\\(s\\): cellpainting_163x812"
     ) as err:
-        L.load_cmea_cdrp_u2os()
+        pcdata.load_cmea_cdrp_u2os()
     assert f"from the {ENV_VAR} environment variable" in str(err.value)
     assert not dataset_info("cmea_cdrp_u2os").is_present(data_dir=tmp_path)
     assert dataset_info("cmea_cdrp_u2os").missing_files(data_dir=tmp_path) == [
@@ -358,7 +359,7 @@ def test_cellpainting_sq00015054(cellpainting):
 
 @realdata
 def test_cmea_cdrp_u2os():
-    both = _load_or_skip(L.load_cmea_cdrp_u2os)
+    both = _load_or_skip(pcdata.load_cmea_cdrp_u2os)
     assert set(both) == {"l1000", "cellpainting"}
     assert both["l1000"].shape == (163, 978) and both["cellpainting"].shape == (163, 812)
     assert both["l1000"].obs_names.equals(both["cellpainting"].obs_names)
@@ -369,7 +370,7 @@ def test_cmea_cdrp_u2os():
 
 @realdata
 def test_cellbox_korkut2015():
-    both = _load_or_skip(L.load_cellbox_korkut2015)
+    both = _load_or_skip(pcdata.load_cellbox_korkut2015)
     prot, pheno = both["proteins"], both["phenotypes"]
     assert prot.shape == (89, 82) and pheno.shape == (89, 5)
     assert prot.obs_names.equals(pheno.obs_names)

@@ -16,21 +16,23 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from phenocast.knowledge import GeneGraph, KnowledgeGraph
-from phenocast.knowledge._llm import (
+from phenocast.knowledge import (
     BACKENDS,
+    Demonstration,
+    GeneGraph,
+    KnowledgeGraph,
     LlamaCpp,
     LLMBackend,
     LLMError,
     LocalTransformers,
     OpenAICompatible,
+    PromptBuilder,
     backend_from_env,
     make_backend,
     parse_genes,
     register_backend,
     smollm2_gguf,
 )
-from phenocast.knowledge._prompt import Demonstration, PromptBuilder
 
 Responder = Callable[[dict[str, Any]], "tuple[int, bytes] | str"]
 

@@ -16,9 +16,7 @@ from ._io import atomic_write, atomic_write_text, json_safe, write_json
 from ._loaders import (
     CELLPAINTING_NOMINAL_DOSES_UM,
     PathLike,
-    load_cellbox_korkut2015,
     load_cellpainting_sq00015054,
-    load_cmea_cdrp_u2os,
     load_kang2018,
     load_l1000_cmapr_ds,
     load_l1000_cmapr_kd,
@@ -35,6 +33,7 @@ from ._multimodal import (
     load_multimodal,
     multimodal_datasets,
 )
+from ._multimodal_loaders import load_cellbox_korkut2015, load_cmea_cdrp_u2os
 from ._multimodal_splits import Split as MultiModalSplit
 from ._parse import (
     Condition,

@@ -5,6 +5,7 @@ nothing here connects or loads a model until asked).
 """
 
 from ._align import Alignment
+from ._genes_parse import ParsedGenes, parse_genes
 from ._graph import GeneGraph
 from ._kg import KnowledgeGraph
 from ._llm import (
@@ -15,10 +16,8 @@ from ._llm import (
     LLMError,
     LocalTransformers,
     OpenAICompatible,
-    ParsedGenes,
     backend_from_env,
     make_backend,
-    parse_genes,
     register_backend,
     smollm2_gguf,
 )
