@@ -94,7 +94,7 @@ def test_predict_errors(files, tmp_path):
         ["predict", str(tmp_path), "--conditions", str(bad), "--out", str(tmp_path / "x.h5ad")],
         terminal_width=300,
     )
-    assert result.exit_code == 2 and "config.json is missing" in result.stdout
+    assert result.exit_code == 2 and "config.json is missing" in " ".join(result.stdout.split())
 
 
 def test_train_errors(files, tmp_path):

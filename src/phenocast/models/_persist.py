@@ -87,7 +87,7 @@ def read_model_dir(
     for name in ("config.json", "weights.pt"):
         if not (path / name).is_file():
             raise ModelFileMissingError(
-                f"{path / name} is missing: {path} is not a saved phenocast model (expected "
+                f"{path} is not a saved phenocast model: {name} is missing (expected "
                 f"config.json, registry.json and weights.pt, as written by {writer})."
             )
     try:
@@ -112,7 +112,7 @@ def read_model_dir(
     if version >= registry_since:
         if not (path / "registry.json").is_file():
             raise ModelFileMissingError(
-                f"{path / 'registry.json'} is missing: {path} is not a complete saved model."
+                f"{path} is not a complete saved model: registry.json is missing."
             )
         registry = (path / "registry.json").read_text(encoding="utf-8")
     try:
