@@ -95,3 +95,18 @@ def test_the_checks_see_real_imports():
     targets = {(p, ".".join(t[:2])) for p, _, _, t in _imports()}
     assert ("models", "phenocast.data") in targets
     assert ("screen", "phenocast.models") in targets
+
+
+def test_tests_reach_into_the_private_modules_of_their_own_package_only():
+    tests = Path(__file__).parent
+    bad = []
+    for path in sorted(tests.rglob("test_*.py")):
+        rel = path.relative_to(tests).parts
+        own = rel[0] if len(rel) > 1 else None
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                parts = node.module.split(".")
+                if parts[0] == "phenocast" and len(parts) > 2 and _is_private(parts[2]):
+                    if parts[1] != own:
+                        bad.append(f"{path.relative_to(tests)}:{node.lineno} {node.module}")
+    assert not bad, "tests importing another package's private modules:\n" + "\n".join(bad)

@@ -20,8 +20,7 @@ from phenocast.design import (
     make_acquisition,
 )
 from phenocast.featurize import GeneFeatures
-from phenocast.knowledge import GeneGraph
-from phenocast.knowledge._llm import LLMError, OpenAICompatible
+from phenocast.knowledge import GeneGraph, LLMError, OpenAICompatible
 from tests.knowledge.test_llm import chat_server
 
 
@@ -217,7 +216,7 @@ def test_bad_options(monkeypatch, kwargs, error, message):
 )
 def test_smollm2_acquisition_stays_in_the_shortlist():
     pytest.importorskip("llama_cpp", reason="needs the llm extra: pip install 'phenocast[llm]'")
-    from phenocast.knowledge._llm import LlamaCpp, smollm2_gguf
+    from phenocast.knowledge import LlamaCpp, smollm2_gguf
 
     acq = LLMAcquisition(LlamaCpp(smollm2_gguf(), n_ctx=4096, n_threads=2), shortlist=16)
     res = run_loop(acq, cycles=1)
