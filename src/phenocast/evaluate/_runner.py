@@ -211,22 +211,13 @@ def predict_groups(
     condition; each condition the model cannot answer gets a row of NaN and its label maps to
     the error's message in the second return value.
     """
-    from ..models import UnsupportedConditionError
+    from ..models import predict_rows
 
-    preds, unsupported = [], {}
-    for g in groups:
-        try:
-            preds.append(np.asarray(model.predict_mean(g.controls, g.conditions)))
-            continue
-        except UnsupportedConditionError:
-            pass
-        rows = np.full((len(g.conditions), g.truth.shape[1]), np.nan)
-        for i, label in enumerate(g.conditions.index):
-            try:
-                rows[i] = model.predict_mean(g.controls, g.conditions.iloc[i : i + 1])[0]
-            except UnsupportedConditionError as err:
-                unsupported[str(label)] = str(err)
-        preds.append(rows)
+    unsupported: dict[str, str] = {}
+    preds = [
+        predict_rows(model, g.controls, g.conditions, n_genes=g.truth.shape[1], reasons=unsupported)
+        for g in groups
+    ]
     return preds, unsupported
 
 

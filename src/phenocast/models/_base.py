@@ -98,19 +98,27 @@ def create_model(name: str, registry: Registry, config: dict[str, Any] | None = 
 
 
 def predict_rows(
-    model: Any, controls: AnnData | None, conditions: pd.DataFrame, *, n_genes: int
+    model: Any,
+    controls: AnnData | None,
+    conditions: pd.DataFrame,
+    *,
+    n_genes: int,
+    reasons: dict[str, str] | None = None,
 ) -> np.ndarray:
     """``model.predict_mean(controls, conditions)`` as ``(n, n_genes)`` float64, with NaN
-    rows for the conditions the model cannot answer (:class:`UnsupportedConditionError`)."""
+    rows for the conditions the model cannot answer (:class:`UnsupportedConditionError`):
+    after a table it refuses, it is asked condition by condition. ``reasons``, when given,
+    receives each refused condition's index label → the error's message."""
     import numpy as np
 
     try:
         return np.asarray(model.predict_mean(controls, conditions), dtype=np.float64)
     except UnsupportedConditionError:
         out = np.full((len(conditions), n_genes), np.nan)
-        for i in range(len(conditions)):
+        for i, label in enumerate(conditions.index):
             try:
                 out[i] = model.predict_mean(controls, conditions.iloc[i : i + 1])[0]
-            except UnsupportedConditionError:
-                continue
+            except UnsupportedConditionError as err:
+                if reasons is not None:
+                    reasons[str(label)] = str(err)
         return out
