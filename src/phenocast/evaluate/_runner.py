@@ -142,7 +142,7 @@ def expand_models(spec: str | Sequence[str]) -> list[tuple[str, str, dict[str, A
 
     parts = spec.split(",") if isinstance(spec, str) else list(spec)
     out: list[tuple[str, str, dict[str, Any]]] = []
-    valid = [n for n in model_names() if getattr(MODELS[n], "inputs", "anndata") == "anndata"]
+    valid = model_names(inputs="anndata")
     for raw in (p.strip() for p in parts):
         if not raw:
             continue

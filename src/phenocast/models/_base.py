@@ -21,6 +21,7 @@ __all__ = [
     "PerturbationModel",
     "UnsupportedConditionError",
     "create_model",
+    "model_inputs",
     "model_names",
     "predict_rows",
     "register_model",
@@ -77,18 +78,25 @@ def register_model(name: str) -> Callable[[_M], _M]:
     return MODELS.register(name)
 
 
-def model_names() -> list[str]:
-    """Names of all registered models (importing the built-in ones first)."""
+def model_inputs(cls: type) -> str:
+    """What a model class learns from: ``"anndata"`` (a registered AnnData, the default) or
+    another kind its class declares as ``inputs`` (``"multimodal"``)."""
+    return str(getattr(cls, "inputs", "anndata"))
+
+
+def model_names(*, inputs: str | None = None) -> list[str]:
+    """Names of the registered models (importing the built-in ones first); with ``inputs``,
+    only those learning from that kind of data (see :func:`model_inputs`)."""
     from . import baselines, compositional, multimodal  # noqa: F401  (registering imports)
 
-    return list(MODELS)
+    return [n for n, cls in MODELS.items() if inputs is None or model_inputs(cls) == inputs]
 
 
 def create_model(name: str, registry: Registry, config: dict[str, Any] | None = None) -> Any:
     """Instantiate the model registered as ``name`` for ``registry``."""
     model_names()  # registers the built-in models
     cls = MODELS[name]
-    if getattr(cls, "inputs", "anndata") != "anndata":
+    if model_inputs(cls) != "anndata":
         raise TypeError(
             f"Model {name!r} learns from {cls.inputs} data, not a registry of one AnnData: "
             f"build it as {cls.__name__}(config) and call fit() on its data."

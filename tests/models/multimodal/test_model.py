@@ -340,6 +340,9 @@ def test_registered_among_the_models_but_not_built_from_a_registry():
     from phenocast.models import MODELS, create_model, model_names
 
     assert "multimodal" in model_names() and MODELS["multimodal"] is MultiModalModel
+    assert model_names(inputs="multimodal") == ["multimodal"]
+    assert "multimodal" not in model_names(inputs="anndata")
+    assert "additive" in model_names(inputs="anndata")
     adata = synthetic(n_genes=10, n_perturbations=2, cells_per_condition=5, seed=0)
     reg = register(adata, perturbation="perturbation", control="control", dose="dose")
     with pytest.raises(TypeError, match=r"learns from multimodal data.*MultiModalModel\(config\)"):

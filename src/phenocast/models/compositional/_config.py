@@ -139,15 +139,10 @@ class CompositionalConfig(Config):
         if isinstance(self.anchor, list):
             object.__setattr__(self, "anchor", tuple(self.anchor))
         if self.anchor is not None:
-            from .._base import MODELS, model_names
+            from .._base import model_names
 
             names = (self.anchor,) if isinstance(self.anchor, str) else self.anchor
-            model_names()
-            valid = [
-                n
-                for n, cls in MODELS.items()
-                if n != "compositional" and getattr(cls, "inputs", "anndata") == "anndata"
-            ]
+            valid = [n for n in model_names(inputs="anndata") if n != "compositional"]
             if not names:
                 raise ValueError(f"anchor must name at least one baseline, one of {valid}.")
             for name in names:
