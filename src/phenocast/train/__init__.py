@@ -1,6 +1,7 @@
 """The public training layer every phenocast model trains through.
 
-:class:`TrainConfig` is the one training config; :func:`early_stopping_split` holds rows
+:class:`TrainConfig` is the one training config (``check_int``, ``check_number`` and
+``check_choice`` validate every config's options); :func:`early_stopping_split` holds rows
 out for early stopping. :class:`TrainingPlan` is one Lightning module for every model: the
 module it trains exposes ``loss(batch, *, adversary_weight, generator)`` returning a
 :class:`phenocast.models.LossOutput` and ``model_parameters()`` (adversarial modules also
@@ -18,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._config import TrainConfig
+from ._config import TrainConfig, check_choice, check_int, check_number
 from ._data import early_stopping_split
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,10 +39,16 @@ __all__ = [
     "TrainConfig",
     "TrainingPlan",
     "batch_size",
+    "check_choice",
+    "check_int",
+    "check_number",
     "early_stopping_split",
     "fit_module",
 ]
-_PLAN = frozenset(__all__) - {"TrainConfig", "early_stopping_split"}
+#: Names loaded from ``_plan`` (Lightning) on first use.
+_PLAN = frozenset(
+    {"FitHistory", "PairedBatches", "TensorBatches", "TrainingPlan", "batch_size", "fit_module"}
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,19 +6,28 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "check_choice", "check_int", "check_number"]
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
+def check_int(name: str, value: Any, *, minimum: int) -> None:
+    """Refuse ``value`` of option ``name`` unless it is an integer (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
-def _check_number(name: str, value: Any, *, allow_zero: bool) -> None:
+def check_number(name: str, value: Any, *, allow_zero: bool) -> None:
+    """Refuse ``value`` of option ``name`` unless it is a number > 0 (>= 0 with
+    ``allow_zero``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number, got {value!r}.")
     if not (value >= 0 if allow_zero else value > 0):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
+
+
+def check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+    """Refuse ``value`` of option ``name`` unless it is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,11 +72,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "patience", "batch_size"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("seed", self.seed, minimum=0)
-        _check_number("lr", self.lr, allow_zero=False)
-        _check_number("weight_decay", self.weight_decay, allow_zero=True)
-        _check_number("val_fraction", self.val_fraction, allow_zero=True)
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("seed", self.seed, minimum=0)
+        check_number("lr", self.lr, allow_zero=False)
+        check_number("weight_decay", self.weight_decay, allow_zero=True)
+        check_number("val_fraction", self.val_fraction, allow_zero=True)
         if not self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction!r}.")
         if not isinstance(self.progress, bool):

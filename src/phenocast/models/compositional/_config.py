@@ -6,17 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ...train import TrainConfig
+from ...train import TrainConfig, check_number
 from .._base import Config
 
 __all__ = ["CompositionalConfig", "TrainConfig"]
-
-
-def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,8 +117,8 @@ class CompositionalConfig(Config):
         ):
             if getattr(self, name) not in options:
                 raise ValueError(f"{name} must be one of {options}, got {getattr(self, name)!r}.")
-        _positive("kl_weight", self.kl_weight, allow_zero=True)
-        _positive("adversary_weight", self.adversary_weight, allow_zero=True)
+        check_number("kl_weight", self.kl_weight, allow_zero=True)
+        check_number("adversary_weight", self.adversary_weight, allow_zero=True)
         if self.adversary_warmup < 0:
             raise ValueError(f"adversary_warmup must be >= 0, got {self.adversary_warmup!r}.")
         if isinstance(self.train, dict):  # from JSON

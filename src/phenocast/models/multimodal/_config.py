@@ -8,28 +8,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from ...train import TrainConfig
+from ...train import TrainConfig, check_choice, check_int, check_number
 from .._base import Config
 
 __all__ = ["MULTIMODAL_TRAIN", "MultiModalConfig", "MultiModalTrainConfig"]
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-
-def _check_float(name: str, value: Any, *, allow_zero: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}.")
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok:
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
-
-
-def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {value!r}.")
 
 
 #: The multimodal model's training defaults: its samples are conditions, few and noisy.
@@ -117,22 +99,22 @@ class MultiModalConfig(Config):
     train: TrainConfig = field(default_factory=MultiModalTrainConfig)
 
     def __post_init__(self) -> None:
-        _check_int("latent_dim", self.latent_dim, minimum=1)
-        _check_int("private_dim", self.private_dim, minimum=0)
+        check_int("latent_dim", self.latent_dim, minimum=1)
+        check_int("private_dim", self.private_dim, minimum=0)
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
         if not isinstance(self.hidden, tuple) or any(
             isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
         ):
             raise ValueError(f"hidden must be a tuple of integer widths >= 1, got {self.hidden!r}.")
-        _check_float("dropout", self.dropout, allow_zero=True)
+        check_number("dropout", self.dropout, allow_zero=True)
         if not self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        _check_choice("joint", self.joint, ("mopoe", "poe", "moe"))
-        _check_choice("dose_response", self.dose_response, ("sigmoid", "none"))
-        _check_float("beta", self.beta, allow_zero=True)
-        _check_float("min_variance", self.min_variance, allow_zero=False)
-        _check_int("n_samples", self.n_samples, minimum=0)
+        check_choice("joint", self.joint, ("mopoe", "poe", "moe"))
+        check_choice("dose_response", self.dose_response, ("sigmoid", "none"))
+        check_number("beta", self.beta, allow_zero=True)
+        check_number("min_variance", self.min_variance, allow_zero=False)
+        check_int("n_samples", self.n_samples, minimum=0)
         for name in ("conditional_prior", "free_embedding"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
