@@ -206,12 +206,10 @@ class Registry:
         for comp, dose in zip(
             np.asarray(components).tolist(), np.asarray(doses).tolist(), strict=True
         ):
-            used = [
-                (self.components[c], float(d)) for c, d in zip(comp, dose, strict=True) if c >= 0
-            ]
-            names = tuple(n for n, _ in used)
-            perts.append("+".join(names) if names else (self.control or "control"))
-            dose_col.append(tuple(d for _, d in used))
+            used = [(c, float(d)) for c, d in zip(comp, dose, strict=True) if c >= 0]
+            cond = Condition(tuple(self.components[c] for c, _ in used), tuple(d for _, d in used))
+            perts.append(cond.perturbation or self.control or "control")
+            dose_col.append(cond.doses)
         frame = pd.DataFrame({self.perturbation_key: perts})
         if self.dose_key is not None:
             frame[self.dose_key] = pd.Series(dose_col, dtype=object)
