@@ -35,6 +35,16 @@ from ._multimodal import (
 )
 from ._multimodal_loaders import load_cellbox_korkut2015, load_cmea_cdrp_u2os
 from ._multimodal_splits import Split as MultiModalSplit
+from ._ondisk import (
+    DiskDataError,
+    MatrixWriter,
+    dense_rows,
+    fingerprint,
+    is_on_disk,
+    read,
+    row_blocks,
+    take_rows,
+)
 from ._parse import (
     Condition,
     RegistrationError,
@@ -68,8 +78,10 @@ __all__ = [
     "DatasetFormatError",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "DiskDataError",
     "Encoded",
     "GeneDiscoScreen",
+    "MatrixWriter",
     "MultiModalData",
     "MultiModalDataError",
     "MultiModalSplit",
@@ -84,9 +96,12 @@ __all__ = [
     "context_of",
     "data_dir",
     "dataset_info",
+    "dense_rows",
     "expected_profile",
+    "fingerprint",
     "format_condition",
     "group_means",
+    "is_on_disk",
     "json_safe",
     "list_datasets",
     "load",
@@ -114,8 +129,11 @@ __all__ = [
     "parse_condition",
     "parse_conditions",
     "pseudobulk",
+    "read",
     "register",
+    "row_blocks",
     "synthetic",
     "synthetic_multimodal",
+    "take_rows",
     "write_json",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import atomic_write_text
+from ._ondisk import fingerprint
 from ._parse import Condition, RegistrationError, parse_condition
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -150,7 +151,11 @@ class Registry:
         return adata.layers[self.layer]
 
     def check_genes(self, adata: AnnData) -> None:
-        """Raise if ``adata``'s var_names differ from the registered genes."""
+        """Raise if ``adata``'s var_names differ from the registered genes, or if ``adata`` is
+        the on-disk file this registry was made from and that file has changed since."""
+        from ._ondisk import check_fingerprint
+
+        check_fingerprint(adata, self.summary.get("source"), what="registration")
         names = tuple(map(str, adata.var_names))
         if names == self.var_names:
             return
@@ -347,23 +352,44 @@ def _parse_columns(pert: pd.Series, dose: pd.Series, *, registry: Registry) -> l
     return out
 
 
-def _check_matrix(x: Any, *, x_kind: str, where: str) -> XKind:
-    """Validate values and return the (declared or detected) kind."""
+def _value_stats(x: Any) -> tuple[np.dtype, int, int, bool, bool, bool]:
+    """dtype, NaN count, inf count, any negative, all integer, any value — one pass over ``x``,
+    a block at a time when ``x`` is on disk."""
     import scipy.sparse as sp
 
-    values = x.data if sp.issparse(x) else np.asarray(x)
-    if values.dtype.kind not in "fiu":
-        raise RegistrationError(f"{where} has dtype {values.dtype}; it must be numeric.")
-    finite = np.isfinite(values)
-    if not finite.all():
-        n_nan = int(np.isnan(values).sum())
-        n_inf = int((~finite).sum()) - n_nan
+    from ._ondisk import is_on_disk, row_blocks
+
+    blocks = (b for *_, b in row_blocks(x, dense=False)) if is_on_disk(x) else iter([x])
+    dtype, n_nan, n_inf, neg, integer, seen = None, 0, 0, False, True, False
+    for block in blocks:
+        values = block.data if sp.issparse(block) else np.asarray(block)
+        dtype = values.dtype if dtype is None else dtype
+        if values.dtype.kind not in "fiu":
+            return values.dtype, 0, 0, False, True, seen
+        if not values.size:
+            continue
+        seen = True
+        finite = np.isfinite(values)
+        if not finite.all():
+            nan = int(np.isnan(values).sum())
+            n_nan += nan
+            n_inf += int((~finite).sum()) - nan
+            values = values[finite]
+        neg = neg or bool((values < 0).any())
+        integer = integer and bool(np.all(values == np.round(values)))
+    return np.dtype(dtype or np.float32), n_nan, n_inf, neg, integer, seen
+
+
+def _check_matrix(x: Any, *, x_kind: str, where: str) -> XKind:
+    """Validate values and return the (declared or detected) kind."""
+    dtype, n_nan, n_inf, has_neg, integer, _ = _value_stats(x)
+    if dtype.kind not in "fiu":
+        raise RegistrationError(f"{where} has dtype {dtype}; it must be numeric.")
+    if n_nan or n_inf:
         raise RegistrationError(
             f"{where} holds {n_nan} NaN and {n_inf} infinite value(s). Remove or impute them "
             "before registering (e.g. filter the affected cells or genes)."
         )
-    has_neg = bool((values < 0).any()) if values.size else False
-    integer = bool(np.all(values == np.round(values))) if values.size else True
     if x_kind == "auto":
         if has_neg:
             return "continuous"
@@ -508,6 +534,9 @@ def register(
     }
     if time_values is not None:
         summary["time_range"] = [float(time_values.min()), float(time_values.max())]
+    source = fingerprint(adata)
+    if source:
+        summary["source"] = source
     return Registry(
         perturbation_key=perturbation,
         control=control,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
@@ -134,6 +135,34 @@ def _check(ok: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
+def _n_perturbed_conditions(
+    n_perturbations: int,
+    combinations: int | Sequence[str] | Mapping[str, str] | None,
+    doses: Sequence[float] | None,
+    combination_doses: str,
+) -> int:
+    """Perturbed conditions per cell type the generator makes with these settings."""
+    n_doses = 1 if doses is None else len(doses)
+    if combinations is None:
+        n_pairs = min(4, n_perturbations * (n_perturbations - 1) // 2)
+    elif isinstance(combinations, int):
+        n_pairs = int(combinations)
+    else:
+        n_pairs = len(combinations)
+    per_pair = n_doses**2 if combination_doses == "grid" else n_doses
+    return n_perturbations * n_doses + n_pairs * per_pair
+
+
+def _cells_per_condition(
+    n_cells: int, *, n_cell_types: int, n_conditions: int, n_controls: int | None
+) -> int:
+    """Cells per perturbed condition that make about ``n_cells`` in all."""
+    if n_controls is None:  # controls are 2 x cells_per_condition per cell type
+        return max(1, round(n_cells / (n_cell_types * (n_conditions + 2))))
+    left = n_cells - n_cell_types * n_controls
+    return max(1, round(left / max(n_cell_types * n_conditions, 1)))
+
+
 def _parse_combinations(
     combinations: int | Sequence[str] | Mapping[str, str],
     names: list[str],
@@ -202,6 +231,10 @@ def synthetic(
     library_size: float = 5000.0,
     dispersion: float = 0.1,
     seed: int | np.random.Generator = 0,
+    n_cells: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    block: int = 8192,
+    overwrite: bool = False,
 ) -> ad.AnnData:
     r"""Simulate a perturbation screen whose generating parameters are known.
 
@@ -255,6 +288,16 @@ def synthetic(
     seed
         Integer seed or a :class:`numpy.random.Generator` (one integer is drawn from it and
         recorded as ``uns["phenocast"]["seed"]``, so the data can be regenerated).
+    n_cells
+        Approximate total number of cells: sets ``cells_per_condition`` (controls keep their
+        share, ``n_controls_per_cell_type`` or twice a condition's) so the total is close.
+    out, block, overwrite
+        With ``out`` (``*.h5ad`` or ``*.zarr``), the cells are generated ``block`` at a time
+        and written to that file (sparse CSR) as they are made, so data larger than memory
+        can be made; the file is returned opened on disk (:func:`phenocast.data.read`). The
+        values then depend on ``block`` as well as ``seed`` (the random draws are made block
+        by block); with ``n_cells <= block`` they equal the in-memory ones. An existing
+        ``out`` is replaced only with ``overwrite``.
 
     Returns
     -------
@@ -280,6 +323,16 @@ def synthetic(
         ("latent_dim", latent_dim),
     ]:
         _check(int(val) == val and val >= 1, f"{name} must be an integer >= 1, got {val}")
+    if n_cells is not None:
+        _check(int(n_cells) == n_cells and n_cells >= 1, f"n_cells must be >= 1, got {n_cells}")
+        cells_per_condition = _cells_per_condition(
+            int(n_cells),
+            n_cell_types=int(n_cell_types),
+            n_conditions=_n_perturbed_conditions(
+                n_perturbations, combinations, doses, combination_doses
+            ),
+            n_controls=n_controls_per_cell_type,
+        )
     n_ctrl = n_controls_per_cell_type
     n_ctrl = 2 * cells_per_condition if n_ctrl is None else n_ctrl
     _check(output in _OUTPUTS, f"output must be one of {_OUTPUTS}, got {output!r}")
@@ -415,20 +468,6 @@ def synthetic(
 
     idx = np.repeat(np.arange(len(conds)), [n for *_, n in conds])
     n_cells = idx.size
-    eta = eta_c[idx] + (basal_noise * cell_rng.standard_normal((n_cells, K))) @ W.T
-    lib = library_size * np.exp(
-        _LIBRARY_SD * cell_rng.standard_normal(n_cells) - _LIBRARY_SD**2 / 2
-    )
-    mu = lib[:, None] * _softmax(eta)
-    if dispersion > 0:
-        mu = cell_rng.gamma(1.0 / dispersion, dispersion * mu)
-    counts = cell_rng.poisson(mu).astype(np.float64)
-    if output == "counts":
-        X = counts.astype(np.float32)
-    else:
-        total = np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
-        X = np.log1p(counts / total * _TARGET_SUM).astype(np.float32)
-
     pert_col = np.array(c_pert, dtype=object)[idx]
     dose_col = np.array(c_dose, dtype=object)[idx]
     obs = pd.DataFrame(
@@ -441,21 +480,61 @@ def synthetic(
         },
         index=pd.Index([f"cell{i:06d}" for i in range(n_cells)]),
     )
-    return ad.AnnData(
-        X=X,
-        obs=obs,
-        var=pd.DataFrame(index=pd.Index(genes)),
-        uns={
-            "phenocast": {
-                "dataset": "synthetic",
-                "x_kind": output,
-                "control": _CONTROL,
-                "dose_unit": "uM",
-                "seed": seed,
-            },
-            "ground_truth": truth,
+    var = pd.DataFrame(index=pd.Index(genes))
+    uns = {
+        "phenocast": {
+            "dataset": "synthetic",
+            "x_kind": output,
+            "control": _CONTROL,
+            "dose_unit": "uM",
+            "seed": seed,
         },
-    )
+        "ground_truth": truth,
+    }
+
+    def cells(rows: np.ndarray) -> np.ndarray:
+        """Values of the cells ``rows`` (drawn from ``cell_rng`` in this order)."""
+        eta = eta_c[idx[rows]] + (basal_noise * cell_rng.standard_normal((rows.size, K))) @ W.T
+        lib = library_size * np.exp(
+            _LIBRARY_SD * cell_rng.standard_normal(rows.size) - _LIBRARY_SD**2 / 2
+        )
+        mu = lib[:, None] * _softmax(eta)
+        if dispersion > 0:
+            mu = cell_rng.gamma(1.0 / dispersion, dispersion * mu)
+        counts = cell_rng.poisson(mu).astype(np.float64)
+        if output == "counts":
+            return counts.astype(np.float32)
+        total = np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+        return np.log1p(counts / total * _TARGET_SUM).astype(np.float32)
+
+    if out is None:
+        return ad.AnnData(X=cells(np.arange(n_cells)), obs=obs, var=var, uns=uns)
+    return _write_blocks(out, cells, obs, var, uns, block=block, overwrite=overwrite)
+
+
+def _write_blocks(
+    out: str | os.PathLike[str],
+    cells: Callable[[np.ndarray], np.ndarray],
+    obs: pd.DataFrame,
+    var: pd.DataFrame,
+    uns: dict[str, Any],
+    *,
+    block: int,
+    overwrite: bool,
+) -> ad.AnnData:
+    """Generate the cells ``block`` at a time into a sparse on-disk file; open it on disk."""
+    import scipy.sparse as sp
+
+    from ._ondisk import MatrixWriter, read
+
+    _check(int(block) == block and block >= 1, f"block must be an integer >= 1, got {block}")
+    n = len(obs)
+    with MatrixWriter(out, var, sparse=True, overwrite=overwrite) as writer:
+        for start in range(0, n, int(block)):
+            rows = np.arange(start, min(start + int(block), n))
+            writer.append(sp.csr_matrix(cells(rows)), obs.iloc[rows])
+        writer.close(uns=uns)
+    return read(out)
 
 
 def expected_profile(
