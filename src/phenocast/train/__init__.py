@@ -19,7 +19,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._config import TrainConfig, check_choice, check_int, check_number
+from ._config import (
+    DATA_PATHS,
+    DENSE_LIMIT_BYTES,
+    SMALL_BATCH_ELEMENTS,
+    TrainConfig,
+    check_choice,
+    check_int,
+    check_number,
+    thread_count,
+)
 from ._data import early_stopping_split
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,9 +39,15 @@ if TYPE_CHECKING:  # pragma: no cover
         TrainingPlan,
         batch_size,
         fit_module,
+        threads,
     )
+    from ._stream import BlockBatches
 
 __all__ = [
+    "DATA_PATHS",
+    "DENSE_LIMIT_BYTES",
+    "SMALL_BATCH_ELEMENTS",
+    "BlockBatches",
     "FitHistory",
     "PairedBatches",
     "TensorBatches",
@@ -44,16 +59,29 @@ __all__ = [
     "check_number",
     "early_stopping_split",
     "fit_module",
+    "thread_count",
+    "threads",
 ]
 #: Names loaded from ``_plan`` (Lightning) on first use.
 _PLAN = frozenset(
-    {"FitHistory", "PairedBatches", "TensorBatches", "TrainingPlan", "batch_size", "fit_module"}
+    {
+        "FitHistory",
+        "PairedBatches",
+        "TensorBatches",
+        "TrainingPlan",
+        "batch_size",
+        "fit_module",
+        "threads",
+    }
 )
+#: Names loaded from ``_stream`` (torch) on first use.
+_STREAM = frozenset({"BlockBatches"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in _PLAN:
-        value = getattr(importlib.import_module("._plan", __name__), name)
+    if name in _PLAN or name in _STREAM:
+        module = "._plan" if name in _PLAN else "._stream"
+        value = getattr(importlib.import_module(module, __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

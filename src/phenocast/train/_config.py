@@ -6,7 +6,23 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TrainConfig", "check_choice", "check_int", "check_number"]
+__all__ = [
+    "DATA_PATHS",
+    "DENSE_LIMIT_BYTES",
+    "SMALL_BATCH_ELEMENTS",
+    "TrainConfig",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "thread_count",
+]
+
+#: How the training matrix is read (see :class:`TrainConfig`).
+DATA_PATHS = ("auto", "memory", "stream")
+#: ``data_path="auto"`` streams a matrix whose dense float32 size exceeds this.
+DENSE_LIMIT_BYTES = 2 * 1024**3
+#: Below this many values per minibatch (``batch_size × n_genes``) one thread is fastest.
+SMALL_BATCH_ELEMENTS = 1 << 20
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -55,8 +71,25 @@ class TrainConfig:
         Show a Rich progress bar.
     checkpoint_dir
         Where Lightning writes the best checkpoint; ``None`` keeps it in memory only.
-    accelerator
-        Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
+    accelerator, devices, num_nodes, strategy, precision
+        Passed to the Lightning trainer: ``accelerator`` ``"cpu"``, ``"gpu"`` or ``"auto"``;
+        ``devices`` a count, ``"auto"`` or a list of device indices; ``strategy`` e.g.
+        ``"auto"`` or ``"ddp"`` (one process per device; under ``torchrun`` / SLURM Lightning
+        reads the launcher's environment); ``precision`` e.g. ``"32-true"`` or
+        ``"bf16-mixed"`` on GPUs. With several processes every rank reads its own share of
+        the data blocks (see ``data_path``) and ``batch_size`` is per process.
+    num_threads
+        CPU threads torch uses while training and predicting; ``None`` picks from the work
+        size: one thread when a minibatch is small (``batch_size × n_genes`` below
+        :data:`SMALL_BATCH_ELEMENTS`), where extra threads spend their time starting and
+        spin-waiting, else torch's default. The previous setting is restored afterwards.
+    data_path, block_rows, window
+        ``"memory"`` holds the training matrix densely in memory (fastest for small data);
+        ``"stream"`` reads it in contiguous blocks of ``block_rows`` rows, ``window`` blocks
+        at a time, shuffling block order and rows within the window every epoch (data on
+        disk, or larger than memory); ``"auto"`` streams when the matrix is on disk
+        (:func:`phenocast.data.read`, ``backed="r"``) or its dense size exceeds
+        :data:`DENSE_LIMIT_BYTES`.
     """
 
     max_epochs: int = 200
@@ -69,8 +102,29 @@ class TrainConfig:
     progress: bool = False
     checkpoint_dir: str | None = None
     accelerator: str = "cpu"
+    devices: int | str | list[int] = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str | int | None = None
+    num_threads: int | None = None
+    data_path: str = "auto"
+    block_rows: int = 4096
+    window: int = 4
 
     def __post_init__(self) -> None:
+        for name in ("num_nodes", "block_rows", "window"):
+            check_int(name, getattr(self, name), minimum=1)
+        if self.num_threads is not None:
+            check_int("num_threads", self.num_threads, minimum=1)
+        check_choice("data_path", self.data_path, DATA_PATHS)
+        if isinstance(self.devices, list):
+            object.__setattr__(self, "devices", list(self.devices))
+        elif not (self.devices == "auto" or (isinstance(self.devices, int) and self.devices >= 1)):
+            if not (isinstance(self.devices, int) and self.devices == -1):
+                raise ValueError(
+                    f"devices must be a count >= 1, -1 (all), 'auto' or a list of device "
+                    f"indices, got {self.devices!r}."
+                )
         for name in ("max_epochs", "patience", "batch_size"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("seed", self.seed, minimum=0)
@@ -99,3 +153,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def thread_count(config: TrainConfig, n_genes: int) -> int | None:
+    """Threads to train with: ``config.num_threads`` if set, else 1 for small minibatches
+    (``batch_size × n_genes < SMALL_BATCH_ELEMENTS``), else ``None`` (torch's default)."""
+    if config.num_threads is not None:
+        return config.num_threads
+    return 1 if config.batch_size * n_genes < SMALL_BATCH_ELEMENTS else None

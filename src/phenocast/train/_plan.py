@@ -193,7 +193,9 @@ class TrainingPlan(pl.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         gen = self._generator("val", restart=batch_idx == 0)
         out = self.module.loss(batch, adversary_weight=0.0, generator=gen)
-        self.log("val_loss", out.tracked, on_epoch=True, batch_size=batch_size(batch))
+        self.log(
+            "val_loss", out.tracked, on_epoch=True, batch_size=batch_size(batch), sync_dist=True
+        )
         self._record("val_loss", out.tracked)
 
     def on_validation_epoch_end(self) -> None:
@@ -252,18 +254,35 @@ def _quiet_lightning() -> Iterator[None]:
                 lg.setLevel(lv)
 
 
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Run the block with torch using ``n`` CPU threads (``None``: leave as is); restore."""
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def fit_module(
     plan: TrainingPlan,
-    train: DataLoader,
-    val: DataLoader | None,
+    train: Any,
+    val: Any | None,
     *,
     config: TrainConfig,
     n_cells: int,
+    n_genes: int | None = None,
 ) -> FitHistory:
     """Train as ``config`` says: at most ``max_epochs``, early stopping on the validation
     loss after ``patience`` epochs without improvement, the progress bar, the checkpoint
-    directory and the accelerator; the best weights are restored. ``n_cells`` (rows per
-    epoch) gives the throughput."""
+    directory, the accelerator, devices and strategy; the best weights are restored.
+    ``n_cells`` (rows per epoch, all ranks together) gives the throughput; ``n_genes`` sizes
+    the thread count (:func:`phenocast.train.thread_count`). ``train`` / ``val`` are
+    DataLoaders or any re-iterable of minibatches with ``len`` (e.g. a
+    :class:`phenocast.train.BlockBatches`)."""
     import time
 
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
@@ -279,11 +298,17 @@ def fit_module(
             )
     if config.progress:
         callbacks.append(RichProgressBar(leave=False))
-    with _quiet_lightning():
+    from ._config import thread_count
+
+    n_threads = thread_count(config, n_genes) if n_genes is not None else config.num_threads
+    with _quiet_lightning(), threads(n_threads):
         trainer = pl.Trainer(
             max_epochs=config.max_epochs,
             accelerator=config.accelerator,
-            devices=1,
+            devices=config.devices,
+            num_nodes=config.num_nodes,
+            strategy=config.strategy,
+            precision=config.precision,  # type: ignore[arg-type]
             logger=False,
             callbacks=callbacks,
             enable_checkpointing=checkpoint,

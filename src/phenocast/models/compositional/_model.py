@@ -252,10 +252,13 @@ class Compositional:
 
         from ...train import TrainingPlan, fit_module
         from .._blocks import log_dose_centers
+        from ._large import streamed_basal_means, streamed_loaders, streams
 
         reg, cfg, tcfg = self.registry, self.config, self.config.train
         reg.check_genes(adata)
-        x = _dense32(reg.matrix(adata))
+        matrix = reg.matrix(adata)
+        stream = streams(matrix, tcfg)
+        x = np.zeros((adata.n_obs, 0), np.float32) if stream else _dense32(matrix)
         batch = self._batch(x, adata.obs)
         comps, doses = batch.components.numpy(), batch.doses.numpy()
         center = log_dose_centers(comps, doses, len(reg.components))
@@ -265,15 +268,20 @@ class Compositional:
             if self.features_ is not None:
                 module.set_component_features(self._vocabulary_features(list(reg.components)))
             train_rows, val_rows = self._split(adata.obs, tcfg.val_fraction, tcfg.seed)
-            data = self._batches(batch, adata.obs)
-            train = data.loader(
-                train_rows, batch_size=tcfg.batch_size, shuffle=True, seed=tcfg.seed
-            )
-            val = (
-                data.loader(val_rows, batch_size=4096, shuffle=False, seed=tcfg.seed)
-                if len(val_rows)
-                else None
-            )
+            if stream:
+                train, val = streamed_loaders(
+                    self, matrix, batch, adata.obs, train_rows.numpy(), val_rows.numpy()
+                )
+            else:
+                data = self._batches(batch, adata.obs)
+                train = data.loader(
+                    train_rows, batch_size=tcfg.batch_size, shuffle=True, seed=tcfg.seed
+                )
+                val = (
+                    data.loader(val_rows, batch_size=4096, shuffle=False, seed=tcfg.seed)
+                    if len(val_rows)
+                    else None
+                )
             plan = TrainingPlan(
                 module,
                 lr=tcfg.lr,
@@ -282,10 +290,14 @@ class Compositional:
                 adversary_weight=cfg.adversary_weight,
                 adversary_warmup=cfg.adversary_warmup,
             )
-            self.history_ = fit_module(plan, train, val, config=tcfg, n_cells=len(train_rows))
+            self.history_ = fit_module(
+                plan, train, val, config=tcfg, n_cells=len(train_rows), n_genes=reg.n_vars
+            )
         module.eval()
         self.module = module
-        self._basal = self._basal_means(batch)
+        self._basal = (
+            streamed_basal_means(self, matrix, batch) if stream else self._basal_means(batch)
+        )
         seen = np.unique(comps[comps >= 0])
         self.trained_components_ = tuple(reg.components[j] for j in seen)
         self.trained_doses_ = {
@@ -299,18 +311,19 @@ class Compositional:
         import torch
 
         from ...train import PairedBatches, TensorBatches
+        from ._large import contexts
         from ._module import Batch
 
         tensors = {k: v for k, v in vars(batch).items() if k != "basal_x"}
         if self.config.basal != "control" or self.registry.control is None:
             return TensorBatches(tensors, Batch)
-        keys = pd.Series(["|".join(map(str, r)) for r in batch.covariates.tolist()])
-        if self.registry.time_key is not None:
-            keys = keys + "|" + obs[self.registry.time_key].astype(str).to_numpy()
-        context = torch.from_numpy(pd.factorize(keys)[0].astype(np.int64))
-        is_control = (batch.components < 0).all(1)
+        context, is_control = contexts(self, batch, obs)
         return PairedBatches(
-            tensors, Batch, context=context, is_control=is_control, seed=self.config.train.seed
+            tensors,
+            Batch,
+            context=torch.from_numpy(context),
+            is_control=torch.from_numpy(is_control),
+            seed=self.config.train.seed,
         )
 
     def _split(self, obs: pd.DataFrame, fraction: float, seed: int) -> tuple[Any, Any]:
@@ -381,7 +394,14 @@ class Compositional:
         batch = self._batch(_dense32(self.registry.matrix(adata)), adata.obs)
         return self._encode(batch).numpy()
 
-    def predict(self, controls: AnnData, conditions: pd.DataFrame) -> AnnData:
+    def predict(
+        self,
+        controls: AnnData,
+        conditions: pd.DataFrame,
+        *,
+        out: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+    ) -> AnnData:
         """Counterfactuals: every control cell under every condition.
 
         Parameters
@@ -399,11 +419,20 @@ class Compositional:
             ``n_controls × n_conditions`` cells: ``X`` and ``layers["mean"]`` hold the predicted
             mean, ``layers["variance"]`` the predicted variance; ``obs`` has the condition's
             columns, ``condition_index`` and ``control_cell``.
+
+            With ``out`` (``*.h5ad`` or ``*.zarr``) the predictions are written there block by
+            block (``X`` the mean, layer ``variance``), never all in memory, and the file is
+            returned opened on disk; ``controls`` may then be on disk too. An existing file
+            is replaced only with ``overwrite``.
         """
         import anndata as ad
 
         if controls is None:
             raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
+        if out is not None:
+            from ._large import predict_to_file
+
+            return predict_to_file(self, controls, conditions, out, overwrite=overwrite)
         means, variances, obs = [], [], []
         raw = self._predict_mean_raw(controls, conditions) if self.anchor_ is not None else None
         shift = None if raw is None else self._anchor_shift(controls, conditions, raw)
@@ -434,12 +463,17 @@ class Compositional:
         return raw + self._anchor_shift(controls, conditions, raw)
 
     def _predict_mean_raw(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(conditions), self.registry.n_vars))
         from ._counterfactual import counterfactuals
+        from ._large import control_blocks
 
-        for i, mean, _ in counterfactuals(self, controls, conditions):
-            out[i] = mean.mean(0).numpy()
-        return out
+        out = np.zeros((len(conditions), self.registry.n_vars))
+        parts = [None] if controls is None else control_blocks(controls)
+        n = 0
+        for part in parts:
+            for i, mean, _ in counterfactuals(self, part, conditions):
+                out[i] += mean.sum(0).numpy()
+            n += 1 if part is None else part.n_obs
+        return out / max(n, 1)
 
     def _anchor_shift(
         self, controls: AnnData | None, conditions: pd.DataFrame, raw: np.ndarray

@@ -1,0 +1,204 @@
+"""Minibatches streamed from a matrix too large to hold densely: block shuffling.
+
+The rows a model trains on are cut into contiguous blocks of ``block_rows``. Every epoch the
+block order is shuffled; ``window`` blocks are read at once (sequential reads, one block at a
+time), their rows shuffled together and cut into minibatches. Under DDP each rank takes every
+``world``-th block of the epoch's order and all ranks yield the same number of minibatches.
+
+A perturbed cell's control partner (its basal state, see :class:`PairedBatches`) is a random
+control of the same context among the window's rows and a fixed pool of up to ``pool`` controls
+per context read once at the start, so nothing but the window and the pool is in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["BlockBatches"]
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class BlockBatches:
+    """Minibatches of ``rows`` of ``matrix`` read in shuffled contiguous blocks.
+
+    Parameters
+    ----------
+    read
+        ``read(start, stop)`` → dense ``float32`` rows ``start:stop`` of the matrix (numpy).
+    fields
+        Per-row tensors over *all* rows of the matrix (components, doses, covariates, ...);
+        each minibatch takes its rows of them.
+    make
+        Builds a minibatch from keyword tensors (the fields, ``x`` and, when pairing,
+        ``basal_x``).
+    rows
+        Sorted row indices this loader serves (e.g. the training rows).
+    batch_size, shuffle, seed
+        Minibatch size; shuffle blocks and rows (anew every epoch, from ``seed`` and the epoch);
+        ``shuffle=False`` reads in order (validation).
+    block_rows, window
+        Rows per block and blocks read at once.
+    context, is_control, pool
+        With ``context`` (per-row integer) and ``is_control`` (per-row bool), every minibatch
+        gets ``basal_x``: for a perturbed cell a random control of its context from the window
+        or the control pool (``pool`` controls per context, read once), else the cell itself.
+    extra
+        ``extra(x)`` → dict of further per-row tensors computed from the values (e.g. library
+        sizes), added to each minibatch.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int, int], np.ndarray],
+        fields: dict[str, torch.Tensor | None],
+        make: Callable[..., Any],
+        *,
+        rows: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        block_rows: int = 4096,
+        window: int = 4,
+        context: np.ndarray | None = None,
+        is_control: np.ndarray | None = None,
+        pool: int = 256,
+        extra: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
+    ) -> None:
+        self.read, self.fields, self.make = read, fields, make
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), int(seed)
+        self.block_rows, self.window = int(block_rows), max(1, int(window))
+        self.extra = extra
+        self.epoch = 0
+        self.blocks = [
+            self.rows[i : i + self.block_rows] for i in range(0, self.rows.size, self.block_rows)
+        ]
+        self.context = None if context is None else np.asarray(context, dtype=np.int64)
+        self.is_control = None if is_control is None else np.asarray(is_control, dtype=bool)
+        self._pool_x: np.ndarray | None = None
+        self._pool_ctx: np.ndarray | None = None
+        if self.context is not None and self.is_control is not None:
+            self._build_pool(pool)
+
+    # ------------------------------------------------------------------ the control pool
+    def _build_pool(self, per_context: int) -> None:
+        """Read up to ``per_context`` random controls of each context once."""
+        assert self.context is not None and self.is_control is not None
+        rng = np.random.default_rng(self.seed + 7)
+        ctrl = np.flatnonzero(self.is_control)
+        picked = []
+        for c in np.unique(self.context[ctrl]):
+            here = ctrl[self.context[ctrl] == c]
+            take = min(per_context, here.size)
+            picked.append(np.sort(rng.choice(here, take, replace=False)))
+        rows = np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+        self._pool_x = self._take(rows)
+        self._pool_ctx = self.context[rows]
+
+    def _take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows (sorted) read as contiguous runs."""
+        if rows.size == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        breaks = np.flatnonzero(np.diff(rows) > 64) + 1
+        parts = []
+        for run in np.split(rows, breaks):
+            lo = int(run[0])
+            parts.append(self.read(lo, int(run[-1]) + 1)[run - lo])
+        return np.concatenate(parts)
+
+    # ------------------------------------------------------------------ epochs
+    def _epoch_blocks(self, epoch: int) -> list[np.ndarray]:
+        """This rank's blocks of the epoch, in the order they are read."""
+        order = np.arange(len(self.blocks))
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, epoch]).permutation(order)
+        rank, world = _rank_world()
+        return [self.blocks[i] for i in order[rank::world]]
+
+    def __len__(self) -> int:
+        """Minibatches per epoch, the same on every rank: under DDP the ranks' shares differ
+        by at most a block, so each yields as many as the smallest possible share holds."""
+        _, world = _rank_world()
+        sizes = sorted(b.size for b in self.blocks)
+        if world == 1:
+            return math.ceil(sum(sizes) / self.batch_size)
+        smallest = sum(sizes[: len(sizes) // world])
+        return smallest // self.batch_size
+
+    def __iter__(self) -> Iterator[Any]:
+        epoch = self.epoch
+        self.epoch += 1
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        n_batches, done = len(self), 0
+        blocks = self._epoch_blocks(epoch)
+        carry_rows = np.zeros(0, dtype=np.int64)
+        carry_x: np.ndarray | None = None
+        for w in range(0, len(blocks), self.window):
+            rows = np.sort(np.concatenate(blocks[w : w + self.window]))
+            x = self._take(rows)
+            if carry_x is not None and carry_rows.size:
+                rows, x = np.concatenate([carry_rows, rows]), np.concatenate([carry_x, x])
+            order = rng.permutation(rows.size) if self.shuffle else np.arange(rows.size)
+            last = w + self.window >= len(blocks)
+            n_full = rows.size // self.batch_size
+            stop = rows.size if last else n_full * self.batch_size
+            for b in range(0, stop, self.batch_size):
+                if done >= n_batches:
+                    return
+                pick = order[b : b + self.batch_size]
+                yield self._batch(rows, x, pick, gen)
+                done += 1
+            carry_rows, carry_x = rows[order[stop:]], x[order[stop:]]
+
+    def _batch(
+        self, rows: np.ndarray, x: np.ndarray, pick: np.ndarray, gen: torch.Generator
+    ) -> Any:
+        idx = torch.from_numpy(rows[pick])
+        fields = {k: (None if v is None else v[idx]) for k, v in self.fields.items()}
+        xb = torch.from_numpy(x[pick])
+        fields["x"] = xb
+        if self.extra is not None:
+            fields.update(self.extra(xb))
+        if self._pool_x is not None:
+            fields["basal_x"] = self._partners(rows, x, pick, xb, gen)
+        return self.make(**fields)
+
+    def _partners(
+        self,
+        rows: np.ndarray,
+        x: np.ndarray,
+        pick: np.ndarray,
+        xb: torch.Tensor,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
+        """For each perturbed cell a random control of its context (window or pool)."""
+        assert self.context is not None and self.is_control is not None
+        assert self._pool_x is not None and self._pool_ctx is not None
+        win_ctrl = np.flatnonzero(self.is_control[rows])
+        cand_x = np.concatenate([x[win_ctrl], self._pool_x]) if win_ctrl.size else self._pool_x
+        cand_ctx = np.concatenate([self.context[rows[win_ctrl]], self._pool_ctx])
+        order = np.argsort(cand_ctx, kind="stable")
+        sorted_ctx = cand_ctx[order]
+        ctx = self.context[rows[pick]]
+        lo = np.searchsorted(sorted_ctx, ctx, side="left")
+        hi = np.searchsorted(sorted_ctx, ctx, side="right")
+        count = hi - lo
+        u = torch.rand(len(pick), generator=gen).numpy()
+        choice = lo + np.minimum((u * count).astype(np.int64), np.maximum(count - 1, 0))
+        need = (count > 0) & ~self.is_control[rows[pick]]
+        out = xb.clone()
+        if need.any():
+            src = order[choice[need]]
+            out[torch.from_numpy(np.flatnonzero(need))] = torch.from_numpy(cand_x[src])
+        return out
