@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._ondisk import is_on_disk, row_blocks
+
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
@@ -54,13 +56,22 @@ def context_of(frame: pd.DataFrame, registry: Registry) -> list[tuple]:
 
 
 def group_means(x: object, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean rows of ``x`` per integer label ``0..L-1``; returns (means, counts)."""
+    """Mean rows of ``x`` per integer label ``0..L-1``; returns (means, counts).
+
+    ``x`` may be on disk (:func:`phenocast.data.read`): it is then read once, block by block.
+    """
     labels = np.asarray(labels)
     n_groups = int(labels.max()) + 1 if labels.size else 0
     ind = sp.csr_matrix(
         (np.ones(labels.size), (labels, np.arange(labels.size))), shape=(n_groups, labels.size)
     )
     counts = np.asarray(ind.sum(1)).ravel()
+    if is_on_disk(x):  # one sequential pass, a block at a time
+        sums = np.zeros((n_groups, int(x.shape[1])))  # type: ignore[attr-defined]
+        for start, stop, block in row_blocks(x, dense=False):
+            part = ind[:, start:stop] @ block
+            sums += part.toarray() if sp.issparse(part) else np.asarray(part)
+        return sums / counts[:, None], counts
     sums = ind @ x
     sums = sums.toarray() if sp.issparse(sums) else np.asarray(sums)
     return sums / counts[:, None], counts

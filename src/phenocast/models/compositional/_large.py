@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ...data import DiskDataError, MatrixWriter, dense_rows, is_on_disk, read
+from ...data import MatrixWriter, Registry, dense_rows, is_on_disk, read
 from ...train import DENSE_LIMIT_BYTES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,21 +132,26 @@ def _with_x(model: Compositional, meta: Batch, x: np.ndarray) -> Batch:
     return meta
 
 
-def control_blocks(controls: AnnData, block: int = PREDICT_BLOCK) -> Iterator[AnnData]:
-    """``controls`` as small in-memory AnnData blocks (one when it is in memory)."""
+def control_blocks(
+    controls: AnnData, registry: Registry, block: int = PREDICT_BLOCK
+) -> Iterator[AnnData]:
+    """``controls`` as in-memory AnnData blocks of at most ``block`` cells (itself when it is
+    in memory and no larger), so start cells on disk or in the millions stream. A block holds
+    the registered matrix (``X`` or the registered layer) densely."""
     import anndata as ad
 
-    if not is_on_disk(controls):
+    if not is_on_disk(controls) and controls.n_obs <= block:
         yield controls
         return
-    x = controls.X
+    registry.check_genes(controls)
+    x = registry.matrix(controls)
     for start in range(0, controls.n_obs, block):
         stop = min(start + block, controls.n_obs)
-        yield ad.AnnData(
-            dense_rows(x, start, stop),
-            obs=controls.obs.iloc[start:stop],
-            var=controls.var[[]],
-        )
+        rows = dense_rows(x, start, stop)
+        part = ad.AnnData(rows, obs=controls.obs.iloc[start:stop], var=controls.var[[]])
+        if registry.layer is not None:
+            part.layers[registry.layer] = rows
+        yield part
 
 
 def predict_to_file(
@@ -163,18 +168,13 @@ def predict_to_file(
     from ._counterfactual import counterfactuals
 
     reg = model.registry
-    if model.registry.layer is not None and is_on_disk(controls):
-        raise DiskDataError(
-            "Predicting to a file from on-disk start cells reads adata.X; this model was "
-            f"registered on layer {reg.layer!r}. Convert the start cells so X holds that layer."
-        )
     raw = model._predict_mean_raw(controls, conditions) if model.anchor_ is not None else None
     shift = None if raw is None else model._anchor_shift(controls, conditions, raw)
     var = pd.DataFrame(index=list(reg.var_names))
     with MatrixWriter(out, var, sparse=False, layers=("variance",), overwrite=overwrite) as writer:
         for i in range(len(conditions)):
             row = conditions.iloc[i : i + 1]
-            for part in control_blocks(controls, block):
+            for part in control_blocks(controls, reg, block):
                 for _, mean, variance in counterfactuals(model, part, row):
                     obs = pd.DataFrame(
                         {c: [row.iloc[0][c]] * part.n_obs for c in conditions.columns}

@@ -467,7 +467,7 @@ class Compositional:
         from ._large import control_blocks
 
         out = np.zeros((len(conditions), self.registry.n_vars))
-        parts = [None] if controls is None else control_blocks(controls)
+        parts = [None] if controls is None else control_blocks(controls, self.registry)
         n = 0
         for part in parts:
             for i, mean, _ in counterfactuals(self, part, conditions):

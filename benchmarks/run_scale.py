@@ -1,0 +1,223 @@
+"""Benchmark data larger than memory: write, register, train and predict from disk.
+
+For synthetic count matrices of 10 k, 100 k and 1 M cells × 2,000 genes (sparse, on disk, in
+zarr), every step runs in a child process of its own, whose wall time and peak resident memory
+(``ru_maxrss`` of that child, from ``wait4``) are reported:
+
+* ``write`` — ``synthetic(n_cells=N, out=...)`` generates and writes the cells block by block;
+* ``register`` — open the store on disk and register it (one streaming pass over the values);
+* ``epoch (disk)`` — one training epoch of the compositional model read from disk with the
+  default settings (block-shuffled stream); cells/s counts the cells trained;
+* ``epoch (memory)`` — the same epoch with the matrix read into memory first (where it fits);
+* ``epoch (before)`` — the training path before this change: the matrix dense in memory,
+  batch size 64 (the old default), torch's default threads;
+* ``predict`` — per-cell predictions of 100 k start cells under one condition written to
+  disk (``predict(..., out=)``);
+* ``DDP`` — one epoch with two CPU processes (``torchrun``, gloo) beside one process, on the
+  100 k set.
+
+Run ``python benchmarks/run_scale.py [--sizes 10000,100000,1000000] [--workdir DIR] [--json
+out.json] [--update-readme]``. The stores are written under ``--workdir`` (default: a
+temporary directory, removed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _readme import update_block  # benchmarks/ is on sys.path
+
+N_GENES = 2000
+PREDICT_CELLS = 100_000
+SYNTH = dict(n_genes=N_GENES, n_perturbations=20, n_cell_types=2, output="counts", seed=0)
+ARGS = dict(perturbation="perturbation", control="control", dose="dose", covariates=["cell_type"])
+
+
+# ------------------------------------------------------------------ steps (run in children)
+def _model(data: Any, **train: Any) -> Any:
+    from phenocast.data import register
+    from phenocast.models import Compositional, CompositionalConfig
+
+    cfg = CompositionalConfig.from_dict({"train": {"max_epochs": 1, "val_fraction": 0.0, **train}})
+    return Compositional(register(data, **ARGS), cfg)
+
+
+def step(name: str, store: str, n_cells: int) -> dict[str, Any]:
+    import phenocast as pc
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {}
+    if name == "write":
+        pc.data.synthetic(**SYNTH, n_cells=n_cells, out=store, overwrite=True)
+    elif name == "register":
+        pc.data.register(pc.data.read(store), **ARGS)
+    elif name.startswith("epoch"):
+        data = pc.data.read(store)
+        train: dict[str, Any] = {}
+        if name != "epoch-disk":
+            data = data.to_memory()
+            train["data_path"] = "memory"
+        if name == "epoch-before":
+            train.update(batch_size=64, num_threads=os.cpu_count())
+        t0 = time.perf_counter()  # the epoch alone: registration is its own step
+        model = _model(data, **train).fit(data)
+        out["cells_per_second"] = model.history_.cells_per_second
+        out["batch_size"] = model.config.train.batch_size
+    elif name == "predict":
+        data = pc.data.read(store)
+        model = _model(data, **{"max_epochs": 1}).fit(data)
+        starts = pc.data.read(store)[:PREDICT_CELLS]
+        cond = data.obs.loc[data.obs["perturbation"] != "control", list(ARGS.values())[0:1]]
+        cond = data.obs.loc[[cond.index[0]], ["perturbation", "dose"]].reset_index(drop=True)
+        t0 = time.perf_counter()
+        pred = model.predict(starts, cond, out=Path(store).with_suffix(".pred.zarr"))
+        out["predicted_cells"] = int(pred.n_obs)
+    else:
+        raise SystemExit(f"unknown step {name!r}")
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def ddp_worker(store: str, world: int) -> dict[str, Any]:
+    import phenocast as pc
+
+    data = pc.data.read(store)
+    train: dict[str, Any] = {"num_threads": 1}
+    if world > 1:
+        train.update(strategy="ddp", devices=world, accelerator="cpu")
+    model = _model(data, **train).fit(data)
+    return {"seconds": model.history_.seconds, "cells_per_second": model.history_.cells_per_second}
+
+
+# ------------------------------------------------------------------ the parent
+def _child(argv: list[str], *, torchrun: int = 0) -> dict[str, Any]:
+    """Run this script as a child; its last stdout line is JSON. Adds peak RSS (GB)."""
+    script = [str(Path(__file__).resolve()), *argv]
+    if torchrun:
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}"]
+        cmd += ["--master_port", "29533", *script]
+    else:
+        cmd = [sys.executable, *script]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    text = proc.stdout.read() if proc.stdout else ""
+    if status != 0:
+        raise SystemExit(f"step {argv} failed (status {status}); see its output above")
+    result = json.loads(text.strip().splitlines()[-1])
+    # ru_maxrss of a torchrun parent counts the launcher; the workers report their own
+    result["peak_rss_gb"] = result.pop("worker_rss_gb", usage.ru_maxrss / 1024**2)
+    result["wall_seconds"] = wall
+    return result
+
+
+def _rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def run(sizes: list[int], workdir: Path) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    for n in sizes:
+        store = str(workdir / f"cells{n}.zarr")
+        plan = ["write", "register", "epoch-disk"]
+        if n * N_GENES * 4 < 4 * 1024**3:  # the dense matrix fits comfortably
+            plan += ["epoch-memory", "epoch-before"]
+        if n >= 10 * PREDICT_CELLS:
+            plan.append("predict")
+        for name in plan:
+            res = _child(["--step", name, "--store", store, "--cells", str(n)])
+            rows.append({"cells": n, "step": name, **res})
+            print(json.dumps(rows[-1]), flush=True)
+        if n == 100_000:
+            for world in (1, 2):
+                res = _child(["--ddp", store, "--world", str(world)], torchrun=world)
+                rows.append({"cells": n, "step": f"ddp-{world}", **res})
+                print(json.dumps(rows[-1]), flush=True)
+    return {"genes": N_GENES, "cpus": os.cpu_count(), "rows": rows}
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        "| cells | step | seconds | cells/s | peak RSS (GB) |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        cps = r.get("cells_per_second")
+        lines.append(
+            f"| {r['cells']:,} | {r['step']} | {r['seconds']:.1f} | "
+            f"{'' if cps is None else f'{cps:,.0f}'} | {r['peak_rss_gb']:.2f} |"
+        )
+    by = {(r["cells"], r["step"]): r for r in result["rows"]}
+    notes = []
+    for n in sorted({r["cells"] for r in result["rows"]}):
+        disk, mem, before = (by.get((n, s)) for s in ("epoch-disk", "epoch-memory", "epoch-before"))
+        if disk and mem:
+            notes.append(
+                f"{n:,} cells: on-disk throughput {disk['cells_per_second'] / mem['cells_per_second']:.0%}"
+                " of in-memory"
+            )
+        if disk and before:
+            notes.append(
+                f"{n:,} cells: default path {disk['cells_per_second'] / before['cells_per_second']:.1f}×"
+                " the cells/s of the path before (dense, batch 64)"
+            )
+    sec = {n: by[(n, "epoch-disk")]["seconds"] for n, s in by if s == "epoch-disk"}
+    if 100_000 in sec and 1_000_000 in sec:
+        notes.append(f"seconds per epoch, 1 M / 100 k: {sec[1_000_000] / sec[100_000]:.1f}×")
+    if (100_000, "ddp-1") in by and (100_000, "ddp-2") in by:
+        one, two = by[(100_000, "ddp-1")], by[(100_000, "ddp-2")]
+        notes.append(
+            f"DDP on CPU, 100 k cells: 2 processes {two['seconds']:.1f} s vs 1 process "
+            f"{one['seconds']:.1f} s per epoch ({result['cpus']} cores)"
+        )
+    return "\n".join(lines + [""] + [f"- {s}" for s in notes])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--update-readme", action="store_true")
+    ap.add_argument("--step"), ap.add_argument("--store"), ap.add_argument("--cells", type=int)
+    ap.add_argument("--ddp"), ap.add_argument("--world", type=int, default=1)
+    args = ap.parse_args()
+    if args.step:  # a child
+        print(json.dumps({**step(args.step, args.store, args.cells), "worker_rss_gb": _rss_gb()}))
+        return
+    if args.ddp:  # a torchrun worker: rank 0 reports
+        res = ddp_worker(args.ddp, args.world)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(json.dumps({**res, "worker_rss_gb": _rss_gb()}))
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="phenocast-scale-"))
+    try:
+        result = run(sizes, workdir)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = table(result)
+    print(text)
+    if args.json:
+        from phenocast.data import write_json
+
+        write_json(args.json, result)
+    if args.update_readme:
+        update_block("scale", text + f"\n\n_`python benchmarks/run_scale.py --sizes {args.sizes}`_")
+
+
+if __name__ == "__main__":
+    main()
