@@ -10,14 +10,14 @@ from ._design import design
 from ._model import predict, train
 from ._multimodal import app as multimodal_app
 from ._report import report
-from ._screen import screen
+from ._screen import screen, screen_merge
 from ._util import new_app
 
 app = new_app(
     "phenocast", "Forecast how cells respond to perturbations; benchmark models honestly."
 )
 app.add_typer(multimodal_app, name="multimodal")
-for command in (datasets, benchmark, demo, train, predict, screen, report, design):
+for command in (datasets, benchmark, demo, train, predict, screen, screen_merge, report, design):
     app.command()(command)
 
 

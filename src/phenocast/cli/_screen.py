@@ -1,4 +1,5 @@
-"""``phenocast screen``: every combination in silico, the top hits as CSV."""
+"""``phenocast screen``: every combination in silico, the top hits as CSV; with ``--shard I/N``
+one shard of the screen, and ``phenocast screen-merge`` joins the shards into the hits CSV."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..screen import ScreenError, read_target, run
+from ..screen import ScreenError, merge, parse_shard, read_target, run
 from ._util import ModelDir, console, defaults, fail, failing, load_model, read_h5ad, read_list
 
 RUN = defaults(run)
@@ -15,7 +16,10 @@ RUN = defaults(run)
 
 def screen(
     model_dir: ModelDir,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Hits CSV to write.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Hits CSV to write (with --shard: the shard's .json)."),
+    ],
     perturbations: Annotated[
         str | None,
         typer.Option(
@@ -53,8 +57,30 @@ def screen(
         bool, typer.Option(help="Allow doses outside the trained range (marked in the output).")
     ] = RUN["extrapolate"],
     seed: Annotated[int, typer.Option(help="Seed for sampling start cells.")] = RUN["seed"],
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="I/N: screen only shard I of N (counted from 0) and write it as JSON for "
+            "`phenocast screen-merge`; 'auto': RANK/WORLD_SIZE (torchrun)."
+        ),
+    ] = None,
 ) -> None:
-    """Screen every combination in silico and write the top hits as CSV."""
+    """Screen every combination in silico and write the top hits as CSV.
+
+    A large screen can run as N processes, each with --shard I/N (I = 0 … N−1) and its own
+    --out shards/I.json; `phenocast screen-merge shards/*.json --out hits.csv` then writes the
+    same hits one process would. With a SLURM array (--array=0-(N−1)): --shard
+    $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.
+    """
+    part = None
+    if shard is not None:
+        with failing(ScreenError, prefix="--shard: "):
+            part = parse_shard(shard)
+        if out.suffix != ".json":
+            raise fail(
+                f"--shard writes the shard's result as JSON for `phenocast screen-merge`; give "
+                f"--out a .json file (e.g. shards/0.json), not {out}."
+            )
     model = load_model(model_dir)
     names = read_list(perturbations, "perturbations") if perturbations else None
     dose_list = None
@@ -82,8 +108,31 @@ def screen(
             top_k=top,
             extrapolate=extrapolate,
             seed=seed,
+            shard=part,
             progress=True,
         )
+    if part is None:
+        result.to_csv(out)
+    else:
+        result.write_json(out)
+    console().print(result.summary())
+    console().print(f"wrote {len(result.hits)} hits to {out}")
+
+
+def screen_merge(
+    shards: Annotated[
+        list[Path],
+        typer.Argument(help="Every shard's .json from `phenocast screen --shard I/N`."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Hits CSV to write.")],
+) -> None:
+    """Merge the shards of a screen into its top hits CSV (as one process would write it).
+
+    Refuses shards of different screens (naming what differs), a shard given twice and
+    missing shards (naming their indices).
+    """
+    with failing(ScreenError):
+        result = merge(shards)
     result.to_csv(out)
     console().print(result.summary())
     console().print(f"wrote {len(result.hits)} hits to {out}")

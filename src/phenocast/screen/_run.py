@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from ..data import atomic_write_text
 from ._inputs import (
     ScreenError,
     _context_controls,
@@ -23,6 +19,8 @@ from ._inputs import (
     target_vector,
 )
 from ._predictors import ScreenPredictor, predictor_for
+from ._result import ScreenResult
+from ._shard import Shard, digest, fingerprinted, resolve_shard, shard_blocks
 from ._space import Chunk, ConditionSpace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,57 +28,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..data import Registry
 
-__all__ = ["SCORES", "ScreenError", "ScreenResult", "run", "target_vector"]
+__all__ = ["SCORES", "ScreenError", "run", "target_vector"]
 
 #: Built-in scores; each is "higher ranks first".
 SCORES = ("effect", "target", "target-distance", "non-additivity", "uncertainty")
 ScoreName = Literal["effect", "target", "target-distance", "non-additivity", "uncertainty"]
-
-
-@dataclass
-class ScreenResult:
-    """The top conditions of a screen and what it cost.
-
-    ``hits`` has one row per kept condition, best first: ``rank``, ``perturbation``
-    (``"A+B"``), ``dose`` (``"1+0.5"``), ``order``, the context's covariates, ``score`` and the
-    metrics behind it — ``effect`` (L2 norm of the predicted change from the context's
-    predicted control profile), ``target_similarity`` / ``target_distance`` (with a target),
-    ``non_additivity`` (L2 distance of a combination's change from the sum of its members'
-    changes at the same doses; NaN for singles), ``uncertainty`` (mean predicted variance over
-    start cells and genes) and ``extrapolated`` (a dose outside the trained range).
-    """
-
-    hits: pd.DataFrame
-    score: str
-    n_conditions: int
-    n_scored: int
-    n_unanswered: int
-    cells_per_context: int
-    path: str
-    seconds: float
-    contexts: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def conditions_per_second(self) -> float:
-        return self.n_scored / self.seconds if self.seconds > 0 else float("nan")
-
-    @property
-    def predictions_per_second(self) -> float:
-        """Cell-level predictions (condition × start cell) per second."""
-        return self.conditions_per_second * self.cells_per_context
-
-    def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write the hits atomically (a temporary file renamed into place)."""
-        return atomic_write_text(Path(path), self.hits.to_csv(index=False))
-
-    def summary(self) -> str:
-        return (
-            f"{self.n_scored:,} of {self.n_conditions:,} conditions scored by {self.score!r} "
-            f"in {self.seconds:.1f} s ({self.conditions_per_second:,.0f} conditions/s, "
-            f"{self.predictions_per_second:,.0f} cell predictions/s, {self.cells_per_context} "
-            f"start cells per context, {self.path} path); top {len(self.hits)} kept"
-            + (f"; {self.n_unanswered:,} the model could not answer" if self.n_unanswered else "")
-        )
 
 
 # ------------------------------------------------------------------ top k
@@ -133,6 +85,7 @@ def run(
     chunk_size: int = 4096,
     mode: Literal["auto", "per-cell"] = "auto",
     seed: int = 0,
+    shard: Shard = None,
     progress: bool | Callable[[int, int], None] = False,
 ) -> ScreenResult:
     """Screen every combination of ``perturbations`` in silico and keep the ``top_k``.
@@ -173,14 +126,33 @@ def run(
         Conditions predicted per block.
     mode
         ``"per-cell"`` forces decoding every start cell × condition (compositional model).
+    seed
+        Seed for sampling each context's start cells.
+    shard
+        ``(i, n)`` screens only shard ``i`` of ``n`` (counted from 0) of the condition space,
+        so ``n`` processes can share a screen; :func:`merge` joins their results into exactly
+        the top ``top_k`` of the whole screen. The space is enumerated in blocks of
+        ``chunk_size`` conditions and each shard takes a contiguous run of ``1/n`` of the
+        blocks, so every condition is scored once, in the block it has in the whole screen.
+        ``"auto"`` takes ``(RANK, WORLD_SIZE)`` from the environment, as torchrun sets them
+        (also under Lightning DDP launched by torchrun). ``None``: the whole space.
     progress
         ``True`` for a Rich progress bar with an ETA, or a callback ``(done, total)``.
+
+    Returns
+    -------
+    ScreenResult
+        The hits, best first (ties: the condition enumerated first), and what the screen (or
+        the shard: its counts, time and throughput count its conditions only) cost.
     """
     registry: Registry = model.registry
+    part = resolve_shard(shard)
     if top_k < 1:
         raise ScreenError(f"top_k must be >= 1, got {top_k}.")
     if n_cells < 1:
         raise ScreenError(f"n_cells must be >= 1, got {n_cells}.")
+    if chunk_size < 1:
+        raise ScreenError(f"chunk_size must be >= 1, got {chunk_size}.")
     if callable(score):
         score_name = getattr(score, "__name__", "custom")
     elif score in SCORES:
@@ -215,8 +187,15 @@ def run(
 
     # start cells of every context, checked before the first prediction
     starts = [_context_controls(registry, controls, c, n_cells, seed) for c in contexts]
+    settings, fingerprint = fingerprinted(
+        _settings(
+            model, registry, space, contexts, starts, score_name, tvec, tkind, top_k, chunk_size,
+            time, predictor.path,
+        )
+    )  # fmt: skip
+    first, stop = shard_blocks(space.n_chunks(chunk_size), part)
     top = _TopK(top_k)
-    total = len(space)
+    total = space.chunk_conditions(chunk_size, first, stop)
     report, finish = _progress(progress, total)
     done = n_scored = n_cells_used = 0
     t0 = _time.perf_counter()
@@ -224,7 +203,7 @@ def run(
         current = -1
         singles: np.ndarray | None = None
         ctrl = np.zeros(registry.n_vars)
-        for chunk in space.chunks(chunk_size):
+        for chunk in space.chunks(chunk_size, start=first, stop=stop):
             if chunk.context != current:
                 current = chunk.context
                 predictor.begin(contexts[current], starts[current])
@@ -262,7 +241,7 @@ def run(
     finally:
         finish()
     seconds = _time.perf_counter() - t0
-    hits = _hits_frame(top, space, contexts, registry, score_name, tvec is not None, max_order)
+    hits, ids = _hits_frame(top, space, contexts, registry, score_name, tvec is not None, max_order)
     return ScreenResult(
         hits=hits,
         score=score_name,
@@ -273,7 +252,48 @@ def run(
         path=predictor.path,
         seconds=seconds,
         contexts=contexts,
+        shard=part,
+        settings=settings,
+        fingerprint=fingerprint,
+        condition_ids=ids,
     )
+
+
+def _settings(
+    model: Any,
+    registry: Registry,
+    space: ConditionSpace,
+    contexts: list[dict[str, str]],
+    starts: list[AnnData | None],
+    score_name: str,
+    tvec: np.ndarray | None,
+    tkind: str | None,
+    top_k: int,
+    chunk_size: int,
+    time: float | None,
+    path: str,
+) -> dict[str, Any]:
+    """What defines a screen, for telling shards of different screens apart: large values
+    (model, target, start cells) by content hash. A score function counts by its name."""
+    cells = None
+    if any(s is not None for s in starts):
+        cells = digest([(list(s.obs_names), registry.matrix(s)) for s in starts if s is not None])
+    return {
+        "model": f"{type(model).__name__} {digest(model)}",
+        "perturbations": list(space.names),
+        "doses": [list(d) for d in space.doses],
+        "contexts": contexts,
+        "min_order": space.min_order,
+        "max_order": space.max_order,
+        "conditions": len(space),
+        "score": score_name,
+        "target": None if tvec is None else f"{tkind} {digest(tvec)}",
+        "top_k": top_k,
+        "chunk_size": chunk_size,
+        "start_cells": cells,
+        "time": time,
+        "path": path,
+    }
 
 
 def _single_deltas(
@@ -360,7 +380,8 @@ def _hits_frame(
     score_name: str,
     has_target: bool,
     max_order: int,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The hits table, best first, and each hit's condition id."""
     score, cols = top.ordered()
     rows = []
     for i in range(score.size):
@@ -385,7 +406,8 @@ def _hits_frame(
     if frame.empty:
         frame = pd.DataFrame(columns=["rank", "perturbation", "score"])
     frame.attrs["score"] = score_name
-    return frame
+    ids = np.asarray(cols.get("id", np.empty(0)), dtype=np.int64)
+    return frame, ids
 
 
 def _progress(

@@ -89,46 +89,89 @@ class ConditionSpace:
         per_context = sum(self.count(k) for k in range(self.min_order, self.max_order + 1))
         return per_context * self.n_contexts
 
-    def chunks(self, size: int) -> Iterator[Chunk]:
-        """Yield the space in blocks of at most ``size`` conditions (one context per block)."""
+    def n_chunks(self, size: int) -> int:
+        """How many blocks :meth:`chunks` yields for ``size``: each context's orders are cut
+        apart, so an order of ``c`` conditions takes ``ceil(c / size)`` blocks."""
+        return sum(n for _, _, _, n in self._groups(size))
+
+    def chunk_conditions(self, size: int, start: int = 0, stop: int | None = None) -> int:
+        """Conditions in blocks ``start`` … ``stop − 1`` of :meth:`chunks` (counted, not
+        enumerated)."""
+        stop = self.n_chunks(size) if stop is None else stop
+        total = index = 0
+        for _, _, count, n in self._groups(size):
+            # the group's blocks are full but its last, which holds the remainder
+            lo, hi = max(start, index), min(stop, index + n)
+            if lo < hi:
+                total += (hi - lo) * size - (size * n - count if hi == index + n else 0)
+            index += n
+        return total
+
+    def _groups(self, size: int) -> Iterator[tuple[int, int, int, int]]:
+        """``(context, order, conditions, blocks)`` in enumeration order."""
         if size < 1:
             raise ValueError(f"chunk size must be >= 1, got {size}.")
+        counts = {k: self.count(k) for k in range(self.min_order, self.max_order + 1)}
+        for ctx in range(self.n_contexts):
+            for order, count in counts.items():
+                yield ctx, order, count, -(-count // size)
+
+    def chunks(self, size: int, *, start: int = 0, stop: int | None = None) -> Iterator[Chunk]:
+        """Yield the space in blocks of at most ``size`` conditions (one context per block).
+
+        ``start`` / ``stop`` select blocks ``start`` … ``stop − 1`` of the full sequence (see
+        :meth:`n_chunks`) with the boundaries and ids they have there: a shard of a screen
+        predicts exactly the blocks the whole screen would. Groups of blocks before ``start``
+        are skipped by their counts without being enumerated.
+        """
+        if size < 1:
+            raise ValueError(f"chunk size must be >= 1, got {size}.")
+        stop = self.n_chunks(size) if stop is None else stop
         width = max(len(d) for d in self.doses)
         table = np.zeros((len(self.names), width))
         valid = np.zeros((len(self.names), width), dtype=bool)
         for i, d in enumerate(self.doses):
             table[i, : len(d)] = d
             valid[i, : len(d)] = True
-        next_id = 0
-        for ctx in range(self.n_contexts):
-            for order in range(self.min_order, self.max_order + 1):
-                grid = np.array(list(itertools.product(range(width), repeat=order)), dtype=np.int64)
-                per_combo = grid.shape[0]
-                combos = itertools.combinations(range(len(self.names)), order)
-                n_block = max(1, size // per_combo)
-                buf: list[tuple[np.ndarray, np.ndarray]] = []
-                n_buf = 0
-                while True:
-                    block = np.array(list(itertools.islice(combos, n_block)), dtype=np.int64)
-                    if block.size == 0:
-                        break
-                    members = np.repeat(block, per_combo, axis=0)
-                    dose_idx = np.tile(grid, (block.shape[0], 1))
-                    ok = valid[members, dose_idx].all(1)
-                    members, dose_idx = members[ok], dose_idx[ok]
-                    buf.append((members, dose_idx))
-                    n_buf += members.shape[0]
-                    while n_buf >= size:
-                        members, dose_idx = (np.concatenate(a) for a in zip(*buf, strict=True))
-                        head = self._chunk(ctx, members[:size], dose_idx[:size], table, next_id)
-                        next_id += size
-                        yield head
-                        buf = [(members[size:], dose_idx[size:])]
-                        n_buf -= size
-                if n_buf:
+        next_id = index = 0
+        for ctx, order, count, n_group in self._groups(size):
+            if index >= stop:
+                return
+            first_id = next_id
+            if index + n_group <= start:
+                next_id += count
+                index += n_group
+                continue
+            grid = np.array(list(itertools.product(range(width), repeat=order)), dtype=np.int64)
+            per_combo = grid.shape[0]
+            combos = itertools.combinations(range(len(self.names)), order)
+            n_block = max(1, size // per_combo)
+            buf: list[tuple[np.ndarray, np.ndarray]] = []
+            n_buf = 0
+            while index < stop:
+                block = np.array(list(itertools.islice(combos, n_block)), dtype=np.int64)
+                if block.size == 0:
+                    break
+                members = np.repeat(block, per_combo, axis=0)
+                dose_idx = np.tile(grid, (block.shape[0], 1))
+                ok = valid[members, dose_idx].all(1)
+                members, dose_idx = members[ok], dose_idx[ok]
+                buf.append((members, dose_idx))
+                n_buf += members.shape[0]
+                while n_buf >= size and index < stop:
                     members, dose_idx = (np.concatenate(a) for a in zip(*buf, strict=True))
+                    if index >= start:
+                        yield self._chunk(ctx, members[:size], dose_idx[:size], table, next_id)
+                    next_id += size
+                    index += 1
+                    buf = [(members[size:], dose_idx[size:])]
+                    n_buf -= size
+            if n_buf and index < stop:
+                members, dose_idx = (np.concatenate(a) for a in zip(*buf, strict=True))
+                if index >= start:
                     yield self._chunk(ctx, members, dose_idx, table, next_id)
-                    next_id += n_buf
+                index += 1
+            next_id = first_id + count
 
     def _chunk(
         self, ctx: int, members: np.ndarray, dose_idx: np.ndarray, table: np.ndarray, start: int
