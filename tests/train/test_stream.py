@@ -84,3 +84,45 @@ def test_scale_options_are_checked():
     assert thread_count(TrainConfig(num_threads=3), 10) == 3
     assert thread_count(TrainConfig(batch_size=64), 2000) == 1
     assert thread_count(TrainConfig(batch_size=4096), 2000) is None
+
+
+def test_ranks_share_the_rows_and_step_in_lockstep():
+    n, world = 103, 3
+    seen, lengths = [], []
+    for rank in range(world):
+        x = np.arange(n, dtype=np.float32)[:, None]
+        loader = BlockBatches(
+            lambda a, b, x=x: x[a:b],
+            {"row": torch.arange(n)},
+            dict,
+            rows=np.arange(n),
+            batch_size=4,
+            shuffle=True,
+            seed=1,
+            block_rows=10,
+            rank_world=(rank, world),
+        )
+        batches = list(loader)
+        lengths.append(len(batches))
+        assert len(batches) == len(loader)
+        seen.append(set(torch.cat([b["row"] for b in batches]).tolist()))
+    assert len(set(lengths)) == 1  # every rank runs the same number of steps
+    for a in range(world):  # no row is trained twice in an epoch
+        for b in range(a + 1, world):
+            assert not seen[a] & seen[b]
+    assert len(set().union(*seen)) > 0.8 * n  # and together they cover nearly all rows
+    # validation (in order): every row exactly once across the ranks
+    val = []
+    for rank in range(world):
+        loader = BlockBatches(
+            lambda a, b: np.zeros((b - a, 1), np.float32),
+            {"row": torch.arange(n)},
+            dict,
+            rows=np.arange(n),
+            batch_size=7,
+            shuffle=False,
+            seed=0,
+            rank_world=(rank, world),
+        )
+        val += torch.cat([b["row"] for b in loader]).tolist()
+    assert sorted(val) == list(range(n))

@@ -267,6 +267,12 @@ def threads(n: int | None) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def _strategy(name: str) -> str:
+    """Lightning's strategy for ``name``: plain ``"ddp"`` looks for unused parameters, since a
+    model's optional parts (adversaries, interaction terms) take no gradient in some steps."""
+    return "ddp_find_unused_parameters_true" if name == "ddp" else name
+
+
 def fit_module(
     plan: TrainingPlan,
     train: Any,
@@ -307,7 +313,7 @@ def fit_module(
             accelerator=config.accelerator,
             devices=config.devices,
             num_nodes=config.num_nodes,
-            strategy=config.strategy,
+            strategy=_strategy(config.strategy),
             precision=config.precision,  # type: ignore[arg-type]
             logger=False,
             callbacks=callbacks,

@@ -3,7 +3,8 @@
 The rows a model trains on are cut into contiguous blocks of ``block_rows``. Every epoch the
 block order is shuffled; ``window`` blocks are read at once (sequential reads, one block at a
 time), their rows shuffled together and cut into minibatches. Under DDP each rank takes every
-``world``-th block of the epoch's order and all ranks yield the same number of minibatches.
+``world``-th block of the epoch's order and all ranks yield the same number of minibatches (a
+rank with fewer rows re-reads its first blocks); validation splits the rows evenly instead.
 
 A perturbed cell's control partner (its basal state, see :class:`PairedBatches`) is a random
 control of the same context among the window's rows and a fixed pool of up to ``pool`` controls
@@ -55,6 +56,9 @@ class BlockBatches:
     extra
         ``extra(x)`` → dict of further per-row tensors computed from the values (e.g. library
         sizes), added to each minibatch.
+    rank_world
+        ``(rank, world size)``; ``None`` reads them from ``torch.distributed`` when it is
+        initialised (DDP), else ``(0, 1)``.
     """
 
     def __init__(
@@ -73,12 +77,14 @@ class BlockBatches:
         is_control: np.ndarray | None = None,
         pool: int = 256,
         extra: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
+        rank_world: tuple[int, int] | None = None,
     ) -> None:
         self.read, self.fields, self.make = read, fields, make
         self.rows = np.asarray(rows, dtype=np.int64)
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), int(seed)
         self.block_rows, self.window = int(block_rows), max(1, int(window))
         self.extra = extra
+        self.rank_world = rank_world
         self.epoch = 0
         self.blocks = [
             self.rows[i : i + self.block_rows] for i in range(0, self.rows.size, self.block_rows)
@@ -118,48 +124,69 @@ class BlockBatches:
 
     # ------------------------------------------------------------------ epochs
     def _epoch_blocks(self, epoch: int) -> list[np.ndarray]:
-        """This rank's blocks of the epoch, in the order they are read."""
-        order = np.arange(len(self.blocks))
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(order)
-        rank, world = _rank_world()
-        return [self.blocks[i] for i in order[rank::world]]
+        """This rank's blocks of the epoch, in the order they are read.
+
+        Shuffled, the epoch's block order is dealt round-robin to the ranks; in order
+        (validation), each rank takes one contiguous share of the rows.
+        """
+        rank, world = self.rank_world or _rank_world()
+        if not self.shuffle:
+            mine = np.array_split(self.rows, world)[rank] if world > 1 else self.rows
+            return [mine[i : i + self.block_rows] for i in range(0, mine.size, self.block_rows)]
+        blocks = self.blocks
+        if world > 1 and len(blocks) < 2 * world:  # too few blocks to share: cut finer
+            blocks = [b for b in np.array_split(self.rows, 2 * world) if b.size]
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(blocks))
+        return [blocks[i] for i in order[rank::world]]
 
     def __len__(self) -> int:
-        """Minibatches per epoch, the same on every rank: under DDP the ranks' shares differ
-        by at most a block, so each yields as many as the smallest possible share holds."""
-        _, world = _rank_world()
-        sizes = sorted(b.size for b in self.blocks)
+        """Minibatches per epoch of this rank. Shuffled under DDP, the same on every rank
+        (ranks step in lockstep): ``ceil(ceil(n / world) / batch_size)``, a rank whose blocks
+        hold fewer rows re-reading its first ones, as torch's DistributedSampler pads."""
+        rank, world = self.rank_world or _rank_world()
         if world == 1:
-            return math.ceil(sum(sizes) / self.batch_size)
-        smallest = sum(sizes[: len(sizes) // world])
-        return smallest // self.batch_size
+            return math.ceil(self.rows.size / self.batch_size)
+        if not self.shuffle:
+            return math.ceil(np.array_split(self.rows, world)[rank].size / self.batch_size)
+        return math.ceil(math.ceil(self.rows.size / world) / self.batch_size)
+
+    def _windows(self, blocks: list[np.ndarray], *, pad: bool) -> Iterator[np.ndarray]:
+        """The sorted rows of each window of ``window`` blocks; with ``pad``, start over."""
+        i = 0
+        while blocks:
+            if i >= len(blocks):
+                if not pad:
+                    return
+                i = 0
+            yield np.sort(np.concatenate(blocks[i : i + self.window]))
+            i += self.window
 
     def __iter__(self) -> Iterator[Any]:
         epoch = self.epoch
         self.epoch += 1
+        _, world = self.rank_world or _rank_world()
         rng = np.random.default_rng([self.seed, epoch, 1])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         n_batches, done = len(self), 0
         blocks = self._epoch_blocks(epoch)
         carry_rows = np.zeros(0, dtype=np.int64)
         carry_x: np.ndarray | None = None
-        for w in range(0, len(blocks), self.window):
-            rows = np.sort(np.concatenate(blocks[w : w + self.window]))
+        for rows in self._windows(blocks, pad=world > 1 and self.shuffle):
+            if done >= n_batches:
+                return
             x = self._take(rows)
             if carry_x is not None and carry_rows.size:
                 rows, x = np.concatenate([carry_rows, rows]), np.concatenate([carry_x, x])
             order = rng.permutation(rows.size) if self.shuffle else np.arange(rows.size)
-            last = w + self.window >= len(blocks)
-            n_full = rows.size // self.batch_size
-            stop = rows.size if last else n_full * self.batch_size
+            stop = rows.size // self.batch_size * self.batch_size
             for b in range(0, stop, self.batch_size):
                 if done >= n_batches:
                     return
-                pick = order[b : b + self.batch_size]
-                yield self._batch(rows, x, pick, gen)
+                yield self._batch(rows, x, order[b : b + self.batch_size], gen)
                 done += 1
             carry_rows, carry_x = rows[order[stop:]], x[order[stop:]]
+        if done < n_batches and carry_rows.size and carry_x is not None:
+            yield self._batch(carry_rows, carry_x, np.arange(carry_rows.size), gen)
 
     def _batch(
         self, rows: np.ndarray, x: np.ndarray, pick: np.ndarray, gen: torch.Generator
