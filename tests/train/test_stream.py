@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -83,7 +85,11 @@ def test_scale_options_are_checked():
     assert TrainConfig(devices=[0, 1]).devices == [0, 1]
     assert thread_count(TrainConfig(num_threads=3), 10) == 3
     assert thread_count(TrainConfig(batch_size=64), 2000) == 1
-    assert thread_count(TrainConfig(batch_size=4096), 2000) is None
+    assert thread_count(TrainConfig(), 2000, n_rows=10**6) == 1  # 512 x 2000 values
+    assert thread_count(TrainConfig(batch_size=8192), 20000) == min(os.cpu_count() or 1, 39)
+    assert TrainConfig().batch_size_for(1000) == 64
+    assert TrainConfig().batch_size_for(100_000) == 512
+    assert TrainConfig(batch_size=7).batch_size_for(100_000) == 7
 
 
 def test_ranks_share_the_rows_and_step_in_lockstep():

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 from ._config import (
     DATA_PATHS,
     DENSE_LIMIT_BYTES,
-    SMALL_BATCH_ELEMENTS,
+    LARGE_BATCH,
+    LARGE_DATA_ROWS,
+    SMALL_BATCH,
+    THREAD_ELEMENTS,
     TrainConfig,
     check_choice,
     check_int,
@@ -46,7 +49,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DATA_PATHS",
     "DENSE_LIMIT_BYTES",
-    "SMALL_BATCH_ELEMENTS",
+    "LARGE_BATCH",
+    "LARGE_DATA_ROWS",
+    "SMALL_BATCH",
+    "THREAD_ELEMENTS",
     "BlockBatches",
     "FitHistory",
     "PairedBatches",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "DATA_PATHS",
     "DENSE_LIMIT_BYTES",
-    "SMALL_BATCH_ELEMENTS",
+    "LARGE_BATCH",
+    "LARGE_DATA_ROWS",
+    "SMALL_BATCH",
+    "THREAD_ELEMENTS",
     "TrainConfig",
     "check_choice",
     "check_int",
@@ -21,8 +25,12 @@ __all__ = [
 DATA_PATHS = ("auto", "memory", "stream")
 #: ``data_path="auto"`` streams a matrix whose dense float32 size exceeds this.
 DENSE_LIMIT_BYTES = 2 * 1024**3
-#: Below this many values per minibatch (``batch_size × n_genes``) one thread is fastest.
-SMALL_BATCH_ELEMENTS = 1 << 20
+#: Values per minibatch (``batch_size × n_genes``) each extra torch thread needs to pay off:
+#: below, threads spend their time starting and spin-waiting (worst on a busy machine).
+THREAD_ELEMENTS = 1 << 22
+#: ``batch_size=None`` trains with ``SMALL_BATCH`` rows per minibatch, or ``LARGE_BATCH`` when
+#: there are at least ``LARGE_DATA_ROWS`` training rows (more steps per epoch buy little there).
+SMALL_BATCH, LARGE_BATCH, LARGE_DATA_ROWS = 64, 512, 50_000
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -60,7 +68,9 @@ class TrainConfig:
         Stop after ``max_epochs`` or when the validation loss has not improved for
         ``patience`` epochs (early stopping); the best weights are restored.
     batch_size, lr, weight_decay
-        Minibatch size and AdamW settings.
+        Minibatch size (``None``: :data:`SMALL_BATCH`, or :data:`LARGE_BATCH` from
+        :data:`LARGE_DATA_ROWS` training rows on, see :meth:`batch_size_for`) and AdamW
+        settings.
     val_fraction
         Fraction of the rows (cells, or samples of a multimodal model) held out for early
         stopping; 0 trains on everything for ``max_epochs``.
@@ -79,10 +89,11 @@ class TrainConfig:
         ``"bf16-mixed"`` on GPUs. With several processes every rank reads its own share of
         the data blocks (see ``data_path``) and ``batch_size`` is per process.
     num_threads
-        CPU threads torch uses while training and predicting; ``None`` picks from the work
-        size: one thread when a minibatch is small (``batch_size × n_genes`` below
-        :data:`SMALL_BATCH_ELEMENTS`), where extra threads spend their time starting and
-        spin-waiting, else torch's default. The previous setting is restored afterwards.
+        CPU threads torch uses while training; ``None`` picks from the work size: one
+        thread per :data:`THREAD_ELEMENTS` values in a minibatch (``batch_size × n_genes``),
+        at least one and at most the machine's cores — so one thread for every model in the
+        benchmarks, where extra threads cost more than they bring on a busy machine. Set it
+        to use more on a dedicated machine. The previous setting is restored afterwards.
     data_path, block_rows, window
         ``"memory"`` holds the training matrix densely in memory (fastest for small data);
         ``"stream"`` reads it in contiguous blocks of ``block_rows`` rows, ``window`` blocks
@@ -94,7 +105,7 @@ class TrainConfig:
 
     max_epochs: int = 200
     patience: int = 20
-    batch_size: int = 64
+    batch_size: int | None = None
     lr: float = 5e-3
     weight_decay: float = 1e-5
     val_fraction: float = 0.1
@@ -125,8 +136,10 @@ class TrainConfig:
                     f"devices must be a count >= 1, -1 (all), 'auto' or a list of device "
                     f"indices, got {self.devices!r}."
                 )
-        for name in ("max_epochs", "patience", "batch_size"):
+        for name in ("max_epochs", "patience"):
             check_int(name, getattr(self, name), minimum=1)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=1)
         check_int("seed", self.seed, minimum=0)
         check_number("lr", self.lr, allow_zero=False)
         check_number("weight_decay", self.weight_decay, allow_zero=True)
@@ -151,13 +164,21 @@ class TrainConfig:
             )
         return cls(**values)
 
+    def batch_size_for(self, n_rows: int) -> int:
+        """The minibatch size for ``n_rows`` training rows (``batch_size`` when set)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return LARGE_BATCH if n_rows >= LARGE_DATA_ROWS else SMALL_BATCH
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def thread_count(config: TrainConfig, n_genes: int) -> int | None:
-    """Threads to train with: ``config.num_threads`` if set, else 1 for small minibatches
-    (``batch_size × n_genes < SMALL_BATCH_ELEMENTS``), else ``None`` (torch's default)."""
+def thread_count(config: TrainConfig, n_genes: int, *, n_rows: int = 0) -> int:
+    """Threads to train with: ``config.num_threads`` if set, else one per
+    :data:`THREAD_ELEMENTS` values in a minibatch of ``n_rows`` training rows, between 1 and
+    the machine's cores."""
     if config.num_threads is not None:
         return config.num_threads
-    return 1 if config.batch_size * n_genes < SMALL_BATCH_ELEMENTS else None
+    elements = config.batch_size_for(n_rows) * n_genes
+    return max(1, min(os.cpu_count() or 1, elements // THREAD_ELEMENTS))

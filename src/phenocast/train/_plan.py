@@ -306,7 +306,9 @@ def fit_module(
         callbacks.append(RichProgressBar(leave=False))
     from ._config import thread_count
 
-    n_threads = thread_count(config, n_genes) if n_genes is not None else config.num_threads
+    n_threads = (
+        thread_count(config, n_genes, n_rows=n_cells) if n_genes is not None else config.num_threads
+    )
     with _quiet_lightning(), threads(n_threads):
         trainer = pl.Trainer(
             max_epochs=config.max_epochs,

@@ -80,7 +80,7 @@ def streamed_loaders(
         fields,
         Batch,
         rows=np.asarray(train_rows),
-        batch_size=tcfg.batch_size,
+        batch_size=tcfg.batch_size_for(len(train_rows)),
         shuffle=True,
         window=tcfg.window,
         **common,  # type: ignore[arg-type]

@@ -275,7 +275,10 @@ class Compositional:
             else:
                 data = self._batches(batch, adata.obs)
                 train = data.loader(
-                    train_rows, batch_size=tcfg.batch_size, shuffle=True, seed=tcfg.seed
+                    train_rows,
+                    batch_size=tcfg.batch_size_for(len(train_rows)),
+                    shuffle=True,
+                    seed=tcfg.seed,
                 )
                 val = (
                     data.loader(val_rows, batch_size=4096, shuffle=False, seed=tcfg.seed)

@@ -130,7 +130,7 @@ class ArrayCore:
             gen = torch.Generator().manual_seed(tcfg.seed)
             train = DataLoader(
                 train_rows.tolist(),  # type: ignore[arg-type]  # row indices are a dataset
-                batch_size=tcfg.batch_size,
+                batch_size=tcfg.batch_size_for(len(train_rows)),
                 shuffle=True,
                 collate_fn=data,
                 generator=gen,
