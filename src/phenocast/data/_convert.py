@@ -41,7 +41,7 @@ def _matrices(adata: AnnData, layer: str | None, src: Path) -> tuple[Any, dict[s
         if layer not in adata.layers:
             raise ValueError(
                 f"Layer {layer!r} not found in {str(src)!r}; available layers: "
-                f"{sorted(adata.layers)}. Pass layer=None to copy X and every layer."
+                f"{sorted(adata.layers) or 'none'}. Pass layer=None to copy X and every layer."
             )
         return adata.layers[layer], {}
     if adata.X is None:
