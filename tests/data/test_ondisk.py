@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,6 +71,11 @@ def test_writer_error_leaves_nothing_and_keeps_existing(tmp_path):
     with pytest.raises(ValueError, match="does not fit"):
         with MatrixWriter(tmp_path / "y.h5ad", var, sparse=True) as w:
             w.append(x[:5], pd.DataFrame(index=[f"n{i}" for i in range(4)]))
+    with pytest.raises(ValueError, match=r"\{'pca': 4\}, not 5; give one row per written row"):
+        with MatrixWriter(tmp_path / "y.h5ad", var, sparse=True) as w:
+            w.append(x[:5], pd.DataFrame(index=[f"n{i}" for i in range(5)]))
+            w.close(obsm={"pca": np.zeros((4, 2))})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]
 
 
 def test_read_refuses_what_is_not_anndata(tmp_path):
@@ -81,6 +88,37 @@ def test_read_refuses_what_is_not_anndata(tmp_path):
     bad.write_text("not hdf5")
     with pytest.raises(DiskDataError, match=r"bad\.h5ad"):
         read(bad)
+
+
+def test_read_keeps_h5ad_layers_on_disk_and_reads_the_tables(tmp_path):
+    x = sp.random(30, 5, density=0.4, format="csr", dtype=np.float32, random_state=2)
+    a = ad.AnnData(
+        X=x,
+        layers={"counts": x * 2, "dense": x.toarray()},
+        obsm={"pca": np.arange(60.0).reshape(30, 2)},
+        obs=pd.DataFrame({"p": ["a"] * 30}, index=[f"c{i}" for i in range(30)]),
+    )
+    a.raw = a.copy()
+    a.write_h5ad(tmp_path / "a.h5ad")
+    b = read(tmp_path / "a.h5ad")
+    # anndata's backed mode would load the layers; read keeps them on disk like X
+    assert b.isbacked and all(is_on_disk(b.layers[k]) for k in ("counts", "dense"))
+    np.testing.assert_array_equal(dense_rows(b.layers["counts"], 3, 9), (x * 2).toarray()[3:9])
+    np.testing.assert_array_equal(b.obsm["pca"], a.obsm["pca"])
+    assert b.raw is not None and b.raw.shape == (30, 5)
+    np.testing.assert_array_equal(b[:4].to_memory().layers["dense"], x.toarray()[:4])
+    b.file.close()
+    # a file without the encoding metadata of anndata >= 0.8 opens with anndata's reader
+    with h5py.File(tmp_path / "a.h5ad", "r+") as f:
+        del f.attrs["encoding-type"]
+    old = read(tmp_path / "a.h5ad")
+    assert old.isbacked and old.shape == (30, 5)
+    old.file.close()
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(DiskDataError, match="not an AnnData one"):
+        read(plain)
 
 
 def test_synthetic_out_matches_in_memory_and_registers_on_disk(tmp_path):

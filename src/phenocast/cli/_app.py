@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ._benchmark import benchmark, demo
-from ._data import datasets
+from ._data import convert, datasets, synthetic
 from ._design import design
 from ._model import predict, train
 from ._multimodal import app as multimodal_app
@@ -17,7 +17,19 @@ app = new_app(
     "phenocast", "Forecast how cells respond to perturbations; benchmark models honestly."
 )
 app.add_typer(multimodal_app, name="multimodal")
-for command in (datasets, benchmark, demo, train, predict, screen, screen_merge, report, design):
+for command in (
+    datasets,
+    convert,
+    synthetic,
+    benchmark,
+    demo,
+    train,
+    predict,
+    screen,
+    screen_merge,
+    report,
+    design,
+):
     app.command()(command)
 
 

@@ -1,8 +1,9 @@
 """Data: registration, perturbation parsing, pseudobulk, dataset loaders (single readouts and
-several aligned readouts), synthetic data."""
+several aligned readouts), synthetic data, and data larger than memory (read, convert)."""
 
 from __future__ import annotations
 
+from ._convert import convert
 from ._datasets import (
     DATASETS,
     DatasetFormatError,
@@ -94,6 +95,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "context_of",
+    "convert",
     "data_dir",
     "dataset_info",
     "dense_rows",

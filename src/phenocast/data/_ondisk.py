@@ -38,6 +38,8 @@ __all__ = [
 DEFAULT_BLOCK = 8192
 #: The zarr format written (2 is readable by every anndata and zarr version).
 ZARR_FORMAT = 2
+#: What :func:`read` loads into memory (the matrices, ``X`` and ``layers``, stay on disk).
+_TABLES = ("obs", "var", "uns", "obsm", "varm", "obsp", "varp")
 
 
 class DiskDataError(ValueError):
@@ -66,8 +68,8 @@ def is_on_disk(x: Any) -> bool:
     return mod.startswith(("h5py", "zarr"))
 
 
-def _zarr_elem(group: Any, key: str) -> Any:
-    """An element of an AnnData zarr group, matrices left on disk."""
+def _lazy_elem(group: Any, key: str) -> Any:
+    """An element of an AnnData zarr / HDF5 group, matrices left on disk."""
     import anndata as ad
 
     elem = group[key]
@@ -79,13 +81,54 @@ def _zarr_elem(group: Any, key: str) -> Any:
     return ad.io.read_elem(elem)
 
 
+def _open_group(path: Path) -> tuple[Any, Literal["h5ad", "zarr"]]:
+    """The root group of the AnnData file at ``path`` (a zarr group or an open h5py file)."""
+    if not path.exists():
+        raise DiskDataError(f"No file or directory at {str(path)!r}; check the path.")
+    if path.is_dir():
+        import zarr
+
+        try:
+            group = zarr.open_group(str(path), mode="r")
+        except Exception as exc:  # zarr raises several types for a non-store directory
+            raise DiskDataError(
+                f"{str(path)!r} is a directory but not a zarr store ({exc}); pass an .h5ad file "
+                "or a store written by AnnData.write_zarr / phenocast convert."
+            ) from exc
+        if dict(group.attrs).get("encoding-type") != "anndata" or "obs" not in group:
+            raise DiskDataError(
+                f"{str(path)!r} is a zarr store but not an AnnData one (no 'anndata' encoding or "
+                "no obs); write it with AnnData.write_zarr or phenocast convert."
+            )
+        return group, "zarr"
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DiskDataError(
+            f"Cannot open {str(path)!r} as an .h5ad file ({exc}); pass an .h5ad file or a zarr "
+            "store."
+        ) from exc
+    if "obs" not in f:
+        f.close()
+        raise DiskDataError(
+            f"{str(path)!r} is an HDF5 file but not an AnnData one (no obs); write it with "
+            "AnnData.write_h5ad or phenocast convert."
+        )
+    return f, "h5ad"
+
+
 def read(path: str | os.PathLike[str]) -> AnnData:
     """Open an AnnData file with its matrices left on disk.
 
-    ``.h5ad`` files open ``backed="r"``; a zarr store (a directory written by
-    ``AnnData.write_zarr``, :func:`phenocast.data.convert` or ``synthetic(out=...)``) opens with
-    ``obs``, ``var`` and ``uns`` in memory and ``X`` and ``layers`` as lazy on-disk arrays.
-    Every phenocast function that takes an AnnData takes these, reading rows in blocks.
+    ``.h5ad`` files open ``backed="r"``, with the layers on disk like ``X`` (anndata's own
+    backed mode reads every layer into memory; a file written by anndata < 0.8 still opens
+    that way). A zarr store (a directory written by ``AnnData.write_zarr``,
+    :func:`phenocast.data.convert` or ``synthetic(out=...)``) opens with ``X`` and ``layers``
+    as lazy on-disk arrays. Either way ``obs``, ``var``, ``uns``, ``obsm``, ``varm``, ``obsp``
+    and ``varp`` are read into memory. Every phenocast function that takes an AnnData takes
+    these, reading rows in blocks.
 
     Raises
     ------
@@ -95,41 +138,25 @@ def read(path: str | os.PathLike[str]) -> AnnData:
     import anndata as ad
 
     p = Path(path)
-    if not p.exists():
-        raise DiskDataError(f"No file or directory at {str(p)!r}; check the path.")
-    if p.is_dir():
-        import zarr
-
-        try:
-            group = zarr.open_group(str(p), mode="r")
-        except Exception as exc:  # zarr raises several types for a non-store directory
-            raise DiskDataError(
-                f"{str(p)!r} is a directory but not a zarr store ({exc}); pass an .h5ad file or "
-                "a store written by AnnData.write_zarr / phenocast convert."
-            ) from exc
-        if dict(group.attrs).get("encoding-type") != "anndata" or "obs" not in group:
-            raise DiskDataError(
-                f"{str(p)!r} is a zarr store but not an AnnData one (no 'anndata' encoding or "
-                "no obs); write it with AnnData.write_zarr or phenocast convert."
-            )
-        layers = {}
-        if "layers" in group:
-            layers = {k: _zarr_elem(group["layers"], k) for k in group["layers"]}
-        out = ad.AnnData(
-            X=_zarr_elem(group, "X") if "X" in group else None,
-            obs=ad.io.read_elem(group["obs"]),
-            var=ad.io.read_elem(group["var"]),
-            uns=ad.io.read_elem(group["uns"]) if "uns" in group else None,
-            layers=layers or None,
-        )
-        out.uns["phenocast_source"] = str(p.resolve())
-        return out
-    try:
+    group, fmt = _open_group(p)
+    if fmt == "h5ad" and "encoding-type" not in group.attrs:
+        group.close()  # written by anndata < 0.8: its own reader (which loads the layers)
         return ad.read_h5ad(p, backed="r")
-    except OSError as exc:
-        raise DiskDataError(
-            f"Cannot open {str(p)!r} as an .h5ad file ({exc}); pass an .h5ad file or a zarr store."
-        ) from exc
+    tables = {k: ad.io.read_elem(group[k]) for k in _TABLES if k in group}
+    layers = {}
+    if "layers" in group:
+        layers = {k: _lazy_elem(group["layers"], k) for k in group["layers"]}
+    if fmt == "h5ad":
+        # anndata's backed mode would read every layer into memory; here they stay on disk
+        if "raw" in group:
+            raw = group["raw"]
+            tables["raw"] = {k: ad.io.read_elem(raw[k]) for k in ("var", "varm") if k in raw}
+        return ad.AnnData(filename=group, layers=layers or None, **tables)
+    out = ad.AnnData(
+        X=_lazy_elem(group, "X") if "X" in group else None, layers=layers or None, **tables
+    )
+    out.uns["phenocast_source"] = str(p.resolve())
+    return out
 
 
 def _block_of(x: Any, start: int, stop: int) -> Any:
@@ -372,8 +399,15 @@ class MatrixWriter:
         self._obs.append(obs)
         self.n_rows += len(obs)
 
-    def close(self, *, uns: dict[str, Any] | None = None) -> Path:
-        """Write ``obs``, ``var``, ``uns``; move the file onto ``path``; return ``path``."""
+    def close(
+        self,
+        *,
+        uns: dict[str, Any] | None = None,
+        obsm: dict[str, Any] | None = None,
+        varm: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write ``obs``, ``var``, ``uns`` (and ``obsm`` / ``varm``: arrays with one row per
+        written row / gene, in memory); move the file onto ``path``; return ``path``."""
         import anndata as ad
 
         if self._closed:
@@ -385,11 +419,23 @@ class MatrixWriter:
         if not obs.index.is_unique:
             dup = obs.index[obs.index.duplicated()][:3].tolist()
             raise ValueError(f"obs names are not unique across blocks (e.g. {dup}).")
+        for what, arrays, n, unit in (
+            ("obsm", obsm, len(obs), "written row"),
+            ("varm", varm, self.var.shape[0], "gene"),
+        ):
+            bad = {k: v.shape[0] for k, v in (arrays or {}).items() if v.shape[0] != n}
+            if bad:
+                raise ValueError(
+                    f"{what} entries have these numbers of rows: {bad}, not {n}; give one row "
+                    f"per {unit}."
+                )
         with ad.settings.override(zarr_write_format=ZARR_FORMAT):
             ad.io.write_elem(self._root, "obs", obs)
             ad.io.write_elem(self._root, "var", self.var)
             ad.io.write_elem(self._root, "uns", dict(uns or {}))
-            for key in ("obsm", "varm", "obsp", "varp"):
+            ad.io.write_elem(self._root, "obsm", dict(obsm or {}))
+            ad.io.write_elem(self._root, "varm", dict(varm or {}))
+            for key in ("obsp", "varp"):
                 ad.io.write_elem(self._root, key, {})
             if not self.layers:
                 ad.io.write_elem(self._root, "layers", {})
