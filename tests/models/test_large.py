@@ -77,3 +77,30 @@ def _controls_file(disk, path):
         w.append(disk.X[rows[0] : rows[-1] + 1], disk.obs.iloc[rows[0] : rows[-1] + 1])
         w.close()
     return path
+
+
+def test_anchored_fit_on_a_backed_h5ad_matches_streaming_in_memory(tmp_path):
+    mem = pc.data.synthetic(**KW)
+    disk = pc.data.synthetic(**KW, out=tmp_path / "a.h5ad")
+    assert disk.isbacked
+    fits = []
+    for data in (disk, mem):
+        cfg = pc.models.CompositionalConfig.from_dict(
+            {"anchor": "additive", "train": {"max_epochs": 3, "data_path": "stream"}}
+        )
+        fits.append(pc.models.Compositional(pc.data.register(data, **ARGS), cfg).fit(data))
+    assert fits[0].anchor_.alpha == fits[1].anchor_.alpha
+    assert fits[0].anchor_.scores == pytest.approx(fits[1].anchor_.scores, rel=1e-6)
+
+
+def test_pseudobulk_of_some_rows_equals_pseudobulk_of_their_copy(data):
+    mem, disk = data
+    reg = pc.data.register(mem, **ARGS)
+    rows = np.random.default_rng(0).random(mem.n_obs) < 0.6
+    whole = pc.data.pseudobulk(mem[rows].copy(), reg)
+    for source in (mem, disk):
+        part = pc.data.pseudobulk(source, reg, rows=rows)
+        assert part.groups[["condition", "context", "n_cells"]].equals(
+            whole.groups[["condition", "context", "n_cells"]]
+        )
+        np.testing.assert_allclose(part.means, whole.means, rtol=1e-6)

@@ -254,7 +254,9 @@ def check_fingerprint(adata: AnnData, stored: dict[str, Any] | None, *, what: st
     now = fingerprint(adata)
     if not now or now.get("path") != stored.get("path"):
         return
-    changed = [k for k in ("shape", "size", "mtime_ns") if now.get(k) != stored.get(k)]
+    # a view of the file (some of its cells) has its own shape; the file's size and time tell
+    keys = ("size", "mtime_ns") if adata.is_view else ("shape", "size", "mtime_ns")
+    changed = [k for k in keys if now.get(k) != stored.get(k)]
     if changed:
         raise DiskDataError(
             f"{stored['path']!r} changed on disk after {what} ({', '.join(changed)} differ: "

@@ -58,13 +58,13 @@ def context_of(frame: pd.DataFrame, registry: Registry) -> list[tuple]:
 def group_means(x: object, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean rows of ``x`` per integer label ``0..L-1``; returns (means, counts).
 
-    ``x`` may be on disk (:func:`phenocast.data.read`): it is then read once, block by block.
+    Rows labelled ``-1`` belong to no group. ``x`` may be on disk
+    (:func:`phenocast.data.read`): it is then read once, block by block.
     """
     labels = np.asarray(labels)
     n_groups = int(labels.max()) + 1 if labels.size else 0
-    ind = sp.csr_matrix(
-        (np.ones(labels.size), (labels, np.arange(labels.size))), shape=(n_groups, labels.size)
-    )
+    keep = np.flatnonzero(labels >= 0)
+    ind = sp.csr_matrix((np.ones(keep.size), (labels[keep], keep)), shape=(n_groups, labels.size))
     counts = np.asarray(ind.sum(1)).ravel()
     if is_on_disk(x):  # one sequential pass, a block at a time
         sums = np.zeros((n_groups, int(x.shape[1])))  # type: ignore[attr-defined]
@@ -77,15 +77,22 @@ def group_means(x: object, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sums / counts[:, None], counts
 
 
-def pseudobulk(adata: AnnData, registry: Registry) -> Pseudobulk:
-    """Average the registered matrix of ``adata`` per condition and context."""
+def pseudobulk(adata: AnnData, registry: Registry, *, rows: np.ndarray | None = None) -> Pseudobulk:
+    """Average the registered matrix of ``adata`` per condition and context; with ``rows`` (a
+    boolean mask), of those cells only (the matrix is still read in one pass, so a subset of
+    an on-disk AnnData needs no copy)."""
     conds = registry.parse_frame(adata.obs)
     ctx = context_of(adata.obs, registry)
     keys = [(c.key, k) for c, k in zip(conds, ctx, strict=True)]
     codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
+    if rows is not None:
+        picked = np.asarray(rows, dtype=bool)
+        codes, uniques = pd.factorize(pd.Series(keys, dtype=object).where(picked))
+        codes = np.where(picked, codes, -1)
     first: dict[int, int] = {}
     for i, code in enumerate(codes):
-        first.setdefault(int(code), i)
+        if code >= 0:
+            first.setdefault(int(code), i)
     means, counts = group_means(registry.matrix(adata), codes)
     rows = []
     for g in range(len(uniques)):

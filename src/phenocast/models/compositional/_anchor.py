@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ...data import CONTROL, context_of, pseudobulk
+from ...data import CONTROL, context_of, is_on_disk, pseudobulk, take_rows
 from ...metrics import pearson_delta
 from .._base import UnsupportedConditionError, create_model
 
@@ -124,11 +124,18 @@ def prepare_groups(
                 c,
                 adata[is_ctrl],
                 adata.obs.loc[in_group, registry.condition_columns].iloc[:1],
-                np.asarray(x[in_group].mean(axis=0)).ravel(),
-                np.asarray(x[is_ctrl].mean(axis=0)).ravel(),
+                _mean_rows(x, in_group),
+                _mean_rows(x, is_ctrl),
             )
         )
     return out
+
+
+def _mean_rows(x: Any, mask: np.ndarray) -> np.ndarray:
+    """Mean of the rows ``mask`` of ``x`` (read as contiguous runs when ``x`` is on disk)."""
+    if is_on_disk(x):
+        return take_rows(x, np.flatnonzero(mask)).astype(np.float64).mean(axis=0)
+    return np.asarray(x[mask].mean(axis=0)).ravel()
 
 
 def choose_alpha(
@@ -204,7 +211,9 @@ def pick_anchor(fits: list[AnchorFit]) -> AnchorFit | None:
     return best
 
 
-def pseudobulk_anndata(adata: AnnData, registry: Registry) -> AnnData:
+def pseudobulk_anndata(
+    adata: AnnData, registry: Registry, *, rows: np.ndarray | None = None
+) -> AnnData:
     """One row per (condition, context) with its mean profile and the registry's columns.
 
     The baselines read only such means, so refitting one on this table reproduces it exactly;
@@ -212,7 +221,7 @@ def pseudobulk_anndata(adata: AnnData, registry: Registry) -> AnnData:
     """
     import anndata as ad
 
-    pb = pseudobulk(adata, registry)
+    pb = pseudobulk(adata, registry, rows=rows)
     cols = registry.condition_columns
     first = []
     conds = registry.conditions_of(adata).to_numpy()

@@ -100,21 +100,32 @@ def streamed_loaders(
     return train, val
 
 
-def streamed_basal_means(model: Compositional, matrix: Any, meta: Batch) -> dict[str, Any]:
-    """Mean basal latent per covariate context, encoding one block of cells at a time."""
+def streamed_basal_means(
+    model: Compositional, matrix: Any, meta: Batch, rows: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Mean basal latent per covariate context, encoding one block of cells at a time (of the
+    cells ``rows`` only, when given)."""
     import torch
 
     cov = meta.covariates.numpy()
+    keep = None
+    if rows is not None:
+        keep = np.zeros(int(matrix.shape[0]), dtype=bool)
+        keep[rows] = True
     sums: dict[tuple, torch.Tensor] = {}
     counts: dict[tuple, int] = {}
     total, n = None, 0
     for start in range(0, int(matrix.shape[0]), PREDICT_BLOCK):
         stop = min(start + PREDICT_BLOCK, int(matrix.shape[0]))
-        block = _with_x(model, meta.rows(start, stop), dense_rows(matrix, start, stop))
+        here = np.arange(start, stop) if keep is None else start + np.flatnonzero(keep[start:stop])
+        if not here.size:
+            continue
+        x = dense_rows(matrix, start, stop)[here - start]
+        block = _with_x(model, meta.take(torch.from_numpy(here)), x)
         z = model._encode(block)
         total = z.sum(0) if total is None else total + z.sum(0)
         n += z.shape[0]
-        uniq, codes = np.unique(cov[start:stop], axis=0, return_inverse=True)
+        uniq, codes = np.unique(cov[here], axis=0, return_inverse=True)
         for g, key in enumerate(map(tuple, uniq.tolist())):
             idx = torch.from_numpy(np.flatnonzero(codes.ravel() == g))
             sums[key] = sums.get(key, 0) + z[idx].sum(0)

@@ -218,9 +218,8 @@ class Compositional:
             adata, reg, fraction=cfg.anchor_fraction, seed=cfg.train.seed
         )
         if groups:
-            sub = adata[~mask].copy()
-            self._fit_core(sub)
-            table = pseudobulk_anndata(sub, reg)
+            self._fit_core(adata, rows=np.flatnonzero(~mask))
+            table = pseudobulk_anndata(adata, reg, rows=~mask)
             fits: list[AnchorFit] = []
             cache: dict[int, np.ndarray] = {}
             prepared = prepare_groups(adata, reg, groups)
@@ -247,7 +246,8 @@ class Compositional:
         self.anchor_ = anchor
         return self
 
-    def _fit_core(self, adata: AnnData) -> Compositional:
+    def _fit_core(self, adata: AnnData, rows: np.ndarray | None = None) -> Compositional:
+        """Train on ``adata`` (or its cells ``rows``, sorted, without copying them)."""
         import torch
 
         from ...train import TrainingPlan, fit_module
@@ -257,9 +257,13 @@ class Compositional:
         reg, cfg, tcfg = self.registry, self.config, self.config.train
         reg.check_genes(adata)
         matrix = reg.matrix(adata)
+        obs = adata.obs if rows is None else adata.obs.iloc[rows]
         stream = streams(matrix, tcfg)
-        x = np.zeros((adata.n_obs, 0), np.float32) if stream else _dense32(matrix)
-        batch = self._batch(x, adata.obs)
+        if stream:  # per-row fields of every cell; the values are read block by block
+            meta = self._batch(np.zeros((adata.n_obs, 0), np.float32), adata.obs)
+            batch = meta if rows is None else meta.take(torch.from_numpy(rows))
+        else:
+            batch = self._batch(_dense32(matrix if rows is None else matrix[rows]), obs)
         comps, doses = batch.components.numpy(), batch.doses.numpy()
         center = log_dose_centers(comps, doses, len(reg.components))
         with torch.random.fork_rng(devices=[]):
@@ -267,13 +271,19 @@ class Compositional:
             module = self._new_module(center)
             if self.features_ is not None:
                 module.set_component_features(self._vocabulary_features(list(reg.components)))
-            train_rows, val_rows = self._split(adata.obs, tcfg.val_fraction, tcfg.seed)
+            train_rows, val_rows = self._split(obs, tcfg.val_fraction, tcfg.seed)
             if stream:
+                where = np.arange(adata.n_obs) if rows is None else rows
                 train, val = streamed_loaders(
-                    self, matrix, batch, adata.obs, train_rows.numpy(), val_rows.numpy()
+                    self,
+                    matrix,
+                    meta,
+                    adata.obs,
+                    where[train_rows.numpy()],
+                    where[val_rows.numpy()],
                 )
             else:
-                data = self._batches(batch, adata.obs)
+                data = self._batches(batch, obs)
                 train = data.loader(
                     train_rows,
                     batch_size=tcfg.batch_size_for(len(train_rows)),
@@ -299,7 +309,7 @@ class Compositional:
         module.eval()
         self.module = module
         self._basal = (
-            streamed_basal_means(self, matrix, batch) if stream else self._basal_means(batch)
+            streamed_basal_means(self, matrix, meta, rows) if stream else self._basal_means(batch)
         )
         seen = np.unique(comps[comps >= 0])
         self.trained_components_ = tuple(reg.components[j] for j in seen)

@@ -43,6 +43,10 @@ class Batch:
         """Rows ``start:stop`` of every tensor."""
         return Batch(**{k: (None if v is None else v[start:stop]) for k, v in vars(self).items()})
 
+    def take(self, index: torch.Tensor) -> Batch:
+        """The rows ``index`` of every tensor."""
+        return Batch(**{k: (None if v is None else v[index]) for k, v in vars(self).items()})
+
     def to(self, device: torch.device | str) -> Batch:
         move = {
             k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()
