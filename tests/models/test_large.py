@@ -104,3 +104,13 @@ def test_pseudobulk_of_some_rows_equals_pseudobulk_of_their_copy(data):
             whole.groups[["condition", "context", "n_cells"]]
         )
         np.testing.assert_allclose(part.means, whole.means, rtol=1e-6)
+
+
+def test_screen_takes_start_cells_on_disk(data, tmp_path):
+    mem, _ = data
+    model = pc.models.Compositional(pc.data.register(mem, **ARGS), _cfg(max_epochs=2)).fit(mem)
+    backed = pc.data.synthetic(**KW, out=tmp_path / "s.h5ad")
+    kw = dict(doses=[0.1, 1.0], top_k=5, n_cells=30)
+    want = pc.screen.run(model, ["P0", "P1", "P2"], controls=mem, **kw)
+    got = pc.screen.run(model, ["P0", "P1", "P2"], controls=backed, **kw)
+    assert got.hits.equals(want.hits)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..data import is_on_disk
+
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
@@ -160,7 +162,8 @@ def _context_controls(
         )
     if rows.size > n_cells:
         rows = np.sort(np.random.default_rng(seed).choice(rows, n_cells, replace=False))
-    return controls[rows].copy()
+    # the few start cells are read into memory; an on-disk AnnData is never copied whole
+    return controls[rows].to_memory() if is_on_disk(controls) else controls[rows].copy()
 
 
 def target_vector(
