@@ -240,3 +240,30 @@ def test_screen_target_files_are_checked(files, text, message):
     )
     assert result.exit_code == 2
     assert message in " ".join(result.stdout.split())
+
+
+def test_train_and_predict_on_disk_when_the_data_are_large(files, tmp_path, monkeypatch):
+    import numpy as np
+
+    import phenocast.train
+
+    args = ["predict", str(files / "model"), "--conditions", str(files / "cond.csv")]
+    args += ["--controls", str(files / "ctrl.h5ad")]
+    small = tmp_path / "small.h5ad"
+    assert runner.invoke(app, [*args, "--out", str(small)]).exit_code == 0
+    # pretend every matrix is too large for memory: read on disk, predictions streamed
+    monkeypatch.setattr(phenocast.train, "DENSE_LIMIT_BYTES", 1)
+    large = tmp_path / "large.h5ad"
+    result = runner.invoke(app, [*args, "--out", str(large)])
+    assert result.exit_code == 0, result.stdout
+    a, b = ad.read_h5ad(small), ad.read_h5ad(large)
+    assert list(a.obs_names) == list(b.obs_names)
+    np.testing.assert_allclose(b.X, a.layers["mean"], rtol=1e-5, atol=1e-6)
+    # training from a zarr store on disk
+    synthetic(
+        n_genes=30, n_perturbations=3, cells_per_condition=15, seed=2, out=tmp_path / "t.zarr"
+    )
+    train = ["train", str(tmp_path / "t.zarr"), "--out", str(tmp_path / "m"), "--dose", "dose"]
+    result = runner.invoke(app, [*train, "-c", "cell_type", "--epochs", "2"], terminal_width=200)
+    assert result.exit_code == 0, result.stdout
+    assert (tmp_path / "m" / "weights.pt").is_file()

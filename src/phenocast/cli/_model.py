@@ -96,6 +96,7 @@ def predict(
     import pandas as pd
 
     from ..data import RegistrationError, atomic_write
+    from ..train import DENSE_LIMIT_BYTES
 
     model = load_model(model_dir)
     if not conditions.is_file():
@@ -105,7 +106,12 @@ def predict(
     if reg.time_key is not None and reg.time_key in table:
         table[reg.time_key] = pd.to_numeric(table[reg.time_key])
     start = read_h5ad(controls, "controls") if controls is not None else None
+    size = 0 if start is None else start.n_obs * len(table) * len(reg.var_names) * 4
     with failing(RegistrationError):
+        if size > DENSE_LIMIT_BYTES:  # too large to hold: written block by block
+            result = model.predict(start, table, out=out, overwrite=True)
+            console().print(f"wrote {result.n_obs} predicted profiles to {out}")
+            return
         if start is not None:
             result = model.predict(start, table)
         else:

@@ -61,14 +61,23 @@ def failing(*errors: type[Exception], prefix: str = "", suffix: str = "") -> Ite
 
 
 def read_h5ad(path: Path, what: str):
-    import anndata as ad
+    """An ``.h5ad`` file or AnnData zarr store: in memory when its matrix fits comfortably
+    (dense float32 under ``phenocast.train.DENSE_LIMIT_BYTES``), else opened on disk."""
+    from ..data import read
+    from ..train import DENSE_LIMIT_BYTES
 
-    if not path.is_file():
+    if not path.exists():
         raise fail(f"{what} file {path} does not exist.")
     try:
-        return ad.read_h5ad(path)
-    except Exception as err:  # h5py / anndata raise many types for a bad file
-        raise fail(f"{what} file {path} is not a readable .h5ad file ({err}).") from None
+        adata = read(path)
+        if adata.n_obs * adata.n_vars * 4 <= DENSE_LIMIT_BYTES:
+            adata = adata.to_memory()
+            adata.uns.pop("phenocast_source", None)
+        return adata
+    except Exception as err:  # h5py / zarr / anndata raise many types for a bad file
+        raise fail(
+            f"{what} file {path} is not a readable .h5ad file or AnnData zarr store ({err})."
+        ) from None
 
 
 def read_list(value: str, what: str) -> list[str]:
