@@ -172,3 +172,18 @@ def test_register_on_disk_finds_nan_and_detects_a_changed_file(tmp_path):
         w.close()
     with pytest.raises(DiskDataError, match="changed on disk"):
         reg.check_genes(read(path))
+
+
+def test_a_chunk_that_fails_to_decode_is_named(tmp_path):
+    x = np.arange(64 * 4, dtype=np.float32).reshape(64, 4)
+    var = pd.DataFrame(index=list("abcd"))
+    obs = pd.DataFrame(index=[f"c{i}" for i in range(64)])
+    with MatrixWriter(tmp_path / "d.zarr", var, sparse=False, chunk_rows=16) as w:
+        w.append(x, obs)
+        w.close()
+    chunks = sorted(p for p in (tmp_path / "d.zarr" / "X").iterdir() if p.name[0].isdigit())
+    chunks[1].write_bytes(b"not a compressed chunk")
+    a = read(tmp_path / "d.zarr")
+    np.testing.assert_array_equal(dense_rows(a.X, 0, 16), x[:16])  # other chunks still read
+    with pytest.raises(DiskDataError, match=r"rows 0:64 .* corrupt"):
+        list(row_blocks(a.X, block=64))
