@@ -14,7 +14,9 @@ zarr), every step runs in a child process of its own, whose wall time and peak r
 * ``predict`` — per-cell predictions of 100 k start cells under one condition written to
   disk (``predict(..., out=)``);
 * ``DDP`` — one epoch with two CPU processes (``torchrun``, gloo) beside one process, on the
-  100 k set.
+  100 k set;
+* ``epoch-busy-*`` — on the 10 k set, the in-memory epoch while another process keeps one core
+  busy: with the default thread choice (``auto``) and with torch's default threads.
 
 Run ``python benchmarks/run_scale.py [--sizes 10000,100000,1000000] [--workdir DIR] [--json
 out.json] [--update-readme]``. The stores are written under ``--workdir`` (default: a
@@ -68,6 +70,8 @@ def step(name: str, store: str, n_cells: int) -> dict[str, Any]:
             train["data_path"] = "memory"
         if name == "epoch-before":
             train.update(batch_size=64, num_threads=os.cpu_count())
+        if name == "epoch-busy-default":  # torch's default: one thread per core
+            train.update(num_threads=os.cpu_count())
         t0 = time.perf_counter()  # the epoch alone: registration is its own step
         model = _model(data, **train).fit(data)
         out["cells_per_second"] = model.history_.cells_per_second
@@ -121,6 +125,13 @@ def _child(argv: list[str], *, torchrun: int = 0) -> dict[str, Any]:
     return result
 
 
+def _busy() -> subprocess.Popen:
+    """A competing process that keeps one core busy (single-threaded matrix products)."""
+    one = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    code = "import numpy as np\na = np.random.rand(300, 300)\nwhile True:\n    a = a @ a / 300"
+    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **one})
+
+
 def _rss_gb() -> float:
     import resource
 
@@ -140,6 +151,16 @@ def run(sizes: list[int], workdir: Path) -> dict[str, Any]:
             res = _child(["--step", name, "--store", store, "--cells", str(n)])
             rows.append({"cells": n, "step": name, **res})
             print(json.dumps(rows[-1]), flush=True)
+        if n == 10_000:
+            busy = _busy()
+            try:
+                for name in ("epoch-busy-auto", "epoch-busy-default"):
+                    res = _child(["--step", name, "--store", store, "--cells", str(n)])
+                    rows.append({"cells": n, "step": name, **res})
+                    print(json.dumps(rows[-1]), flush=True)
+            finally:
+                busy.kill()
+                busy.wait()
         if n == 100_000:
             for world in (1, 2):
                 res = _child(["--ddp", store, "--world", str(world)], torchrun=world)
@@ -176,6 +197,14 @@ def table(result: dict[str, Any]) -> str:
     sec = {n: by[(n, "epoch-disk")]["seconds"] for n, s in by if s == "epoch-disk"}
     if 100_000 in sec and 1_000_000 in sec:
         notes.append(f"seconds per epoch, 1 M / 100 k: {sec[1_000_000] / sec[100_000]:.1f}×")
+    if (10_000, "epoch-busy-auto") in by and (10_000, "epoch-busy-default") in by:
+        auto, default = by[(10_000, "epoch-busy-auto")], by[(10_000, "epoch-busy-default")]
+        ratio = auto["cells_per_second"] / default["cells_per_second"]
+        notes.append(
+            f"10,000 cells beside a process busy on one core: {auto['cells_per_second']:,.0f} "
+            f"cells/s with the default thread choice vs {default['cells_per_second']:,.0f} with "
+            f"torch's default threads ({ratio:.1f}×)"
+        )
     if (100_000, "ddp-1") in by and (100_000, "ddp-2") in by:
         one, two = by[(100_000, "ddp-1")], by[(100_000, "ddp-2")]
         notes.append(
@@ -191,7 +220,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--update-readme", action="store_true")
-    ap.add_argument("--table-from", type=Path, help="print (and --update-readme) from a --json")
+    ap.add_argument("--table-from", help="print (and --update-readme) from --json files (a,b)")
     ap.add_argument("--step"), ap.add_argument("--store"), ap.add_argument("--cells", type=int)
     ap.add_argument("--ddp"), ap.add_argument("--world", type=int, default=1)
     args = ap.parse_args()
@@ -204,8 +233,9 @@ def main() -> None:
             print(json.dumps({**res, "worker_rss_gb": _rss_gb()}))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    if args.table_from:  # the table of an earlier run, from its JSON
-        result = json.loads(args.table_from.read_text())
+    if args.table_from:  # the table of earlier runs, from their JSON (comma-separated)
+        runs = [json.loads(Path(p).read_text()) for p in str(args.table_from).split(",")]
+        result = {**runs[0], "rows": [r for run in runs for r in run["rows"]]}
         args.sizes = ",".join(str(n) for n in dict.fromkeys(r["cells"] for r in result["rows"]))
     else:
         workdir = args.workdir or Path(tempfile.mkdtemp(prefix="phenocast-scale-"))
