@@ -83,7 +83,8 @@ def step(name: str, store: str, n_cells: int) -> dict[str, Any]:
         cond = data.obs.loc[data.obs["perturbation"] != "control", list(ARGS.values())[0:1]]
         cond = data.obs.loc[[cond.index[0]], ["perturbation", "dose"]].reset_index(drop=True)
         t0 = time.perf_counter()
-        pred = model.predict(starts, cond, out=Path(store).with_suffix(".pred.zarr"))
+        out_path = Path(store).with_suffix(".pred.zarr")
+        pred = model.predict(starts, cond, out=out_path, overwrite=True)
         out["predicted_cells"] = int(pred.n_obs)
     else:
         raise SystemExit(f"unknown step {name!r}")
@@ -138,7 +139,8 @@ def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def run(sizes: list[int], workdir: Path) -> dict[str, Any]:
+def run(sizes: list[int], workdir: Path, steps: set[str] | None = None) -> dict[str, Any]:
+    """Every step for every size (or only ``steps``, on stores already written)."""
     rows: list[dict[str, Any]] = []
     for n in sizes:
         store = str(workdir / f"cells{n}.zarr")
@@ -147,11 +149,11 @@ def run(sizes: list[int], workdir: Path) -> dict[str, Any]:
             plan += ["epoch-memory", "epoch-before"]
         if n >= 10 * PREDICT_CELLS:
             plan.append("predict")
-        for name in plan:
+        for name in [p for p in plan if steps is None or p in steps]:
             res = _child(["--step", name, "--store", store, "--cells", str(n)])
             rows.append({"cells": n, "step": name, **res})
             print(json.dumps(rows[-1]), flush=True)
-        if n == 10_000:
+        if n == 10_000 and (steps is None or "epoch-busy" in steps):
             busy = _busy()
             try:
                 for name in ("epoch-busy-auto", "epoch-busy-default"):
@@ -161,11 +163,20 @@ def run(sizes: list[int], workdir: Path) -> dict[str, Any]:
             finally:
                 busy.kill()
                 busy.wait()
-        if n == 100_000:
+        if n == 100_000 and (steps is None or "ddp" in steps):
             for world in (1, 2):
                 res = _child(["--ddp", store, "--world", str(world)], torchrun=world)
                 rows.append({"cells": n, "step": f"ddp-{world}", **res})
                 print(json.dumps(rows[-1]), flush=True)
+    return {"genes": N_GENES, "cpus": os.cpu_count(), "rows": rows}
+
+
+def _load_rows(path: Path) -> dict[str, Any]:
+    """A ``--json`` result, or the log of a run (its printed JSON row lines)."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        return json.loads(text)
+    rows = [json.loads(ln) for ln in text.splitlines() if ln.startswith('{"cells"')]
     return {"genes": N_GENES, "cpus": os.cpu_count(), "rows": rows}
 
 
@@ -221,6 +232,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--update-readme", action="store_true")
     ap.add_argument("--table-from", help="print (and --update-readme) from --json files (a,b)")
+    ap.add_argument("--steps", help="only these steps (comma list), on stores already written")
+    ap.add_argument("--caption", help="the commands that measured the rows (with --table-from)")
     ap.add_argument("--step"), ap.add_argument("--store"), ap.add_argument("--cells", type=int)
     ap.add_argument("--ddp"), ap.add_argument("--world", type=int, default=1)
     args = ap.parse_args()
@@ -234,13 +247,14 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.table_from:  # the table of earlier runs, from their JSON (comma-separated)
-        runs = [json.loads(Path(p).read_text()) for p in str(args.table_from).split(",")]
+        runs = [_load_rows(Path(p)) for p in str(args.table_from).split(",")]
         result = {**runs[0], "rows": [r for run in runs for r in run["rows"]]}
         args.sizes = ",".join(str(n) for n in dict.fromkeys(r["cells"] for r in result["rows"]))
     else:
         workdir = args.workdir or Path(tempfile.mkdtemp(prefix="phenocast-scale-"))
         try:
-            result = run(sizes, workdir)
+            steps = None if args.steps is None else set(args.steps.split(","))
+            result = run(sizes, workdir, steps)
         finally:
             if args.workdir is None:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -251,7 +265,8 @@ def main() -> None:
 
         write_json(args.json, result)
     if args.update_readme:
-        update_block("scale", text + f"\n\n_`python benchmarks/run_scale.py --sizes {args.sizes}`_")
+        caption = args.caption or f"`python benchmarks/run_scale.py --sizes {args.sizes}`"
+        update_block("scale", text + f"\n\n_Measured by {caption}._")
 
 
 if __name__ == "__main__":
