@@ -74,7 +74,7 @@ def _controls_file(disk, path):
 
     rows = np.flatnonzero(disk.obs["perturbation"].to_numpy() == "control")
     with pc.data.MatrixWriter(path, pd.DataFrame(index=disk.var_names), sparse=True) as w:
-        w.append(disk.X[rows[0] : rows[-1] + 1], disk.obs.iloc[rows[0] : rows[-1] + 1])
+        w.append(pc.data.take_rows(disk.X, rows), disk.obs.iloc[rows])
         w.close()
     return path
 

@@ -33,6 +33,7 @@ from ._config import (
     thread_count,
 )
 from ._data import early_stopping_split
+from ._errors import NonFiniteLossError, TrainingError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -55,9 +56,11 @@ __all__ = [
     "THREAD_ELEMENTS",
     "BlockBatches",
     "FitHistory",
+    "NonFiniteLossError",
     "PairedBatches",
     "TensorBatches",
     "TrainConfig",
+    "TrainingError",
     "TrainingPlan",
     "batch_size",
     "check_choice",

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ._config import TrainConfig
+from ._errors import NonFiniteLossError, TrainingError
 
 __all__ = [
     "FitHistory",
@@ -168,6 +169,18 @@ class TrainingPlan(pl.LightningModule):
             self._noise[stage] = gen
         return self._noise[stage]
 
+    def _check_finite(self, loss: torch.Tensor, stage: str, batch_idx: int) -> None:
+        """Stop at once, by name, when the loss is NaN or infinite (never train on it)."""
+        if bool(torch.isfinite(loss).all()):
+            return
+        raise NonFiniteLossError(
+            f"The {stage} loss became {float(loss.detach())} at epoch {self.current_epoch}, minibatch "
+            f"{batch_idx} (lr={self.lr}); training stopped and no model was kept.",
+            epoch=int(self.current_epoch),
+            step=int(self.global_step),
+            stage=stage,
+        )
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
@@ -183,6 +196,7 @@ class TrainingPlan(pl.LightningModule):
                 weight = self.adversary_weight
         gen = self._generator("train", restart=False)
         out = self.module.loss(batch, adversary_weight=weight, generator=gen)
+        self._check_finite(out.total, "train", batch_idx)
         opts[0].zero_grad()
         self.manual_backward(out.total)
         opts[0].step()
@@ -193,6 +207,7 @@ class TrainingPlan(pl.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         gen = self._generator("val", restart=batch_idx == 0)
         out = self.module.loss(batch, adversary_weight=0.0, generator=gen)
+        self._check_finite(out.tracked, "validation", batch_idx)
         self.log(
             "val_loss", out.tracked, on_epoch=True, batch_size=batch_size(batch), sync_dist=True
         )
@@ -247,6 +262,8 @@ def _quiet_lightning() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # val_fraction=0 trains without validation on purpose
+        warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
         try:
             yield
         finally:
@@ -328,6 +345,11 @@ def fit_module(
         t0 = time.perf_counter()
         trainer.fit(plan, train_dataloaders=train, val_dataloaders=val)
         seconds = time.perf_counter() - t0
+    if val is not None and best.best_epoch < 0:
+        raise TrainingError(
+            "The validation loss was never finite, so no epoch's weights can be kept; "
+            "nothing was saved. Check the data's values and the likelihood, or lower lr."
+        )
     epochs_run = max(trainer.current_epoch, 1)
     return FitHistory(
         epochs=plan.history,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import RegistrationError
+from ._checks import check_start_cells
 from ._model import UntrainedComponentError, _dense32
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +22,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._model import Compositional
     from ._module import Batch
 
-__all__ = ["check_cell_covariates", "condition_batch", "counterfactuals", "prediction_vocabulary"]
+__all__ = [
+    "check_cell_covariates",
+    "condition_batch",
+    "counterfactuals",
+    "prediction_vocabulary",
+]
 
 
 def condition_batch(model: Compositional, conditions: pd.DataFrame) -> Batch:
@@ -102,7 +108,9 @@ def counterfactuals(
     cells = None
     if controls is not None:
         reg.check_genes(controls)
-        cells = model._batch(_dense32(reg.matrix(controls)), controls.obs, allow_unseen=True)
+        x = _dense32(reg.matrix(controls))
+        check_start_cells(reg, x, controls.obs)
+        cells = model._batch(x, controls.obs, allow_unseen=True)
         z_cells = model._encode(cells)
     with torch.no_grad():
         for i in range(len(conditions)):

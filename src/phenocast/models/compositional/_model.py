@@ -12,6 +12,7 @@ import pandas as pd
 from ...data import RegistrationError, Registry
 from .._base import UnsupportedConditionError, register_model
 from .._persist import ModelDirectoryError
+from ._checks import check_trainable, finite
 from ._config import CompositionalConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,6 +210,7 @@ class Compositional:
 
         reg, cfg = self.registry, self.config
         reg.check_genes(adata)
+        check_trainable(self, adata)
         self.anchor_ = None
         self._resolve_features()
         if cfg.anchor is None:
@@ -250,7 +252,7 @@ class Compositional:
         """Train on ``adata`` (or its cells ``rows``, sorted, without copying them)."""
         import torch
 
-        from ...train import TrainingPlan, fit_module
+        from ...train import NonFiniteLossError, TrainingPlan, fit_module
         from .._blocks import log_dose_centers
         from ._large import streamed_basal_means, streamed_loaders, streams
 
@@ -303,9 +305,19 @@ class Compositional:
                 adversary_weight=cfg.adversary_weight,
                 adversary_warmup=cfg.adversary_warmup,
             )
-            self.history_ = fit_module(
-                plan, train, val, config=tcfg, n_cells=len(train_rows), n_genes=reg.n_vars
-            )
+            try:
+                self.history_ = fit_module(
+                    plan, train, val, config=tcfg, n_cells=len(train_rows), n_genes=reg.n_vars
+                )
+            except NonFiniteLossError as err:
+                raise NonFiniteLossError(
+                    f"{err} With {self.likelihood!r} likelihood on {reg.x_kind} values, the "
+                    f"likely cause is a learning rate too high for these data (lr={tcfg.lr}; "
+                    "try 10× lower) or extreme values in the data (filter or normalise them).",
+                    epoch=err.epoch,
+                    step=err.step,
+                    stage=err.stage,
+                ) from None
         module.eval()
         self.module = module
         self._basal = (
@@ -452,8 +464,8 @@ class Compositional:
         from ._counterfactual import counterfactuals
 
         for i, mean, var in counterfactuals(self, controls, conditions):
-            means.append(mean.numpy() + (0.0 if shift is None else shift[i]))
-            variances.append(var.numpy())
+            means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
+            variances.append(finite(var.numpy()))
             rows = pd.DataFrame(
                 {c: [conditions.iloc[i][c]] * controls.n_obs for c in conditions.columns}
             )
@@ -486,7 +498,7 @@ class Compositional:
             for i, mean, _ in counterfactuals(self, part, conditions):
                 out[i] += mean.sum(0).numpy()
             n += 1 if part is None else part.n_obs
-        return out / max(n, 1)
+        return finite(out / max(n, 1))
 
     def _anchor_shift(
         self, controls: AnnData | None, conditions: pd.DataFrame, raw: np.ndarray
