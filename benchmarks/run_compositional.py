@@ -85,12 +85,16 @@ def kang_line(runs: Sequence[TaskRun], label: str, quick: bool) -> str | None:
     epochs = np.mean([r.epochs for r in recs])
     line = (
         f"Kang target: {label} fits in {mean:.1f} s per fold on average over {len(recs)} folds "
-        f"({epochs:.0f} epochs on average, {_torch_threads()} torch threads) — {verdict} the "
+        f"({epochs:.0f} epochs on average, {FIT_THREADS}) — {verdict} the "
         f"target of < {KANG_TARGET_SECONDS:g} s on 2 CPU cores; {CPA_TOOLS_KANG}."
     )
     if quick:
         line += " (--quick: fewer folds and epochs, not comparable to the target.)"
     return line
+
+
+#: How the fits choose their threads (phenocast.train.thread_count with num_threads=None).
+FIT_THREADS = "fits on 1 torch thread (num_threads=None: one per 4 M minibatch values)"
 
 
 def _torch_threads() -> int:
@@ -236,8 +240,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     footer = (
         f"`{command}` — total {seconds:.0f} s wall ({seconds_baselines:.0f} s building the "
-        f"folds and running the baselines), {threads} torch threads on "
-        f"{os.cpu_count()} CPUs."
+        f"folds and running the baselines), {FIT_THREADS}, torch's default {threads} "
+        f"threads elsewhere, {os.cpu_count()} CPUs."
     )
     if args.quick:
         footer += (
