@@ -158,6 +158,9 @@ def test_screen_writes_ranked_hits(files):
         (["--cell-type", "T9"], "Unknown value(s) ['T9'] of covariate 'cell_type'"),
         (["--target", "missing.csv"], "target file missing.csv does not exist"),
         (["--score", "non-additivity", "--order", "1"], "needs combinations"),
+        (["--order", "0"], "max_order (--order) must be an integer >= 1, got 0"),
+        (["--order", "2", "--min-order", "3"], "min_order (3) is larger than max_order (2)"),
+        (["--max-conditions", "5"], "more than max_conditions=5"),
     ],
 )
 def test_screen_errors_are_named(files, args, message):

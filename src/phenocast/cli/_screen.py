@@ -57,6 +57,10 @@ def screen(
         bool, typer.Option(help="Allow doses outside the trained range (marked in the output).")
     ] = RUN["extrapolate"],
     seed: Annotated[int, typer.Option(help="Seed for sampling start cells.")] = RUN["seed"],
+    max_conditions: Annotated[
+        int,
+        typer.Option(help="Refuse a larger screen before starting (0: no limit)."),
+    ] = RUN["max_conditions"],
     shard: Annotated[
         str | None,
         typer.Option(
@@ -109,6 +113,7 @@ def screen(
             extrapolate=extrapolate,
             seed=seed,
             shard=part,
+            max_conditions=max_conditions or None,
             progress=True,
         )
     if part is None:
