@@ -158,6 +158,9 @@ def test_screen_writes_ranked_hits(files):
         (["--cell-type", "T9"], "Unknown value(s) ['T9'] of covariate 'cell_type'"),
         (["--target", "missing.csv"], "target file missing.csv does not exist"),
         (["--score", "non-additivity", "--order", "1"], "needs combinations"),
+        (["--order", "0"], "max_order (--order) must be an integer >= 1, got 0"),
+        (["--order", "2", "--min-order", "3"], "min_order (3) is larger than max_order (2)"),
+        (["--max-conditions", "5"], "more than max_conditions=5"),
     ],
 )
 def test_screen_errors_are_named(files, args, message):
@@ -267,3 +270,27 @@ def test_train_and_predict_on_disk_when_the_data_are_large(files, tmp_path, monk
     result = runner.invoke(app, [*train, "-c", "cell_type", "--epochs", "2"], terminal_width=200)
     assert result.exit_code == 0, result.stdout
     assert (tmp_path / "m" / "weights.pt").is_file()
+
+
+def test_outputs_are_checked_before_any_work(files, tmp_path):
+    args = ["predict", str(files / "model"), "--conditions", str(files / "cond.csv")]
+    taken = tmp_path / "taken.h5ad"
+    taken.write_text("the user's file")
+    for out, message in [
+        (taken, "exists; pass --overwrite"),
+        (tmp_path, "is a directory; give a file name"),
+        (taken / "x.h5ad", "is a file, not a folder"),
+    ]:
+        result = runner.invoke(app, [*args, "--out", str(out)], terminal_width=300)
+        assert result.exit_code == 2, result.stdout
+        assert message in " ".join(result.stdout.split())
+    assert taken.read_text() == "the user's file"  # untouched
+    result = runner.invoke(app, [*args, "--out", str(taken), "--overwrite"])
+    assert result.exit_code == 0, result.stdout
+    screen = ["screen", str(files / "model"), "--out", str(taken)]
+    result = runner.invoke(app, screen, terminal_width=300)
+    assert result.exit_code == 2 and "exists; pass --overwrite" in " ".join(result.stdout.split())
+    train = ["train", str(files / "train.h5ad"), "--out", str(taken), "--dose", "dose"]
+    result = runner.invoke(app, train, terminal_width=300)
+    assert result.exit_code == 2
+    assert "is a file, not a directory" in " ".join(result.stdout.split())

@@ -235,3 +235,23 @@ def test_a_model_without_doses_screens_combinations():
     assert set(res.hits["order"]) == {2, 3}
     with pytest.raises(ScreenError, match="registered without a dose column"):
         screen.run(model, doses=[1.0])
+
+
+def test_a_screen_too_large_or_with_impossible_orders_is_refused_before_work(model):
+    too_many = r"has 132 conditions \(4 perturbations.* max_conditions=10; .*under a minute"
+    with pytest.raises(ScreenError, match=too_many):
+        screen.run(model, max_order=2, max_conditions=10)
+    with pytest.raises(ScreenError, match=r"max_order \(--order\) must be an integer >= 1, got 0"):
+        screen.run(model, max_order=0)
+    with pytest.raises(ScreenError, match=r"min_order \(3\) is larger than max_order \(2\)"):
+        screen.run(model, max_order=2, min_order=3)
+    with pytest.raises(
+        ScreenError, match=r"max_order=9 needs at least that many perturbations; 4 given"
+    ):
+        screen.run(model, max_order=9)
+
+
+def test_progress_is_plain_lines_when_not_on_a_terminal(model, capsys):
+    screen.run(model, max_order=2, progress=True, chunk_size=8)
+    err = capsys.readouterr().err
+    assert "screening: 100%" in err and "conditions" in err

@@ -9,6 +9,7 @@ import typer
 
 from ._util import (
     ModelDir,
+    check_output_file,
     console,
     fail,
     failing,
@@ -90,6 +91,7 @@ def predict(
         Path | None,
         typer.Option(help="Cells to start from (.h5ad); without it, one mean row per condition."),
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Predict counterfactuals for the conditions of a CSV and write them as .h5ad."""
     import anndata as ad
@@ -98,6 +100,7 @@ def predict(
     from ..data import RegistrationError, atomic_write
     from ..train import DENSE_LIMIT_BYTES
 
+    check_output_file(out, overwrite)
     model = load_model(model_dir)
     if not conditions.is_file():
         raise fail(f"conditions file {conditions} does not exist.")

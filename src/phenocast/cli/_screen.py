@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from ..screen import ScreenError, merge, parse_shard, read_target, run
-from ._util import ModelDir, console, defaults, fail, failing, load_model, read_h5ad, read_list
+from ._util import (
+    ModelDir,
+    check_output_file,
+    console,
+    defaults,
+    fail,
+    failing,
+    load_model,
+    read_h5ad,
+    read_list,
+)
 
 RUN = defaults(run)
 
@@ -57,6 +67,11 @@ def screen(
         bool, typer.Option(help="Allow doses outside the trained range (marked in the output).")
     ] = RUN["extrapolate"],
     seed: Annotated[int, typer.Option(help="Seed for sampling start cells.")] = RUN["seed"],
+    max_conditions: Annotated[
+        int,
+        typer.Option(help="Refuse a larger screen before starting (0: no limit)."),
+    ] = RUN["max_conditions"],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -82,6 +97,7 @@ def screen(
                 f"--out a .json file (e.g. shards/0.json), not {out}."
             )
     model = load_model(model_dir)
+    check_output_file(out, overwrite)
     names = read_list(perturbations, "perturbations") if perturbations else None
     dose_list = None
     if doses is not None:
@@ -109,6 +125,7 @@ def screen(
             extrapolate=extrapolate,
             seed=seed,
             shard=part,
+            max_conditions=max_conditions or None,
             progress=True,
         )
     if part is None:

@@ -114,8 +114,36 @@ def read_config(cls: Any, path: Path | None, *, epochs: int | None, seed: int | 
 
 
 def refuse_to_overwrite(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, a model directory that cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise fail(f"{out} is a file, not a directory; give a directory for the model.")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise fail(f"{out} is not empty; pass --overwrite to replace it.")
+    _check_writable(out)
+
+
+def check_output_file(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output file that cannot be written: a directory in its
+    place (other than a zarr store being replaced), an existing file without ``--overwrite``,
+    or a folder that is not writable."""
+    if out.is_dir() and not (out.suffix == ".zarr" and overwrite):
+        raise fail(f"--out {out} is a directory; give a file name inside it instead.")
+    if out.exists() and not overwrite:
+        raise fail(f"{out} exists; pass --overwrite to replace it.")
+    _check_writable(out)
+
+
+def _check_writable(out: Path) -> None:
+    """The nearest existing folder above ``out`` must be a writable directory."""
+    import os
+
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise fail(f"cannot write {out}: {parent} is a file, not a folder.")
+    if not os.access(parent, os.W_OK):
+        raise fail(f"cannot write {out}: the folder {parent} is not writable.")
 
 
 def load_model(model_dir: Path):

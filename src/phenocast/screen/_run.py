@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +23,9 @@ from ._predictors import ScreenPredictor, predictor_for
 from ._result import ScreenResult
 from ._shard import Shard, digest, fingerprinted, resolve_shard, shard_blocks
 from ._space import Chunk, ConditionSpace
+
+#: ``run(max_conditions=)`` by default: about 3 hours at 10,000 conditions per second.
+MAX_CONDITIONS = 100_000_000
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -86,6 +90,7 @@ def run(
     mode: Literal["auto", "per-cell"] = "auto",
     seed: int = 0,
     shard: Shard = None,
+    max_conditions: int | None = MAX_CONDITIONS,
     progress: bool | Callable[[int, int], None] = False,
 ) -> ScreenResult:
     """Screen every combination of ``perturbations`` in silico and keep the ``top_k``.
@@ -136,8 +141,12 @@ def run(
         blocks, so every condition is scored once, in the block it has in the whole screen.
         ``"auto"`` takes ``(RANK, WORLD_SIZE)`` from the environment, as torchrun sets them
         (also under Lightning DDP launched by torchrun). ``None``: the whole space.
+    max_conditions
+        Refuse (before any work) a screen of more conditions than this, saying how many it
+        has and roughly how long it would take; ``None`` for no limit.
     progress
-        ``True`` for a Rich progress bar with an ETA, or a callback ``(done, total)``.
+        ``True`` for a Rich progress bar with an ETA (a plain line on stderr at every tenth
+        when stderr is not a terminal), or a callback ``(done, total)``.
 
     Returns
     -------
@@ -153,6 +162,15 @@ def run(
         raise ScreenError(f"n_cells must be >= 1, got {n_cells}.")
     if chunk_size < 1:
         raise ScreenError(f"chunk_size must be >= 1, got {chunk_size}.")
+    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
+        raise ScreenError(f"max_order (--order) must be an integer >= 1, got {max_order!r}.")
+    if isinstance(min_order, bool) or not isinstance(min_order, int) or min_order < 1:
+        raise ScreenError(f"min_order must be an integer >= 1, got {min_order!r}.")
+    if min_order > max_order:
+        raise ScreenError(
+            f"min_order ({min_order}) is larger than max_order ({max_order}); no combination "
+            "size is left to screen."
+        )
     if callable(score):
         score_name = getattr(score, "__name__", "custom")
     elif score in SCORES:
@@ -175,9 +193,22 @@ def run(
     tvec, tkind = (None, None) if target is None else target_vector(registry, target)
     if score_name == "target-distance" and tkind == "up-down":
         raise ScreenError("target-distance needs a signature with values, not up/down lists.")
+    if max_order > len(names):
+        raise ScreenError(
+            f"max_order={max_order} needs at least that many perturbations; {len(names)} given."
+        )
     space = ConditionSpace(
         tuple(names), tuple(dose_lists), len(contexts), min_order=min_order, max_order=max_order
     )
+    if max_conditions is not None and len(space) > max_conditions:
+        raise ScreenError(
+            f"This screen has {len(space):,} conditions ({len(names)} perturbations, "
+            f"combinations of {min_order} to {max_order}, {sum(map(len, dose_lists))} doses in "
+            f"all, {len(contexts)} context(s)), more than max_conditions={max_conditions:,}; at "
+            f"about 10,000 conditions per second on one CPU that is "
+            f"{_duration(len(space) / 1e4)}. Narrow it (fewer perturbations, doses or a lower "
+            "order), shard it, or raise max_conditions (CLI: --max-conditions)."
+        )
     if controls is not None:
         registry.check_genes(controls)
     predictor = predictor_for(model, mode=mode, time=time)
@@ -410,6 +441,16 @@ def _hits_frame(
     return frame, ids
 
 
+def _duration(seconds: float) -> str:
+    """A rough human duration."""
+    for unit, size in (("years", 3.15e7), ("days", 86400.0), ("hours", 3600.0)):
+        if seconds >= size:
+            return f"about {seconds / size:,.0f} {unit}"
+    if seconds < 60:
+        return "under a minute"
+    return f"about {seconds / 60.0:,.0f} minutes"
+
+
 def _progress(
     progress: bool | Callable[[int, int], None], total: int
 ) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -418,6 +459,8 @@ def _progress(
         return (lambda done: cb(done, total)), (lambda: None)
     if not progress:
         return (lambda done: None), (lambda: None)
+    if not sys.stderr.isatty():  # a log file or a pipe: a plain line every 10 %
+        return _plain_progress(total), (lambda: None)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -439,3 +482,23 @@ def _progress(
     task = bar.add_task("screen", total=total)
     bar.start()
     return (lambda done: bar.update(task, completed=done)), bar.stop
+
+
+def _plain_progress(total: int) -> Callable[[int], None]:
+    """Print ``screening: 40% (n of N conditions, t s)`` to stderr at each tenth of ``total``."""
+    import time
+
+    start, shown = time.perf_counter(), [0]
+
+    def report(done: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(
+                f"screening: {10 * tenth}% ({done:,} of {total:,} conditions, "
+                f"{time.perf_counter() - start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return report
