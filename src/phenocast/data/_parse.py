@@ -58,7 +58,11 @@ class Condition:
 
 
 def _fmt(d: float) -> str:
-    return f"{d:g}"
+    """The dose as a key writes it: ``%g`` (``1``, ``0.5``, ``1e-05``) when that reads back as
+    the same number, else the shortest exact form (``1000.001``), so two doses never share a
+    key."""
+    short = f"{d:g}"
+    return short if float(short) == d else repr(float(d))
 
 
 def format_condition(components: Sequence[str], doses: Sequence[float]) -> str:

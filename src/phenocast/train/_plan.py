@@ -174,8 +174,8 @@ class TrainingPlan(pl.LightningModule):
         if bool(torch.isfinite(loss).all()):
             return
         raise NonFiniteLossError(
-            f"The {stage} loss became {float(loss.detach())} at epoch {self.current_epoch}, minibatch "
-            f"{batch_idx} (lr={self.lr}); training stopped and no model was kept.",
+            f"The {stage} loss became {float(loss.detach())} at epoch {self.current_epoch}, "
+            f"minibatch {batch_idx} (lr={self.lr}); training stopped and no model was kept.",
             epoch=int(self.current_epoch),
             step=int(self.global_step),
             stage=stage,

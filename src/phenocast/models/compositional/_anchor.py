@@ -74,7 +74,7 @@ def validation_groups(
     # at least one other group, so validation asks the benchmarks' question (a new combination,
     # dose or context of known perturbations), not the unanswerable one of an unseen component
     count: dict[str, int] = {}
-    parts = {g: registry.parse(g[0].split("@", 1)[0]).components for g in groups}
+    parts = {g: registry.parse(g[0].rsplit("@", 1)[0]).components for g in groups}
     for comps in parts.values():
         for comp in comps:
             count[comp] = count.get(comp, 0) + 1
