@@ -33,6 +33,10 @@ def test_propose_refuses_what_it_cannot_rank(features_csv):
         propose(["G5"], pd.DataFrame({"gene": ["G0", "G1"], "value": ["n/a", 1]}), feats)
     with pytest.raises(DesignError, match=r"candidates lists \['G15'\] more than once"):
         propose(["G15", "G15"], res, feats)
+    flat = res.assign(value=2.5)
+    with pytest.raises(DesignError, match=r"All 10 measured values are 2\.5: .* mode='explore'"):
+        propose(["G15", "G16"], flat, feats, mode="exploit")
+    assert len(propose(["G15", "G16"], flat, feats, mode="explore", batch_size=1)) == 1
 
 
 def test_gene_priors_reads_a_features_csv(features_csv):

@@ -21,6 +21,8 @@ __all__ = ["DesignError", "gene_priors", "propose"]
 
 #: The acquisition each mode uses unless one is named.
 MODES = {"explore": "batchbald", "exploit": "kg-exploit"}
+#: Acquisitions that rank by the measured values (meaningless when they are all equal).
+EXPLOITING = frozenset({"kg-exploit", "greedy", "ucb"})
 
 
 class DesignError(ValueError):
@@ -99,6 +101,12 @@ def propose(
     names = np.array([g for g, _ in train] + open_cands, dtype=object)
     x = features.rows(list(names)).astype(np.float64)
     y = np.array([v for _, v in train], dtype=float)
+    if np.ptp(y) == 0 and (acquisition or MODES[mode]) in EXPLOITING:
+        raise DesignError(
+            f"All {len(y)} measured values are {y[0]:g}: no gene stands out, so there is no "
+            "hit to exploit (its neighbours would be picked for nothing). Use mode='explore', "
+            "or check the results' value column."
+        )
     labelled = np.arange(len(train))
     pool = np.arange(len(train), len(names))
     model = make_surrogate(surrogate, seed).fit(x[labelled], y)
