@@ -53,6 +53,7 @@ def train(
     """Register an .h5ad and fit the compositional model; write a model directory."""
     from ..data import register
     from ..models import Compositional, CompositionalConfig
+    from ..train import TrainingInterrupted
 
     adata = read_h5ad(data, "training data")
     cfg = read_config(CompositionalConfig, config, epochs=epochs, seed=seed, features=features)
@@ -67,7 +68,10 @@ def train(
             layer=layer,
         )
     refuse_to_overwrite(out, overwrite)
-    model = Compositional(reg, cfg).fit(adata)
+    try:
+        model = Compositional(reg, cfg).fit(adata)
+    except TrainingInterrupted as err:
+        raise fail(f"interrupted: {err} The model directory {out} was not written.") from None
     model.save(out, overwrite=overwrite)
     h = model.history_
     assert h is not None  # set by fit

@@ -33,7 +33,7 @@ from ._config import (
     thread_count,
 )
 from ._data import early_stopping_split
-from ._errors import NonFiniteLossError, TrainingError
+from ._errors import NonFiniteLossError, TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -61,6 +61,7 @@ __all__ = [
     "TensorBatches",
     "TrainConfig",
     "TrainingError",
+    "TrainingInterrupted",
     "TrainingPlan",
     "batch_size",
     "check_choice",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "TrainingError"]
+__all__ = ["NonFiniteLossError", "TrainingError", "TrainingInterrupted"]
 
 
 class TrainingError(RuntimeError):
@@ -23,3 +23,11 @@ class NonFiniteLossError(TrainingError):
     def __init__(self, message: str, *, epoch: int, step: int, stage: str) -> None:
         super().__init__(message)
         self.epoch, self.step, self.stage = epoch, step, stage
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C); nothing was kept.
+
+    A ``KeyboardInterrupt``, so it stops the program as Ctrl-C does, but with a message (the
+    trainer's own handling would exit the process with status 1 and no word).
+    """

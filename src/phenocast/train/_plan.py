@@ -14,6 +14,7 @@ import contextlib
 import copy
 import logging
 import math
+import signal
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ._config import TrainConfig
-from ._errors import NonFiniteLossError, TrainingError
+from ._errors import NonFiniteLossError, TrainingError, TrainingInterrupted
 
 __all__ = [
     "FitHistory",
@@ -343,7 +344,16 @@ def fit_module(
             deterministic=False,
         )
         t0 = time.perf_counter()
-        trainer.fit(plan, train_dataloaders=train, val_dataloaders=val)
+        try:
+            trainer.fit(plan, train_dataloaders=train, val_dataloaders=val)
+        except SystemExit:  # Lightning exits the process on Ctrl-C
+            if not trainer.interrupted:
+                raise
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # it ignored Ctrl-C
+            raise TrainingInterrupted(
+                f"Training was interrupted (Ctrl-C) in epoch {trainer.current_epoch}; "
+                "nothing was kept."
+            ) from None
         seconds = time.perf_counter() - t0
     if val is not None and best.best_epoch < 0:
         raise TrainingError(
