@@ -66,7 +66,8 @@ def test_start_cells_are_checked(model, data):
         model.predict(mixed, conds)
 
 
-def test_the_training_layer_stops_at_the_first_non_finite_loss():
+def _fit_toy(on_third_call):
+    """Fit a one-weight module whose third loss call does ``on_third_call(value)``."""
     import torch
 
     from phenocast.models import LossOutput
@@ -85,45 +86,33 @@ def test_the_training_layer_stops_at_the_first_non_finite_loss():
             self.calls += 1
             value = (self.w * batch).mean()
             if self.calls == 3:
-                value = value * float("nan")
+                value = on_third_call(value)
             return LossOutput(value, value.detach(), value.new_zeros(()), None)
 
     module = Module()
     loader = torch.utils.data.DataLoader(torch.ones(8, 1), batch_size=2)
     plan = TrainingPlan(module, lr=0.1, weight_decay=0.0)
-    with pytest.raises(NonFiniteLossError, match="train loss became nan at epoch 0, minibatch 2"):
+    try:
         fit_module(plan, loader, None, config=TrainConfig(max_epochs=2), n_cells=8)
-    assert module.calls == 3  # stopped at once
+    finally:
+        assert module.calls == 3  # stopped at once
+
+
+def test_the_training_layer_stops_at_the_first_non_finite_loss():
+    with pytest.raises(NonFiniteLossError, match="train loss became nan at epoch 0, minibatch 2"):
+        _fit_toy(lambda value: value * float("nan"))
 
 
 def test_ctrl_c_during_training_raises_a_named_interrupt_and_restores_ctrl_c():
     import signal
 
-    import torch
+    from phenocast.train import TrainingInterrupted
 
-    from phenocast.models import LossOutput
-    from phenocast.train import TrainConfig, TrainingInterrupted, TrainingPlan, fit_module
-
-    class Module(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.ones(1))
-            self.calls = 0
-
-        def model_parameters(self):
-            return [self.w]
-
-        def loss(self, batch, *, adversary_weight, generator):
-            self.calls += 1
-            if self.calls == 3:
-                raise KeyboardInterrupt  # as Ctrl-C would, mid-epoch
-            value = (self.w * batch).mean()
-            return LossOutput(value, value.detach(), value.new_zeros(()), None)
+    def ctrl_c(value):
+        raise KeyboardInterrupt  # as Ctrl-C would, mid-epoch
 
     before = signal.getsignal(signal.SIGINT)
-    loader = torch.utils.data.DataLoader(torch.ones(8, 1), batch_size=2)
-    plan = TrainingPlan(Module(), lr=0.1, weight_decay=0.0)
     with pytest.raises(TrainingInterrupted, match=r"interrupted \(Ctrl-C\) in epoch 0"):
-        fit_module(plan, loader, None, config=TrainConfig(max_epochs=2), n_cells=8)
+        _fit_toy(ctrl_c)
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     signal.signal(signal.SIGINT, before)
