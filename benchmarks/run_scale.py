@@ -80,8 +80,8 @@ def step(name: str, store: str, n_cells: int) -> dict[str, Any]:
         data = pc.data.read(store)
         model = _model(data, **{"max_epochs": 1}).fit(data)
         starts = pc.data.read(store)[:PREDICT_CELLS]
-        cond = data.obs.loc[data.obs["perturbation"] != "control", list(ARGS.values())[0:1]]
-        cond = data.obs.loc[[cond.index[0]], ["perturbation", "dose"]].reset_index(drop=True)
+        first = (data.obs["perturbation"] != "control").to_numpy().argmax()  # a perturbed cell
+        cond = data.obs.iloc[[first]][["perturbation", "dose"]].reset_index(drop=True)
         t0 = time.perf_counter()
         out_path = Path(store).with_suffix(".pred.zarr")
         pred = model.predict(starts, cond, out=out_path, overwrite=True)

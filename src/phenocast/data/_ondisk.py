@@ -225,26 +225,29 @@ def take_rows(x: Any, rows: np.ndarray, *, max_gap: int = 256) -> np.ndarray:
 
 
 def fingerprint(adata: AnnData) -> dict[str, Any]:
-    """What identifies an on-disk AnnData's file as it is now: its path, shape, size and
-    modification time (empty for in-memory data)."""
+    """What identifies an on-disk AnnData's file as it is now, from a few ``stat`` calls (it
+    runs on every ``check_genes``): its path, shape, size and modification time (empty for
+    in-memory data). A zarr store's size and time are those of its matrix directories (the
+    number of entries, the newest time): rewriting a chunk replaces its file, which changes
+    its directory's time."""
     path = adata.uns.get("phenocast_source") if not adata.isbacked else adata.filename
     if path is None or not is_on_disk(adata):
         return {}
     p = Path(str(path))
-    stat_target = p / "X" if p.is_dir() and (p / "X").exists() else p
-    st = stat_target.stat()
+    if p.is_dir():
+        x = p / "X"
+        dirs = [p, x, *(c for c in x.iterdir() if c.is_dir())] if x.is_dir() else [p]
+        size = sum(len(os.listdir(d)) for d in dirs)
+        mtime = max(d.stat().st_mtime_ns for d in dirs)
+    else:
+        st = p.stat()
+        size, mtime = st.st_size, st.st_mtime_ns
     return {
         "path": str(p.resolve()),
         "shape": [int(adata.n_obs), int(adata.n_vars)],
-        "mtime_ns": int(st.st_mtime_ns),
-        "size": _tree_size(p),
+        "mtime_ns": int(mtime),
+        "size": int(size),
     }
-
-
-def _tree_size(p: Path) -> int:
-    if p.is_file():
-        return p.stat().st_size
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
 def check_fingerprint(adata: AnnData, stored: dict[str, Any] | None, *, what: str) -> None:

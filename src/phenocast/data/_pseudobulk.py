@@ -84,11 +84,10 @@ def pseudobulk(adata: AnnData, registry: Registry, *, rows: np.ndarray | None = 
     conds = registry.parse_frame(adata.obs)
     ctx = context_of(adata.obs, registry)
     keys = [(c.key, k) for c, k in zip(conds, ctx, strict=True)]
-    codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
-    if rows is not None:
-        picked = np.asarray(rows, dtype=bool)
-        codes, uniques = pd.factorize(pd.Series(keys, dtype=object).where(picked))
-        codes = np.where(picked, codes, -1)
+    series = pd.Series(keys, dtype=object)
+    if rows is not None:  # the other cells get code -1 (factorize's code for a missing value)
+        series = series.where(np.asarray(rows, dtype=bool))
+    codes, uniques = pd.factorize(series)
     first: dict[int, int] = {}
     for i, code in enumerate(codes):
         if code >= 0:

@@ -352,23 +352,22 @@ def _parse_columns(pert: pd.Series, dose: pd.Series, *, registry: Registry) -> l
     return out
 
 
-def _value_stats(x: Any) -> tuple[np.dtype, int, int, bool, bool, bool]:
-    """dtype, NaN count, inf count, any negative, all integer, any value — one pass over ``x``,
+def _value_stats(x: Any) -> tuple[np.dtype, int, int, bool, bool]:
+    """dtype, NaN count, inf count, any negative, all integer — one pass over ``x``,
     a block at a time when ``x`` is on disk."""
     import scipy.sparse as sp
 
     from ._ondisk import is_on_disk, row_blocks
 
     blocks = (b for *_, b in row_blocks(x, dense=False)) if is_on_disk(x) else iter([x])
-    dtype, n_nan, n_inf, neg, integer, seen = None, 0, 0, False, True, False
+    dtype, n_nan, n_inf, neg, integer = None, 0, 0, False, True
     for block in blocks:
         values = block.data if sp.issparse(block) else np.asarray(block)
         dtype = values.dtype if dtype is None else dtype
         if values.dtype.kind not in "fiu":
-            return values.dtype, 0, 0, False, True, seen
+            return values.dtype, 0, 0, False, True
         if not values.size:
             continue
-        seen = True
         finite = np.isfinite(values)
         if not finite.all():
             nan = int(np.isnan(values).sum())
@@ -377,12 +376,12 @@ def _value_stats(x: Any) -> tuple[np.dtype, int, int, bool, bool, bool]:
             values = values[finite]
         neg = neg or bool((values < 0).any())
         integer = integer and bool(np.all(values == np.round(values)))
-    return np.dtype(dtype or np.float32), n_nan, n_inf, neg, integer, seen
+    return np.dtype(dtype or np.float32), n_nan, n_inf, neg, integer
 
 
 def _check_matrix(x: Any, *, x_kind: str, where: str) -> XKind:
     """Validate values and return the (declared or detected) kind."""
-    dtype, n_nan, n_inf, has_neg, integer, _ = _value_stats(x)
+    dtype, n_nan, n_inf, has_neg, integer = _value_stats(x)
     if dtype.kind not in "fiu":
         raise RegistrationError(f"{where} has dtype {dtype}; it must be numeric.")
     if n_nan or n_inf:

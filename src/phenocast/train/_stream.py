@@ -34,8 +34,9 @@ class BlockBatches:
 
     Parameters
     ----------
-    read
-        ``read(start, stop)`` → dense ``float32`` rows ``start:stop`` of the matrix (numpy).
+    matrix
+        The values, in memory or on disk (anything :func:`phenocast.data.take_rows` reads);
+        rows are read as contiguous runs.
     fields
         Per-row tensors over *all* rows of the matrix (components, doses, covariates, ...);
         each minibatch takes its rows of them.
@@ -63,7 +64,7 @@ class BlockBatches:
 
     def __init__(
         self,
-        read: Callable[[int, int], np.ndarray],
+        matrix: Any,
         fields: dict[str, torch.Tensor | None],
         make: Callable[..., Any],
         *,
@@ -79,7 +80,7 @@ class BlockBatches:
         extra: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
         rank_world: tuple[int, int] | None = None,
     ) -> None:
-        self.read, self.fields, self.make = read, fields, make
+        self.matrix, self.fields, self.make = matrix, fields, make
         self.rows = np.asarray(rows, dtype=np.int64)
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), int(seed)
         self.block_rows, self.window = int(block_rows), max(1, int(window))
@@ -112,15 +113,10 @@ class BlockBatches:
         self._pool_ctx = self.context[rows]
 
     def _take(self, rows: np.ndarray) -> np.ndarray:
-        """Rows (sorted) read as contiguous runs."""
-        if rows.size == 0:
-            return np.zeros((0, 0), dtype=np.float32)
-        breaks = np.flatnonzero(np.diff(rows) > 64) + 1
-        parts = []
-        for run in np.split(rows, breaks):
-            lo = int(run[0])
-            parts.append(self.read(lo, int(run[-1]) + 1)[run - lo])
-        return np.concatenate(parts)
+        """Dense ``float32`` rows (sorted), read as contiguous runs."""
+        from ..data import take_rows
+
+        return take_rows(self.matrix, rows, max_gap=64)
 
     # ------------------------------------------------------------------ epochs
     def _epoch_blocks(self, epoch: int) -> list[np.ndarray]:

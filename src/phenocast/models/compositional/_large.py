@@ -65,9 +65,6 @@ def streamed_loaders(
     def extra(x: Any) -> dict[str, Any]:
         return {"library": x.sum(1)} if nb else {}
 
-    def read_rows(start: int, stop: int) -> np.ndarray:
-        return dense_rows(matrix, start, stop)
-
     common = dict(
         block_rows=tcfg.block_rows,
         context=context,
@@ -76,7 +73,7 @@ def streamed_loaders(
         seed=tcfg.seed,
     )
     train = BlockBatches(
-        read_rows,
+        matrix,
         fields,
         Batch,
         rows=np.asarray(train_rows),
@@ -88,7 +85,7 @@ def streamed_loaders(
     val = None
     if len(val_rows):
         val = BlockBatches(
-            read_rows,
+            matrix,
             fields,
             Batch,
             rows=np.asarray(val_rows),
