@@ -183,9 +183,10 @@ def _dense32(block: Any) -> np.ndarray:
     return np.asarray(block, dtype=np.float32)
 
 
-def dense_rows(x: Any, start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop`` of ``x`` as a dense ``float32`` array."""
-    return _dense32(_block_of(x, start, stop))
+def dense_rows(x: Any, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows ``start:stop`` (default: all) of ``x`` — in memory or on disk, dense or sparse —
+    as a dense ``float32`` array."""
+    return _dense32(_block_of(x, start, int(x.shape[0]) if stop is None else stop))
 
 
 def row_blocks(

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ...data import RegistrationError
+from ...data import RegistrationError, dense_rows
 from ._checks import check_start_cells
-from ._model import UntrainedComponentError, _dense32
+from ._model import UntrainedComponentError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -108,7 +108,7 @@ def counterfactuals(
     cells = None
     if controls is not None:
         reg.check_genes(controls)
-        x = _dense32(reg.matrix(controls))
+        x = dense_rows(reg.matrix(controls))
         check_start_cells(reg, x, controls.obs)
         cells = model._batch(x, controls.obs, allow_unseen=True)
         z_cells = model._encode(cells)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ...data import RegistrationError, Registry
+from ...data import RegistrationError, Registry, dense_rows
 from .._base import UnsupportedConditionError, register_model
 from .._persist import ModelDirectoryError
 from ._checks import check_trainable, finite
@@ -32,12 +32,6 @@ _FORMAT_VERSION = 1
 
 class UntrainedComponentError(RegistrationError, UnsupportedConditionError):
     """A condition names a component the model's fitting data never contained."""
-
-
-def _dense32(x: Any) -> np.ndarray:
-    import scipy.sparse as sp
-
-    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float32)
 
 
 @register_model("compositional")
@@ -265,7 +259,7 @@ class Compositional:
             meta = self._batch(np.zeros((adata.n_obs, 0), np.float32), adata.obs)
             batch = meta if rows is None else meta.take(torch.from_numpy(rows))
         else:
-            batch = self._batch(_dense32(matrix if rows is None else matrix[rows]), obs)
+            batch = self._batch(dense_rows(matrix if rows is None else matrix[rows]), obs)
         comps, doses = batch.components.numpy(), batch.doses.numpy()
         center = log_dose_centers(comps, doses, len(reg.components))
         with torch.random.fork_rng(devices=[]):
@@ -416,7 +410,7 @@ class Compositional:
         """Basal latent of each cell, ``(n_obs, latent_dim)``."""
         self._require_fitted()
         self.registry.check_genes(adata)
-        batch = self._batch(_dense32(self.registry.matrix(adata)), adata.obs)
+        batch = self._batch(dense_rows(self.registry.matrix(adata)), adata.obs)
         return self._encode(batch).numpy()
 
     def predict(

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ...data import dense_rows
 from .._base import predict_rows
-from ._model import _dense32
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -77,7 +77,7 @@ class CompositionalPredictor:
                 library = None
             else:
                 cells = self.model._batch(
-                    _dense32(reg.matrix(controls)), controls.obs, allow_unseen=True
+                    dense_rows(reg.matrix(controls)), controls.obs, allow_unseen=True
                 )
                 z = self.model._encode(cells)
                 library = cells.library
