@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ._config import TrainConfig
-from ._errors import NonFiniteLossError, TrainingError, TrainingInterrupted
+from ._errors import NonFiniteLossError, TrainingInterrupted
 
 __all__ = [
     "FitHistory",
@@ -355,11 +355,6 @@ def fit_module(
                 "nothing was kept."
             ) from None
         seconds = time.perf_counter() - t0
-    if val is not None and best.best_epoch < 0:
-        raise TrainingError(
-            "The validation loss was never finite, so no epoch's weights can be kept; "
-            "nothing was saved. Check the data's values and the likelihood, or lower lr."
-        )
     epochs_run = max(trainer.current_epoch, 1)
     return FitHistory(
         epochs=plan.history,
