@@ -128,14 +128,13 @@ class TrainConfig:
         if self.num_threads is not None:
             check_int("num_threads", self.num_threads, minimum=1)
         check_choice("data_path", self.data_path, DATA_PATHS)
-        if isinstance(self.devices, list):
-            object.__setattr__(self, "devices", list(self.devices))
-        elif not (self.devices == "auto" or (isinstance(self.devices, int) and self.devices >= 1)):
-            if not (isinstance(self.devices, int) and self.devices == -1):
-                raise ValueError(
-                    f"devices must be a count >= 1, -1 (all), 'auto' or a list of device "
-                    f"indices, got {self.devices!r}."
-                )
+        d = self.devices
+        count = isinstance(d, int) and not isinstance(d, bool) and (d >= 1 or d == -1)
+        if not (count or d == "auto" or isinstance(d, list)):
+            raise ValueError(
+                f"devices must be a count >= 1, -1 (all), 'auto' or a list of device indices, "
+                f"got {d!r}."
+            )
         for name in ("max_epochs", "patience"):
             check_int(name, getattr(self, name), minimum=1)
         if self.batch_size is not None:
