@@ -17,6 +17,7 @@ from ._base import (
     predict_rows,
     register_model,
 )
+from ._doses import DoseRangeError, check_dose_range, trained_dose_ranges
 from ._calibration import VarianceCalibration, condition_mean_noise, fit_variance_calibration
 from ._ensemble import Ensemble, Prediction
 from ._mc_dropout import MCDropout
@@ -45,6 +46,7 @@ __all__ = [
     "Config",
     "CrossModalRidge",
     "DoseInterpolation",
+    "DoseRangeError",
     "Ensemble",
     "EntityAdditive",
     "EntityRidge",
@@ -65,6 +67,7 @@ __all__ = [
     "UnsupportedConditionError",
     "VarianceCalibration",
     "additive_from_singles",
+    "check_dose_range",
     "condition_mean_noise",
     "create_model",
     "fit_variance_calibration",
@@ -72,6 +75,7 @@ __all__ = [
     "model_names",
     "predict_rows",
     "register_model",
+    "trained_dose_ranges",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
