@@ -17,7 +17,7 @@ from ._base import (
     predict_rows,
     register_model,
 )
-from ._doses import DoseRangeError, check_dose_range, trained_dose_ranges
+from ._doses import DoseRangeError, check_dose_range, dose_requests, trained_dose_ranges
 from ._calibration import VarianceCalibration, condition_mean_noise, fit_variance_calibration
 from ._ensemble import Ensemble, Prediction
 from ._mc_dropout import MCDropout
@@ -70,6 +70,7 @@ __all__ = [
     "check_dose_range",
     "condition_mean_noise",
     "create_model",
+    "dose_requests",
     "fit_variance_calibration",
     "model_inputs",
     "model_names",

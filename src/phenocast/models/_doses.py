@@ -4,11 +4,17 @@ the multimodal model's generation)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["DoseRangeError", "check_dose_range", "trained_dose_ranges"]
+from ._base import UnsupportedConditionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data import Condition
+
+__all__ = ["DoseRangeError", "check_dose_range", "dose_requests", "trained_dose_ranges"]
 
 _FIX = (
     "Pass extrapolate=True (CLI: --extrapolate) to predict them anyway; they are marked in "
@@ -20,14 +26,27 @@ _FIX = (
 _RTOL = 1e-6
 
 
-class DoseRangeError(ValueError):
+class DoseRangeError(UnsupportedConditionError):
     """A requested dose lies outside the doses the model was trained on (and
-    ``extrapolate=True`` was not given)."""
+    ``extrapolate=True`` was not given): the model does not answer it as asked (a
+    ``ValueError``; the benchmark runner scores such a condition as unsupported)."""
 
 
 def trained_dose_ranges(trained: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, float]]:
     """``component → (lowest, highest)`` trained dose, for the components with any dose."""
     return {str(c): (min(map(float, v)), max(map(float, v))) for c, v in trained.items() if v}
+
+
+def dose_requests(
+    conditions: Iterable[Condition], trained: Collection[str]
+) -> list[list[tuple[str, float]]]:
+    """The ``(component, dose)`` pairs of each parsed condition that :func:`check_dose_range`
+    checks: those of the ``trained`` components (a component predicted from its features
+    alone has no trained range)."""
+    return [
+        [(c, float(d)) for c, d in zip(cond.components, cond.doses, strict=True) if c in trained]
+        for cond in conditions
+    ]
 
 
 def check_dose_range(

@@ -221,7 +221,7 @@ def check_doses(model: Compositional, conditions: pd.DataFrame, *, extrapolate: 
     """Per condition, whether it asks for a dose outside the trained range
     (:func:`phenocast.models.check_dose_range`); refuses a table without the dose column of a
     model trained with one."""
-    from .._doses import check_dose_range
+    from .._doses import check_dose_range, dose_requests
 
     reg = model.registry
     if reg.dose_key is None:
@@ -233,11 +233,7 @@ def check_doses(model: Compositional, conditions: pd.DataFrame, *, extrapolate: 
             f"{reg.dose_key!r} column: one dose per component, e.g. '1' or '1+0.5' for a pair "
             f"(the table has {list(conditions.columns)})."
         )
-    trained = set(model.trained_components_)
-    requests = [
-        [(c, d) for c, d in zip(cond.components, cond.doses, strict=True) if c in trained]
-        for cond in reg.parse_frame(conditions)
-    ]
+    requests = dose_requests(reg.parse_frame(conditions), set(model.trained_components_))
     return check_dose_range(requests, model.trained_doses_ or None, extrapolate=extrapolate)
 
 
