@@ -198,7 +198,6 @@ class MultiModalModel(ArrayCore):
         featuriser: Featuriser | FeatureTable | None = None,
         n_samples: int | None = None,
         seed: int | None = None,
-        extrapolate: bool = False,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Predict the ``target`` readout of ids from their ``source`` readout(s).
 
@@ -277,6 +276,7 @@ class MultiModalModel(ArrayCore):
         featuriser: Featuriser | FeatureTable | None = None,
         n_samples: int | None = None,
         seed: int | None = None,
+        extrapolate: bool = False,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The ``target`` readout of perturbations from the perturbation alone.
 
