@@ -301,53 +301,47 @@ def test_outputs_are_checked_before_any_work(files, tmp_path):
     assert "is a file, not a directory" in " ".join(result.stdout.split())
 
 
-def test_predict_cross_context_and_extrapolate(files, tmp_path):
-    args = ["predict", str(files / "model"), "--controls", str(files / "ctrl.h5ad")]
+def predict_cli(files, conditions, out, *extra):
+    args = ["predict", str(files / "model"), "--conditions", str(conditions), "--out", str(out)]
+    result = runner.invoke(app, [*args, *extra], terminal_width=300)
+    return result, " ".join(result.stdout.split())
+
+
+def test_predict_cross_context(files, tmp_path):
+    ctrl = ["--controls", str(files / "ctrl.h5ad")]
     crossed = tmp_path / "crossed.h5ad"
-    cond = ["--conditions", str(files / "cond.csv")]
-    result = runner.invoke(app, [*args, *cond, "--out", str(crossed), "--cross-context"])
+    result, _ = predict_cli(files, files / "cond.csv", crossed, *ctrl, "--cross-context")
     assert result.exit_code == 0, result.stdout
     pred = ad.read_h5ad(crossed)
-    assert pred.n_obs == 20 and pred.obs["source_cell_type"].tolist() == ["T0"] * 5 + ["T1"] * 5 + [
-        "T0"
-    ] * 5 + ["T1"] * 5
+    assert pred.n_obs == 20  # every start cell under each condition
+    assert pred.obs["source_cell_type"].tolist() == (["T0"] * 5 + ["T1"] * 5) * 2
     t1 = tmp_path / "t1.csv"
     pd.DataFrame({"perturbation": ["P0"], "dose": ["1"], "cell_type": ["T1"]}).to_csv(
         t1, index=False
     )
     only_t0 = tmp_path / "t0.h5ad"
-    ctrl = ad.read_h5ad(files / "ctrl.h5ad")
-    ctrl[(ctrl.obs["cell_type"] == "T0").to_numpy()].copy().write_h5ad(only_t0)
-    result = runner.invoke(
-        app,
-        ["predict", str(files / "model"), "--controls", str(only_t0), "--conditions", str(t1)]
-        + ["--out", str(tmp_path / "x.h5ad")],
-        terminal_width=300,
-    )
-    text = " ".join(result.stdout.split())
+    cells = ad.read_h5ad(files / "ctrl.h5ad")
+    cells[(cells.obs["cell_type"] == "T0").to_numpy()].copy().write_h5ad(only_t0)
+    result, text = predict_cli(files, t1, tmp_path / "x.h5ad", "--controls", str(only_t0))
     assert result.exit_code == 2 and "cell_type='T1'" in text and "--cross-context" in text
+
+
+def test_predict_extrapolate_and_the_dose_column(files, tmp_path):
     far = tmp_path / "far.csv"
-    pd.DataFrame({"perturbation": ["P0", "P1"], "dose": ["1", "500"], "cell_type": ["T0"] * 2}).to_csv(
-        far, index=False
-    )
+    pd.DataFrame(
+        {"perturbation": ["P0", "P1"], "dose": ["1", "500"], "cell_type": ["T0"] * 2}
+    ).to_csv(far, index=False)
     for i, extra in enumerate(([], ["--controls", str(files / "ctrl.h5ad")])):
         out = tmp_path / f"far{i}.h5ad"
-        mean = ["predict", str(files / "model"), "--conditions", str(far), "--out", str(out)]
-        result = runner.invoke(app, [*mean, *extra], terminal_width=300)
-        text = " ".join(result.stdout.split())
+        result, text = predict_cli(files, far, out, *extra)
         assert result.exit_code == 2 and "P1 at 500 (trained 0.1–10)" in text, text
         assert "--extrapolate" in text and not out.exists()
-        result = runner.invoke(app, [*mean, *extra, "--extrapolate"])
+        result, _ = predict_cli(files, far, out, *extra, "--extrapolate")
         assert result.exit_code == 0, result.stdout
         obs = ad.read_h5ad(out).obs
         flags = dict(zip(obs["perturbation"].astype(str), obs["extrapolated"], strict=True))
         assert flags == {"P0": False, "P1": True}
     nodose = tmp_path / "nodose.csv"
     pd.DataFrame({"perturbation": ["P0"], "cell_type": ["T0"]}).to_csv(nodose, index=False)
-    result = runner.invoke(
-        app,
-        ["predict", str(files / "model"), "--conditions", str(nodose), "--out", str(tmp_path / "n")],
-        terminal_width=300,
-    )
-    text = " ".join(result.stdout.split())
+    result, text = predict_cli(files, nodose, tmp_path / "n.h5ad")
     assert result.exit_code == 2 and "lacks the dose column 'dose'" in text

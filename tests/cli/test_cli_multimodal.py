@@ -118,7 +118,9 @@ def dosed(tmp_path_factory):
         ]
     with mudata.set_options(pull_on_update=False):
         mdata.write_h5mu(root / "dosed.h5mu")
-    result = invoke("train", str(root / "dosed.h5mu"), "--out", str(root / "model"), "--epochs", "3")
+    result = invoke(
+        "train", str(root / "dosed.h5mu"), "--out", str(root / "model"), "--epochs", "3"
+    )
     assert result.exit_code == 0, result.stdout
     return root
 
@@ -133,7 +135,9 @@ def test_generate_and_sample_follow_the_dose_rule(dosed):
     result = invoke("generate", model, *far, "-t", "rna", "-o", str(root / "g.h5ad"))
     assert result.exit_code == 2 and "C02 at 300 (trained 0.5–2)" in result.text, result.text
     assert "--extrapolate" in result.text and not (root / "g.h5ad").exists()
-    result = invoke("generate", model, *far, "-t", "rna", "-o", str(root / "g.h5ad"), "--extrapolate")
+    result = invoke(
+        "generate", model, *far, "-t", "rna", "-o", str(root / "g.h5ad"), "--extrapolate"
+    )
     assert result.exit_code == 0, result.stdout
     assert ad.read_h5ad(root / "g.h5ad").obs["extrapolated"].tolist() == [False, True]
     result = invoke("sample", model, *far, "-o", str(root / "s.h5mu"), "--n-draws", "2")
@@ -143,9 +147,10 @@ def test_generate_and_sample_follow_the_dose_rule(dosed):
     )
     assert result.exit_code == 0, result.stdout
     with mudata.set_options(pull_on_update=False):
-        assert mudata.read_h5mu(root / "s.h5mu").obs["extrapolated"].tolist() == [False] * 2 + [
-            True
-        ] * 2
+        assert (
+            mudata.read_h5mu(root / "s.h5mu").obs["extrapolated"].tolist()
+            == [False] * 2 + [True] * 2
+        )
     for command in (["generate", "-t", "rna", "-o", "x.h5ad"], ["sample", "-o", "x.h5mu"]):
         result = invoke(command[0], model, "--conditions", str(root / "nodose.csv"), *command[1:])
         assert result.exit_code == 2 and "has no 'dose' column" in result.text, result.text

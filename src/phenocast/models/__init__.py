@@ -17,8 +17,8 @@ from ._base import (
     predict_rows,
     register_model,
 )
-from ._doses import DoseRangeError, check_dose_range, dose_requests, trained_dose_ranges
 from ._calibration import VarianceCalibration, condition_mean_noise, fit_variance_calibration
+from ._doses import DoseRangeError, check_dose_range, dose_requests, trained_dose_ranges
 from ._ensemble import Ensemble, Prediction
 from ._mc_dropout import MCDropout
 from ._persist import ModelDirectoryError

@@ -121,7 +121,6 @@ def check_dose_range(
             for c, d, r in outside[:8]
         )
         raise DoseRangeError(
-            f"{len(outside)} {what} lie outside the doses the model was trained on: {shown}. "
-            f"{fix}"
+            f"{len(outside)} {what} lie outside the doses the model was trained on: {shown}. {fix}"
         )
     return flags

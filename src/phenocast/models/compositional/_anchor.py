@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
     from ...data import Registry
+    from ._model import Compositional
 
 __all__ = [
     "AnchorFit",
+    "anchor_shift",
     "choose_alpha",
     "fit_baseline",
     "pick_anchor",
@@ -242,3 +244,40 @@ def pseudobulk_anndata(
 def fit_baseline(name: str, table: AnnData, registry: Registry) -> Any:
     """Fit baseline ``name`` on a pseudobulk table, under the model's registry."""
     return create_model(name, registry).fit(table)
+
+
+def anchor_shift(
+    model: Compositional,
+    controls: AnnData | None,
+    conditions: pd.DataFrame,
+    raw: np.ndarray,
+    *,
+    cross_context: bool = False,
+) -> np.ndarray:
+    """``(1 − α)(baseline − model)`` per condition, for the model's prediction ``raw``; 0
+    where the baseline cannot answer (the model's answer stands). The baseline sees the start
+    cells the model started from: those of each condition's context unless
+    ``cross_context``."""
+    from .._base import predict_rows
+    from ._counterfactual import context_keys, given_covariates
+
+    shift = np.zeros_like(raw)
+    if model.anchor_ is None or model.anchor_.alpha == 1.0:
+        return shift
+    baseline, n_genes = model._anchor_model, raw.shape[1]
+    keys = [] if controls is None or cross_context else given_covariates(model, conditions)
+    if not keys:
+        base = predict_rows(baseline, controls, conditions, n_genes=n_genes)
+    else:
+        assert controls is not None
+        base = np.full_like(raw, np.nan)
+        cells, wanted = context_keys(controls.obs, keys), context_keys(conditions, keys)
+        for ctx in dict.fromkeys(wanted):
+            here = np.flatnonzero(wanted == ctx)
+            rows = np.flatnonzero(cells == ctx)
+            # an on-disk AnnData: its cells of this context are read into memory
+            start = controls[rows].to_memory() if is_on_disk(controls) else controls[rows]
+            base[here] = predict_rows(baseline, start, conditions.iloc[here], n_genes=n_genes)
+    ok = ~np.isnan(base).any(1)
+    shift[ok] = (1.0 - model.anchor_.alpha) * (base[ok] - raw[ok])
+    return shift

@@ -554,31 +554,9 @@ class Compositional:
         *,
         cross_context: bool = False,
     ) -> np.ndarray:
-        """``(1 − α)(baseline − model)`` per condition; 0 where the baseline cannot answer
-        (the model's answer stands). The baseline sees the start cells the model started
-        from: those of each condition's context unless ``cross_context``."""
-        from .._base import predict_rows
-        from ._counterfactual import context_keys, given_covariates
+        from ._anchor import anchor_shift
 
-        shift = np.zeros_like(raw)
-        if self.anchor_ is None or self.anchor_.alpha == 1.0:
-            return shift
-        base = np.full_like(raw, np.nan)
-        keys = [] if controls is None or cross_context else given_covariates(self, conditions)
-        if not keys:
-            base = predict_rows(self._anchor_model, controls, conditions, n_genes=raw.shape[1])
-        else:
-            assert controls is not None
-            cells, wanted = context_keys(controls.obs, keys), context_keys(conditions, keys)
-            for ctx in dict.fromkeys(wanted):
-                here = np.flatnonzero(wanted == ctx)
-                start = _subset(controls, np.flatnonzero(cells == ctx))
-                base[here] = predict_rows(
-                    self._anchor_model, start, conditions.iloc[here], n_genes=raw.shape[1]
-                )
-        ok = ~np.isnan(base).any(1)
-        shift[ok] = (1.0 - self.anchor_.alpha) * (base[ok] - raw[ok])
-        return shift
+        return anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
 
     def dose_response(
         self,
@@ -634,10 +612,3 @@ class Compositional:
         from ._persist import load_model
 
         return load_model(cls, path, featuriser=featuriser)
-
-
-def _subset(adata: AnnData, rows: np.ndarray) -> AnnData:
-    """The cells ``rows`` of ``adata``, read into memory when it is on disk."""
-    from ...data import is_on_disk
-
-    return adata[rows].to_memory() if is_on_disk(adata) else adata[rows]
