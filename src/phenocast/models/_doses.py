@@ -54,7 +54,6 @@ def check_dose_range(
     trained: Mapping[str, Sequence[float]] | None,
     *,
     extrapolate: bool,
-    what: str = "dose(s)",
     fix: str = _FIX,
 ) -> np.ndarray:
     """Which requests ask for a dose outside its component's trained range.
@@ -75,8 +74,8 @@ def check_dose_range(
         records no trained doses) checks nothing.
     extrapolate
         Allow doses outside the range (flag them) instead of raising.
-    what, fix
-        How the error names the requests, and the sentence that tells how to proceed.
+    fix
+        The sentence of the error that tells how to proceed.
 
     Returns
     -------
@@ -94,11 +93,12 @@ def check_dose_range(
     >>> trained = {"A": (0.1, 1.0, 10.0), "B": (1.0,)}
     >>> check_dose_range([[("A", 1.0)], [("A", 100.0), ("B", 1.0)]], trained, extrapolate=True)
     array([False,  True])
-    >>> check_dose_range([[("A", 100.0)]], trained, extrapolate=False)
-    Traceback (most recent call last):
-    ...
-    phenocast.models._doses.DoseRangeError: 1 dose(s) lie outside the doses the model was trained on: A at 100 (trained 0.1–10). Pass extrapolate=True (CLI: --extrapolate) to predict them anyway; they are marked in the output's 'extrapolated' column.
-    """  # noqa: E501
+    >>> try:
+    ...     check_dose_range([[("A", 100.0)]], trained, extrapolate=False)
+    ... except DoseRangeError as err:
+    ...     print(str(err).split(". ")[0])
+    1 dose(s) lie outside the doses the model was trained on: A at 100 (trained 0.1–10)
+    """
     flags = np.zeros(len(requests), dtype=bool)
     if trained is None:
         return flags
@@ -121,6 +121,6 @@ def check_dose_range(
             for c, d, r in outside[:8]
         )
         raise DoseRangeError(
-            f"{len(outside)} {what} lie outside the doses the model was trained on: {shown}. {fix}"
+            f"{len(outside)} dose(s) lie outside the doses the model was trained on: {shown}. {fix}"
         )
     return flags
