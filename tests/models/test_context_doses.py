@@ -210,3 +210,11 @@ def test_check_dose_range_rule():
 
     parsed = parse_conditions(table(["A+C", "control"], ["2+3", "0"]), control="control")
     assert dose_requests(parsed, {"A", "B"}) == [[("A", 2.0)], []]
+
+
+def test_start_cells_without_the_covariate_column_are_named(data, model):
+    adata, _ = data
+    t0 = controls(adata, "T0")
+    del t0.obs["cell_type"]
+    with pytest.raises(RegistrationError, match="cell_type"):
+        model.predict(t0, table(["P0"], ["1"], ["T0"]))

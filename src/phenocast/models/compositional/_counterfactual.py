@@ -115,6 +115,8 @@ def check_context_match(
     keys = given_covariates(model, conditions)
     if cross_context or not keys or not len(obs):  # no start cells: check_start_cells says so
         return
+    if any(k not in obs.columns for k in keys):  # encoding the start cells names the column
+        return
     reg = model.registry
     have = {tuple(r) for r in obs[keys].astype(str).to_numpy().tolist()}
     for i, row in enumerate(conditions[keys].astype(str).to_numpy().tolist()):
