@@ -180,6 +180,7 @@ def counterfactuals(
                 library = None
             else:
                 rows = np.arange(z_cells.shape[0])
+                z0, cov, time, library = z_cells, cells.covariates, cells.time, cells.library
                 if match:
                     same = (cells.covariates[:, match] == cond.covariates[i, match]).all(1)
                     rows = np.flatnonzero(same.numpy())
@@ -187,16 +188,18 @@ def counterfactuals(
                         empty = torch.zeros(0, reg.n_vars)
                         yield i, empty, empty, rows
                         continue
-                take = torch.from_numpy(rows)
-                z0, cov = z_cells[take], cells.covariates[take].clone()
+                    if rows.size < z_cells.shape[0]:  # only then a copy of the cells' rows
+                        take = torch.from_numpy(rows)
+                        z0, cov = z_cells[take], cov[take]
+                        time = None if time is None else time[take]
+                        library = None if library is None else library[take]
+                cov = cov.clone()
                 for k, given in enumerate(given_cov):
                     if given:
                         cov[:, k] = cond.covariates[i, k]
                 check_cell_covariates(reg, cov)
-                time = None if cells.time is None else cells.time[take]
                 if cond.time is not None and (given_time or time is None):
                     time = cond.time[i].expand(z0.shape[0])
-                library = None if cells.library is None else cells.library[take]
             n = z0.shape[0]
             e = module.perturbation_effect(
                 cond.components[i : i + 1].expand(n, -1),
