@@ -53,7 +53,7 @@ def train(
     """Register an .h5ad and fit the compositional model; write a model directory."""
     from ..data import register
     from ..models import Compositional, CompositionalConfig
-    from ..train import TrainingInterrupted
+    from ..train import TrainingError, TrainingInterrupted
 
     adata = read_h5ad(data, "training data")
     cfg = read_config(CompositionalConfig, config, epochs=epochs, seed=seed, features=features)
@@ -69,7 +69,8 @@ def train(
         )
     refuse_to_overwrite(out, overwrite)
     try:
-        model = Compositional(reg, cfg).fit(adata)
+        with failing(ValueError, TrainingError):  # data the model cannot learn; a failed run
+            model = Compositional(reg, cfg).fit(adata)
     except TrainingInterrupted as err:
         raise fail(f"interrupted: {err} The model directory {out} was not written.") from None
     model.save(out, overwrite=overwrite)

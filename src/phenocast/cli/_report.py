@@ -60,7 +60,10 @@ def report(
     if screen_csv is not None:
         if not screen_csv.is_file():
             raise fail(f"screen file {screen_csv} does not exist.")
-        hits = pd.read_csv(screen_csv)
+        try:
+            hits = pd.read_csv(screen_csv)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise fail(f"screen file {screen_csv} is not a readable CSV ({err}).") from None
     names = read_list(dose_response, "dose-response perturbations") if dose_response else None
     with failing(TypeError, ValueError):
         path = write_report(
