@@ -171,6 +171,8 @@ CASES = [
     Case("train-negative-dose", lambda f: _train(f, data=_obs_changed(f, "d.h5ad", "dose", lambda d: np.where(d.obs["is_control"], 0.0, -1.0).astype(str))), ("dose",)),
     Case("train-text-dose", lambda f: _train(f, data=_obs_changed(f, "d.h5ad", "dose", lambda d: ["high"] * d.n_obs)), ("'high'",)),
     Case("train-all-controls", lambda f: _train(f, data=_obs_changed(f, "c.h5ad", "perturbation", lambda d: ["control"] * d.n_obs)), ("perturbation",)),
+    Case("train-diverging-lr", lambda f: _train(f, "--config", f.text("c.json", '{"train": {"lr": 1e30}}')), ("became nan", "learning rate", "no model was kept")),
+    Case("train-zero-epochs", lambda f: _train(f, "--epochs", "0"), ("max_epochs must be an integer >= 1, got 0",)),
     Case("train-zero-genes", lambda f: _train(f, data=f.h5ad("g0.h5ad", f.data()[:, []].copy())), ("gene",)),
     # --- predict -----------------------------------------------------------------------------
     Case("predict-not-a-model", lambda f: ["predict", str(f.tmp), "--conditions", f.cond, "--out", f.out + ".h5ad"], ("config.json is missing",)),
@@ -229,6 +231,8 @@ CASES = [
     Case("convert-missing-source", lambda f: ["convert", str(f.tmp / "none.h5ad"), f.out + ".zarr"], ("none.h5ad",)),
     Case("convert-bad-suffix", lambda f: ["convert", f.train, f.out + ".csv"], (".csv",)),
     Case("synthetic-negative-cells", lambda f: ["synthetic", "--out", f.out + ".h5ad", "--cells", "-5"], ("cells",)),
+    Case("synthetic-zero-genes", lambda f: ["synthetic", "--out", f.out + ".h5ad", "--genes", "0"], ("n_genes must be an integer >= 1",)),
+    Case("convert-onto-itself", lambda f: ["convert", f.h5ad("t.h5ad", f.controls()), str(f.tmp / "t.h5ad")], ("is the input",)),
     Case("synthetic-unknown-output", lambda f: ["synthetic", "--out", f.out + ".h5ad", "--output", "tpm"], ("tpm",)),
     # --- multimodal --------------------------------------------------------------------------
     Case("mm-train-missing-file", lambda f: ["multimodal", "train", str(f.tmp / "m.h5mu"), "--out", f.out], ("m.h5mu",)),
