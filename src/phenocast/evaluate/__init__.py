@@ -17,6 +17,8 @@ from ._calibration import (
 )
 from ._celleval import (
     CELL_EVAL_CEILING,
+    CELL_EVAL_CONTROL,
+    CELL_EVAL_PERT_COL,
     CELLS_MEAN,
     CELLS_PER_CELL,
     CellEvalScorer,
@@ -25,6 +27,7 @@ from ._celleval import (
     cell_eval_pair,
     predicted_cells,
     score_cell_eval,
+    unscorable,
 )
 from ._folds import first_folds, subsample_groups, training_groups, validation_split
 from ._runner import (
@@ -58,6 +61,8 @@ __all__ = [
     "CELLS_MEAN",
     "CELLS_PER_CELL",
     "CELL_EVAL_CEILING",
+    "CELL_EVAL_CONTROL",
+    "CELL_EVAL_PERT_COL",
     "GROUPS",
     "NOISE_CEILING",
     "TASKS",
@@ -99,6 +104,7 @@ __all__ = [
     "sweep_report",
     "sweep_task",
     "training_groups",
+    "unscorable",
     "validation_split",
 ]
 

@@ -8,8 +8,9 @@ the predicted cells of each perturbation against the control cells and compares 
 held-out conditions that share control cells, i.e. one context) becomes one cell-eval
 evaluation:
 
-- *real*: the context's control cells (labelled :data:`CONTROL`) and each held-out condition's
-  observed cells (labelled with the condition's label) in the column :data:`PERT_COL`;
+- *real*: the context's control cells (labelled :data:`CELL_EVAL_CONTROL`) and each held-out
+  condition's observed cells (labelled with the condition's label) in the column
+  :data:`CELL_EVAL_PERT_COL`;
 - *predicted*: the same control cells and, per condition, the model's cells. A model with a
   per-cell ``predict(controls, conditions)`` (the compositional model) gives one cell per
   control cell; a model with only ``predict_mean`` gets the control cells plus its predicted
@@ -46,19 +47,20 @@ __all__ = [
     "CELLS_MEAN",
     "CELLS_PER_CELL",
     "CELL_EVAL_CEILING",
-    "CONTROL",
-    "PERT_COL",
+    "CELL_EVAL_CONTROL",
+    "CELL_EVAL_PERT_COL",
     "CellEvalScorer",
     "CellEvalScores",
     "cell_eval",
     "cell_eval_pair",
     "predicted_cells",
     "score_cell_eval",
+    "unscorable",
 ]
 
 #: cell-eval's own default names for the perturbation column and the control label.
-PERT_COL = "target"
-CONTROL = "non-targeting"
+CELL_EVAL_PERT_COL = "target"
+CELL_EVAL_CONTROL = "non-targeting"
 #: How a model's cells were formed (the ``cells`` column).
 CELLS_PER_CELL = "per-cell predict"
 CELLS_MEAN = "controls + mean change"
@@ -122,10 +124,7 @@ def predicted_cells(
     from ..models import UnsupportedConditionError, predict_rows
 
     if group.controls is None:
-        raise ValueError(
-            "cell-eval compares predicted cells with control cells; this task's query group "
-            "has none (its readout is one value per condition)."
-        )
+        raise ValueError("predicted_cells needs the query group's control cells; it has none.")
     conditions = group.conditions
     reasons: dict[str, str] = {}
     if callable(getattr(model, "predict", None)):
@@ -148,12 +147,26 @@ def predicted_cells(
                 out[int(i)] = x[which == j]
         return out, CELLS_PER_CELL, reasons
     ctrl = _dense(fold.registry.matrix(group.controls))
-    means = predict_rows(
-        model, group.controls, conditions, n_genes=ctrl.shape[1], reasons=reasons
-    )
+    means = predict_rows(model, group.controls, conditions, n_genes=ctrl.shape[1], reasons=reasons)
     change = means - ctrl.mean(axis=0)
     cells = [None if np.isnan(d).all() else ctrl + d for d in change]
     return cells, CELLS_MEAN, reasons
+
+
+def unscorable(fold: Fold, group: QueryGroup) -> str | None:
+    """Why cell-eval cannot score ``group`` (no control cells, or values below 0), or None."""
+    if group.controls is None:
+        return (
+            "cell-eval compares predicted cells with control cells; this task's query groups "
+            "have none (one value per condition)."
+        )
+    ctrl = _dense(fold.registry.matrix(group.controls))
+    if (ctrl.size and np.nanmin(ctrl) < 0) or any(c.size and np.nanmin(c) < 0 for c in group.cells):
+        return (
+            "cell-eval scores log-normalised expression (values >= 0); this task's readout has "
+            "negative values (z-scores or features)."
+        )
+    return None
 
 
 def cell_eval_pair(
@@ -161,35 +174,33 @@ def cell_eval_pair(
 ) -> tuple[AnnData, AnnData]:
     """The real and predicted AnnData of one query group, in cell-eval's layout.
 
-    Both hold the group's control cells (labelled :data:`CONTROL` in ``obs[PERT_COL]``); the
-    real one adds each condition's observed cells, the predicted one ``cells`` (negative values
-    set to 0). Conditions without predicted cells are left out of both. Genes are the
-    registry's, in the same order.
+    Both hold the group's control cells (labelled :data:`CELL_EVAL_CONTROL` in
+    ``obs[CELL_EVAL_PERT_COL]``); the real one adds each condition's observed cells, the
+    predicted one ``cells`` (negative values set to 0). Conditions without predicted cells are
+    left out of both. Genes are the registry's, in the same order.
     """
     import anndata as ad
 
-    if group.controls is None:
-        raise ValueError("cell-eval needs the query group's control cells; it has none.")
+    why = unscorable(fold, group)
+    if why is not None:
+        raise ValueError(why)
     labels = [str(c) for c in group.conditions.index]
-    if CONTROL in labels:
-        raise ValueError(f"A held-out condition is labelled {CONTROL!r}, cell-eval's control.")
+    if CELL_EVAL_CONTROL in labels:
+        raise ValueError(
+            f"A held-out condition is labelled {CELL_EVAL_CONTROL!r}, cell-eval's control."
+        )
     if len(cells) != len(labels):
         raise ValueError(f"{len(cells)} predicted cell blocks for {len(labels)} conditions.")
     ctrl = _dense(fold.registry.matrix(group.controls))
-    if np.nanmin(ctrl) < 0 or any(np.nanmin(c) < 0 for c in group.cells if c.size):
-        raise ValueError(
-            "cell-eval scores log-normalised expression (values >= 0); this task's readout has "
-            "negative values (z-scores or features), so it cannot be scored with cell-eval."
-        )
     keep = [i for i, c in enumerate(cells) if c is not None]
     real_x = [ctrl, *(group.cells[i] for i in keep)]
     pred_x = [ctrl, *(np.clip(cells[i], 0.0, None) for i in keep)]  # type: ignore[arg-type]
-    names = [CONTROL, *(labels[i] for i in keep)]
+    names = [CELL_EVAL_CONTROL, *(labels[i] for i in keep)]
     var = pd.DataFrame(index=pd.Index(list(fold.registry.var_names), dtype=str))
 
     def build(blocks: list[np.ndarray], kind: str) -> AnnData:
         obs = pd.DataFrame(
-            {PERT_COL: np.repeat(names, [b.shape[0] for b in blocks])},
+            {CELL_EVAL_PERT_COL: np.repeat(names, [b.shape[0] for b in blocks])},
             index=pd.Index([f"{kind}-{i}" for i in range(sum(b.shape[0] for b in blocks))]),
         )
         x = np.concatenate(blocks).astype(np.float32)
@@ -235,7 +246,7 @@ def score_cell_eval(
         Metric → ceiling (empty without ``ceiling``).
     """
     ce = _cell_eval()
-    n_perts = len(set(real.obs[PERT_COL].astype(str)) - {CONTROL})
+    n_perts = len(set(real.obs[CELL_EVAL_PERT_COL].astype(str)) - {CELL_EVAL_CONTROL})
     # cell-eval writes its DE tables to an output directory and reports progress on stderr;
     # its polars calls warn of deprecations that are cell-eval's to fix, not our callers'
     with (
@@ -247,8 +258,8 @@ def score_cell_eval(
         evaluator = ce.MetricsEvaluator(
             adata_pred=pred,
             adata_real=real,
-            control_pert=CONTROL,
-            pert_col=PERT_COL,
+            control_pert=CELL_EVAL_CONTROL,
+            pert_col=CELL_EVAL_PERT_COL,
             num_threads=num_threads,
             outdir=str(Path(tmp) / "cell-eval"),
         )
@@ -303,7 +314,7 @@ class CellEvalScores:
         wide["cells"] = self.table.groupby("model", sort=False)["cells"].first()
         if not self.ceiling.empty:
             ceil = self.ceiling.groupby("metric")["value"].mean()
-            wide.loc[CELL_EVAL_CEILING] = ceil.reindex(wide.columns[:-1]).tolist() + ["data"]
+            wide.loc[CELL_EVAL_CEILING] = [*ceil.reindex(wide.columns[:-1]).tolist(), "data"]
         return wide
 
 
@@ -340,8 +351,17 @@ class CellEvalScorer:
         self._ceiling: list[dict[str, Any]] = []
         self._ceiling_done: set[tuple[str, str]] = set()
         self.notes: dict[tuple[str, str], str] = {}
+        #: task name → why cell-eval could not score it
+        self.unscored: dict[str, str] = {}
 
     def __call__(self, task: Task, label: str, fold: Fold, fit: FoldFit) -> None:
+        if task.name in self.unscored:
+            return
+        for group in fold.groups:
+            why = unscorable(fold, group)
+            if why is not None:
+                self.unscored[task.name] = why
+                return
         do_ceiling = self.ceiling and (task.name, fold.name) not in self._ceiling_done
         ceilings: list[dict[str, float]] = []
         skipped: dict[str, str] = {}
@@ -496,4 +516,6 @@ def cell_eval(
         overrides=overrides,
         on_fit=scorer,
     )
+    if task.name in scorer.unscored:
+        raise ValueError(f"{task.name}: {scorer.unscored[task.name]}")
     return scorer.scores(task.name)

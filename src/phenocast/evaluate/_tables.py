@@ -115,8 +115,7 @@ def markdown_summary(result: BenchmarkResult) -> str:
         out.append("|---" * (len(tr.metrics) + 3) + "|")
         for name, _fold, cells, fit, note in _rows(tr, per_fold=False):
             cells = [
-                f"**{c}**" if name in best[m] else c
-                for c, m in zip(cells, tr.metrics, strict=True)
+                f"**{c}**" if name in best[m] else c for c, m in zip(cells, tr.metrics, strict=True)
             ]
             note = re.sub(r"^[a-z-]+: ", "", note).replace("|", "/")
             out.append(f"| {name} | " + " | ".join(cells) + f" | {fit} | {note} |")
