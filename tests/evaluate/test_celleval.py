@@ -151,6 +151,17 @@ def test_mean_only_model_gets_controls_plus_its_mean_change(fold):
     assert pred.X.min() == 0.0
 
 
+def test_a_rounding_sized_mean_change_leaves_the_controls_unchanged(fold):
+    group = fold.groups[0]
+    ctrl = np.asarray(group.controls.X, dtype=np.float64)
+    means = np.tile(ctrl.mean(0).astype(np.float32).astype(np.float64), (3, 1))
+    means[1, :10] += 1.0  # one real change beside float32 rounding
+    cells, _, _ = predicted_cells(_Means(means), fold, group)
+    np.testing.assert_array_equal(cells[0], ctrl)
+    np.testing.assert_allclose(cells[1][:, :10], ctrl[:, :10] + 1.0, atol=1e-6)
+    np.testing.assert_array_equal(cells[1][:, 10:], ctrl[:, 10:])
+
+
 def test_per_cell_model_exports_its_own_cells(fold):
     group = fold.groups[0]
     cells, kind, _ = predicted_cells(_Cells(group.cells[::-1]), fold, group)

@@ -149,6 +149,9 @@ def predicted_cells(
     ctrl = _dense(fold.registry.matrix(group.controls))
     means = predict_rows(model, group.controls, conditions, n_genes=ctrl.shape[1], reasons=reasons)
     change = means - ctrl.mean(axis=0)
+    # a change below float32 resolution is rounding, not a prediction: shifting every control
+    # cell by it would make each such gene "differentially expressed" in cell-eval's tests
+    change[np.abs(change) <= np.finfo(np.float32).eps * max(1.0, float(np.abs(ctrl).max()))] = 0
     cells = [None if np.isnan(d).all() else ctrl + d for d in change]
     return cells, CELLS_MEAN, reasons
 
