@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +29,28 @@ def benchmark(
         Path | None, typer.Option("--markdown", help="Write the summary tables as Markdown.")
     ] = None,
     per_fold: Annotated[bool, typer.Option(help="Show per-fold rows.")] = True,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            help="Comma list of yardsticks: 'means' (the task's metrics on condition means, "
+            "always shown) and 'cell-eval' (cell-eval's scores of the held-out cells, as "
+            "ce:<metric> columns; needs the eval extra).",
+        ),
+    ] = "means",
+    cell_eval_profile: Annotated[
+        str, typer.Option(help="cell-eval's metric profile ('vcc': the challenge's).")
+    ] = "vcc",
+    cell_eval_ceiling: Annotated[
+        bool, typer.Option(help="Also score cell-eval's data ceiling (the noise-ceiling row).")
+    ] = True,
+    folds: Annotated[
+        int | None, typer.Option(min=1, help="Keep only each task's first N folds.")
+    ] = None,
+    max_epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Cap the compositional model's training epochs (a quick look)."),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run models on the benchmark tasks of BENCHMARKS.md and print a table per task."""
@@ -39,9 +61,22 @@ def benchmark(
         tasks = get_tasks(task)
         if model != "baselines":
             expand_models(model)  # fail fast on an unknown name
+    with failing(ValueError, ImportError):
+        scorer = _cell_eval_scorer(metrics, cell_eval_profile, ceiling=cell_eval_ceiling)
+    if folds is not None:
+        from ..evaluate import first_folds
+
+        tasks = [first_folds(t, folds) for t in tasks]
+    overrides = (
+        None if max_epochs is None else {"compositional": {"train": {"max_epochs": max_epochs}}}
+    )
     with failing(FileNotFoundError):
-        result = run_benchmark(tasks, model, data_dir=data_dir)
+        result = run_benchmark(tasks, model, data_dir=data_dir, overrides=overrides, on_fit=scorer)
     out = console()
+    if scorer is not None:
+        scorer.attach(result)
+        for name, why in scorer.unscored.items():
+            out.print(f"[yellow]cell-eval did not score {name}:[/yellow] {why}")
     for table in rich_tables(result, per_fold=per_fold):
         out.print(table)
     if json_path is not None:
@@ -50,6 +85,28 @@ def benchmark(
     if markdown is not None:
         atomic_write_text(markdown, markdown_summary(result))
         out.print(f"wrote {markdown}")
+
+
+_YARDSTICKS = ("means", "cell-eval")
+_PROFILES = ("vcc", "minimal", "full", "de", "anndata", "pds")
+
+
+def _cell_eval_scorer(metrics: str, profile: str, *, ceiling: bool) -> Any:
+    """A :class:`~phenocast.evaluate.CellEvalScorer` when ``metrics`` names cell-eval, else
+    ``None``; an unknown yardstick or profile is a ValueError."""
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    unknown = [m for m in names if m not in _YARDSTICKS]
+    if unknown:
+        raise ValueError(f"Unknown --metrics {unknown}; choose from {', '.join(_YARDSTICKS)}.")
+    if profile not in _PROFILES:
+        raise ValueError(
+            f"Unknown --cell-eval-profile {profile!r}; choose from {', '.join(_PROFILES)}."
+        )
+    if "cell-eval" not in names:
+        return None
+    from ..evaluate import CellEvalScorer
+
+    return CellEvalScorer(profile=profile, ceiling=ceiling)  # type: ignore[arg-type]
 
 
 def demo(

@@ -44,8 +44,11 @@ def console():
 
 
 def fail(message: str) -> typer.Exit:
-    """Print ``message`` as an error; the caller raises the returned exit (code 2)."""
-    console().print(f"[bold red]error:[/bold red] {message}")
+    """Print ``message`` as an error (as written: brackets such as ``.[eval]`` are not Rich
+    markup); the caller raises the returned exit (code 2)."""
+    from rich.markup import escape
+
+    console().print(f"[bold red]error:[/bold red] {escape(str(message))}")
     return typer.Exit(code=2)
 
 

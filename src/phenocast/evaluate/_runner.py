@@ -96,6 +96,13 @@ class TaskResult:
     models: dict[str, ModelResult]
     seconds_build: float
     fold_data: list[Fold] = field(default_factory=list, repr=False)
+    #: metrics added beside the task's own (e.g. cell-eval's) → whether higher is better
+    extra_metrics: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The task's metrics, then the extra ones."""
+        return (*self.task.metrics, *(m for m in self.extra_metrics if m not in self.task.metrics))
 
 
 @dataclass
@@ -111,7 +118,7 @@ class BenchmarkResult:
             "tasks": {
                 t.task.name: {
                     "description": t.task.description,
-                    "metrics": list(t.task.metrics),
+                    "metrics": list(t.metrics),
                     "folds": t.folds,
                     "n_conditions": t.n_conditions,
                     "models": {name: r.to_dict() for name, r in t.models.items()},
@@ -308,11 +315,14 @@ def run_task(
     on_step: Callable[[str], None] | None = None,
     keep_predictions: bool = False,
     overrides: Mapping[str, dict[str, Any]] | None = None,
+    on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
 ) -> TaskResult:
     """Build a task's folds and evaluate every model on them.
 
     ``overrides`` maps a model name to config options applied last (``"train"`` merged key by
-    key), e.g. ``{"compositional": {"train": {"max_epochs": 5}}}``.
+    key), e.g. ``{"compositional": {"train": {"max_epochs": 5}}}``. ``on_fit`` is called
+    with (task, model label, fold, fit) after each fold's fit, while the fitted model is at
+    hand (a second yardstick scores it there; see :class:`~phenocast.evaluate.CellEvalScorer`).
     """
     from ..models import UnsupportedConditionError
 
@@ -332,6 +342,8 @@ def run_task(
             except UnsupportedConditionError as err:
                 res.status, res.note, res.values = "n/a", str(err), {}
                 break
+            if on_fit is not None:
+                on_fit(task, label, fold, fit)
             res.fit_seconds[fold.name] = fit.fit_seconds
             res.predict_seconds[fold.name] = fit.predict_seconds
             unsupported.update({f"{fold.name}/{c}": why for c, why in fit.unsupported.items()})
@@ -360,9 +372,10 @@ def run_benchmark(
     progress: bool = True,
     keep_predictions: bool = False,
     overrides: Mapping[str, dict[str, Any]] | None = None,
+    on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
 ) -> BenchmarkResult:
     """Run ``models`` (a comma list or names; ``"baselines"`` = each task's own baselines)
-    on ``tasks``."""
+    on ``tasks`` (``on_fit`` as in :func:`run_task`)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     ddir = Path(data_dir) if data_dir is not None else None
@@ -385,6 +398,7 @@ def run_benchmark(
                     on_step=lambda s: bar.update(job, description=s),
                     keep_predictions=keep_predictions,
                     overrides=overrides,
+                    on_fit=on_fit,
                 )
             )
             bar.advance(job)
@@ -394,7 +408,8 @@ def run_benchmark(
 def best_of(result: TaskResult, metric: str, *, decimals: int = 3) -> set[str]:
     """Labels of the best-scoring models on ``metric`` (ties at ``decimals`` all count; the
     noise ceiling is excluded)."""
-    sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
+    higher = result.extra_metrics.get(metric, HIGHER_IS_BETTER.get(metric, True))
+    sign = 1 if higher else -1
     scored = {
         name: round(sign * r.mean(metric), decimals)
         for name, r in result.models.items()
