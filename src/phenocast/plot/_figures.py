@@ -95,10 +95,17 @@ def metric_bars(
             xerr = np.where(np.isfinite(err), np.abs(err), 0.0)
     ax.barh(names, vals, xerr=xerr, color="#4c72b0", ecolor="#333333", capsize=3)
     if ceiling is not None and np.isfinite(ceiling):
-        ax.axvline(ceiling, color="#c44e52", ls="--", label="noise ceiling")
-        ax.legend(fontsize=LEGEND_FONTSIZE + 1)
+        ax.axvline(ceiling, color="#c44e52", ls="--", label=f"noise ceiling ({ceiling:.3f})")
+        # Above the axes, right of the title: inside, it would hide the first bar.
+        ax.legend(
+            fontsize=LEGEND_FONTSIZE + 1,
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            frameon=False,
+            borderaxespad=0.2,
+        )
     ax.set_xlabel(metric if xlabel is None else xlabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, loc="left")
     ax.tick_params(labelsize=LEGEND_FONTSIZE + 1)
     ax.invert_yaxis()
     fig.tight_layout()

@@ -73,7 +73,8 @@ table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.85rem}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .table-scroll{max-width:100%;overflow-x:auto;margin:.6rem 0 1rem}.table-scroll table{margin:0}
-td{max-width:28rem;overflow-wrap:anywhere}td.cut{white-space:nowrap;cursor:help}
+td{max-width:28rem;overflow-wrap:break-word}td.cut{cursor:help}
+table[data-table="screen-hits"] td{white-space:nowrap}
 td.best{font-weight:700;background:#e6f2e6}tr.ceiling td{color:#777;font-style:italic}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#444;margin-top:.3rem}
