@@ -32,7 +32,9 @@ def fake_task(name: str, folds: dict[str, list[str]], *, metrics=KANG_METRICS) -
     for f, (fold, labels) in enumerate(folds.items()):
         truth = rng.normal(size=(len(labels), n_genes))
         conditions = pd.DataFrame({"perturbation": ["stim"] * len(labels)}, index=labels)
-        fold_data.append(Fold(fold, None, None, [QueryGroup(None, conditions, truth, np.zeros(12))]))
+        fold_data.append(
+            Fold(fold, None, None, [QueryGroup(None, conditions, truth, np.zeros(12))])
+        )
         for m, (r2, pd_) in {
             "good": (0.5, 0.9),
             "poor": (0.8, 0.3),
@@ -92,7 +94,9 @@ def test_the_bars_draw_the_metric_the_table_leads_with(tmp_path):
     ax = fig.axes[0]
     assert metric == "pearson_delta" and ax.get_xlabel() == metric_label(metric)
     assert "pearson_delta" in ax.get_xlabel() and "Pearson" in ax.get_xlabel()
-    widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches)}
+    widths = {
+        t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)
+    }
     folds = np.array([0.9, 0.3])[:, None] - 0.02 * np.arange(6)
     np.testing.assert_allclose([widths["good"], widths["poor"]], folds.mean(1))
     # the error bars are the standard deviation across the six folds

@@ -18,7 +18,6 @@ from ..evaluate import (
     rich_tables,
     run_benchmark,
 )
-
 from ._bench import lead_metric
 
 if TYPE_CHECKING:  # pragma: no cover
