@@ -15,10 +15,11 @@ from phenocast.evaluate import BenchmarkResult, ModelResult, TaskResult
 from phenocast.evaluate._tasks import Fold, QueryGroup, Task
 from phenocast.plot import delta_scatter, dose_curves, latent_map, metric_bars
 from phenocast.report import write_report
-from phenocast.report._bench import benchmark_bars, lead_metric, metric_label
+from phenocast.report._bench import benchmark_bars, lead_metric, markdown_tables, metric_label
 from phenocast.report._demo import _figures, _heldout_panels, _task_panels
 
 KANG_METRICS = ("r2", "pearson_delta")
+FOLD_MEANS = "(each fold's mean over its held-out conditions)."
 CELL_TYPES = ["B", "CD14 Mono", "CD16 Mono", "CD4 T", "CD8 T", "NK"]
 
 
@@ -135,6 +136,11 @@ def test_several_folds_show_mean_and_spread_and_one_fold_does_not(tmp_path):
     one = table_cells(text, "benchmark-one")
     assert all("±" not in cell for row in one for cell in row)
     assert one[0][1] == "0.900"
+    # the demo's report.md: the same cells, lead metric first
+    md = markdown_tables(bench).splitlines()
+    assert "| model | pearson_delta ↑ | r2 ↑ | fit s | note |" in md
+    assert any(ln.startswith(f"| good | **{good[1]}** | ") for ln in md)
+    assert md.count(f"_Mean ± standard deviation across the 6 folds {FOLD_MEANS}_") == 1
 
 
 def decimals(cell: str) -> str:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..metrics import HIGHER_IS_BETTER
-from ._markup import Cell, _esc, _figure_html, _num, _number_format, _slug, _table
+from ._markup import Cell, _esc, _figure_html, _is_real, _num, _number_format, _slug, _table
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -114,13 +115,25 @@ def benchmark_bars(task: str, info: Mapping[str, Any]) -> tuple[Figure, str] | N
     return fig, metric
 
 
-def _benchmark_task(task: str, info: Mapping[str, Any], figure_name: str) -> str:
+@dataclass
+class _Cells:
+    """A task's table before markup: metrics (lead first), models (the ceiling last), the text
+    of each metric cell, and the best models per metric."""
+
+    metrics: list[str]
+    order: list[str]
+    texts: dict[str, list[str]]
+    best: dict[str, set[str]]
+    n_folds: int
+
+
+def _task_cells(info: Mapping[str, Any]) -> _Cells:
     models: Mapping[str, Any] = info["models"]
     metrics = _metrics(info)
-    order = sorted(models, key=lambda m: m == NOISE_CEILING)  # the ceiling last
+    order = sorted(models, key=lambda m: m == NOISE_CEILING)
     stats = {m: {k: _stats(models[m], k) for k in metrics} for m in order}
     n_folds = _n_folds(info)
-    best = {}
+    best, texts = {}, {}
     for k in metrics:  # the best on each metric (ties at 3 decimals all count)
         sign = 1 if HIGHER_IS_BETTER.get(k, True) else -1
         scored = {
@@ -131,17 +144,68 @@ def _benchmark_task(task: str, info: Mapping[str, Any], figure_name: str) -> str
             and math.isfinite(stats[m][k][0])
         }
         best[k] = {m for m, v in scored.items() if v == max(scored.values())}
-    columns: list[list[Cell]] = []
-    for k in metrics:
         spec = _number_format(stats[m][k][0] for m in order)
-        texts = []
+        texts[k] = []
         for m in order:  # with several folds, the spread across them in the mean's format
             mean, sd, _ = stats[m][k]
             spread = n_folds > 1 and math.isfinite(mean) and math.isfinite(sd)
-            texts.append(f"{_num(mean, spec)} ± {_num(sd, spec)}" if spread else _num(mean, spec))
-        columns.append(
-            [(t, "num best" if m in best[k] else "num") for t, m in zip(texts, order, strict=True)]
-        )
+            texts[k].append(
+                f"{_num(mean, spec)} ± {_num(sd, spec)}" if spread else _num(mean, spec)
+            )
+    return _Cells(metrics, order, texts, best, n_folds)
+
+
+def _arrow(metric: str) -> str:
+    return f"{metric} {'↑' if HIGHER_IS_BETTER.get(metric, True) else '↓'}"
+
+
+def _spread_note(n_folds: int) -> str:
+    return (
+        f"Mean ± standard deviation across the {n_folds} folds "
+        "(each fold's mean over its held-out conditions)."
+    )
+
+
+def markdown_tables(benchmark: Mapping[str, Any]) -> str:
+    """The report's benchmark tables in Markdown: per task, the lead metric first, mean ± sd
+    across folds where there are several, the best model per metric in bold."""
+    out = []
+    for task, info in benchmark["tasks"].items():
+        c = _task_cells(info)
+        if not c.metrics:
+            continue
+        models: Mapping[str, Any] = info["models"]
+        head = f"**{task}**" + (f" — {info['description']}" if info.get("description") else "")
+        if info.get("n_conditions") is not None:
+            head += f", {info['n_conditions']} held-out conditions"
+        arrows = " | ".join(map(_arrow, c.metrics))
+        out += [
+            head,
+            "",
+            f"| model | {arrows} | fit s | note |",
+            "|---" * (len(c.metrics) + 3) + "|",
+        ]
+        for i, m in enumerate(c.order):
+            cells = [f"**{c.texts[k][i]}**" if m in c.best[k] else c.texts[k][i] for k in c.metrics]
+            note = str(models[m].get("note", "")).replace("|", "/").replace("\n", " ")
+            fit = [v for v in (models[m].get("fit_seconds") or {}).values() if _is_real(v)]
+            seconds = f"{sum(fit):.2f}" if fit else ""
+            out.append(f"| {m} | " + " | ".join(cells) + f" | {seconds} | {note} |")
+        out += ["", f"_{_spread_note(c.n_folds)}_", ""] if c.n_folds > 1 else [""]
+    return "\n".join(out)
+
+
+def _benchmark_task(task: str, info: Mapping[str, Any], figure_name: str) -> str:
+    models: Mapping[str, Any] = info["models"]
+    c = _task_cells(info)
+    metrics, order, n_folds = c.metrics, c.order, c.n_folds
+    columns: list[list[Cell]] = [
+        [
+            (t, "num best" if m in c.best[k] else "num")
+            for t, m in zip(c.texts[k], order, strict=True)
+        ]
+        for k in metrics
+    ]
     rows = []
     for i, m in enumerate(order):
         status, note = str(models[m].get("status", "ok")), str(models[m].get("note", ""))
@@ -150,16 +214,13 @@ def _benchmark_task(task: str, info: Mapping[str, Any], figure_name: str) -> str
     head = task + (f" — {info['description']}" if info.get("description") else "")
     if info.get("n_conditions") is not None:
         head += f" ({info['n_conditions']} held-out conditions)"
-    arrows = [f"{k} {'↑' if HIGHER_IS_BETTER.get(k, True) else '↓'}" for k in metrics]
+    arrows = [_arrow(k) for k in metrics]
     classes = ["ceiling" if m == NOISE_CEILING else "" for m in order]
     out = f"<h3>{_esc(head)}</h3>" + _table(
         ["model", *arrows, "status"], rows, row_classes=classes, name=figure_name
     )
     if n_folds > 1:
-        out += (
-            f'<p class="note">Mean ± standard deviation across the {n_folds} folds '
-            "(each fold's mean over its held-out conditions).</p>"
-        )
+        out += f'<p class="note">{_esc(_spread_note(n_folds))}</p>'
     bars = benchmark_bars(task, info)
     if bars is None:
         return out

@@ -14,11 +14,10 @@ from ..evaluate import (
     NOISE_CEILING,
     BenchmarkResult,
     get_tasks,
-    markdown_summary,
     rich_tables,
     run_benchmark,
 )
-from ._bench import lead_metric
+from ._bench import lead_metric, markdown_tables
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -156,7 +155,7 @@ def run_demo(
         "The noise ceiling scores one random half of each held-out condition's cells",
         "against the other half.",
         "",
-        markdown_summary(result),
+        markdown_tables(result.to_dict()),
         "## Figures",
         "",
         *[f"![{p.stem}](figures/{p.name})" for p in figures],
