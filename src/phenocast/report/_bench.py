@@ -54,8 +54,8 @@ def _stats(entry: Mapping[str, Any], metric: str) -> tuple[float, float, int]:
     if not isinstance(value, Mapping):
         mean = float(value) if isinstance(value, int | float) else math.nan
         return mean, math.nan, 0
-    mean = value.get("mean")
-    mean = float(mean) if isinstance(mean, int | float) else math.nan
+    raw = value.get("mean")
+    mean = float(raw) if isinstance(raw, int | float) else math.nan
     per_fold = value.get("per_fold") or {}
     folds = np.array([v for v in per_fold.values() if isinstance(v, int | float)], dtype=float)
     folds = folds[np.isfinite(folds)]
