@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenocast.evaluate import BenchmarkResult, ModelResult, TaskResult
-from phenocast.evaluate._tasks import Fold, QueryGroup, Task
+from phenocast.evaluate import BenchmarkResult, Fold, ModelResult, QueryGroup, Task, TaskResult
 from phenocast.plot import delta_scatter, dose_curves, latent_map, metric_bars
 from phenocast.report import write_report
 from phenocast.report._bench import benchmark_bars, lead_metric, markdown_tables, metric_label
