@@ -14,10 +14,10 @@ from ..evaluate import (
     NOISE_CEILING,
     BenchmarkResult,
     get_tasks,
-    markdown_summary,
     rich_tables,
     run_benchmark,
 )
+from ._bench import lead_metric, markdown_tables
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -36,21 +36,20 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 
 def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
-    from ..plot import delta_scatter, metric_bars
+    from ..plot import delta_scatter
+    from ._bench import benchmark_bars
 
     written = []
+    tasks = result.to_dict()["tasks"]
     for tr in result.tasks:
-        metric = tr.task.metrics[0] if tr.task.name != "kang-ood-celltype" else "pearson_delta"
-        values = {
-            n: r.mean(metric)
-            for n, r in tr.models.items()
-            if n != NOISE_CEILING and r.status == "ok"
-        }
-        ceiling = tr.models[NOISE_CEILING].mean(metric)
-        fig = metric_bars(values, metric=metric, title=tr.task.name, ceiling=ceiling)
-        path = out / "figures" / f"{tr.task.name}_{metric}.png"
-        _save_figure(fig, path)
-        written.append(path)
+        # The bar chart of the report's page: the metric its table leads with, fold error bars.
+        bars = benchmark_bars(tr.task.name, tasks[tr.task.name])
+        metric = lead_metric(tr.task.metrics)
+        if bars is not None:
+            fig, metric = bars
+            path = out / "figures" / f"{tr.task.name}_{metric}.png"
+            _save_figure(fig, path)
+            written.append(path)
         panels = _task_panels(tr, metric, n_conditions=10)
         fig = delta_scatter(panels)
         path = out / "figures" / f"{tr.task.name}_pred_vs_obs.png"
@@ -62,31 +61,43 @@ def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
 def _task_panels(
     tr: Any, metric: str, *, n_conditions: int, prefix: str = ""
 ) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
-    """Observed vs predicted Δ of the first fold's held-out conditions, for the two models
-    with the best mean ``metric``."""
+    """Observed vs predicted Δ of held-out conditions, for the two models with the best mean
+    ``metric``: every fold's first condition, then more of each fold in turn, up to
+    ``n_conditions`` (more when the task has more folds: every fold is shown)."""
     values = {
         n: r.mean(metric) for n, r in tr.models.items() if n != NOISE_CEILING and r.status == "ok"
     }
     ranked = sorted((n for n in values if np.isfinite(values[n])), key=lambda n: -values[n])
-    fold = tr.fold_data[0]
-    group = fold.groups[0]
+    per_fold = []
+    for fold in tr.fold_data:
+        items = []
+        for g, group in enumerate(fold.groups):
+            for i, label in enumerate(group.conditions.index):
+                preds = {
+                    n: tr.models[n].predictions[fold.name][g][i] - group.ctrl
+                    for n in ranked[:2]
+                    if fold.name in tr.models[n].predictions
+                }
+                several = len(tr.fold_data) > 1 and str(fold.name) not in str(label)
+                title = f"{prefix}{fold.name} · {label}" if several else f"{prefix}{label}"
+                items.append((title, group.truth[i] - group.ctrl, preds))
+        per_fold.append(items)
     panels = []
-    for i, label in enumerate(group.conditions.index[:n_conditions]):
-        preds = {
-            n: tr.models[n].predictions[fold.name][0][i] - group.ctrl
-            for n in ranked[:2]
-            if fold.name in tr.models[n].predictions
-        }
-        panels.append((f"{prefix}{label}", group.truth[i] - group.ctrl, preds))
+    for depth in range(max(map(len, per_fold), default=0)):
+        for items in per_fold:
+            if depth < len(items) and (depth == 0 or len(panels) < n_conditions):
+                panels.append(items[depth])
     return panels
 
 
 def _heldout_panels(result: BenchmarkResult) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
-    """The report's panels: six conditions per task."""
+    """The report's panels: six conditions per task (one per fold if it has more folds)."""
     return [
         panel
         for tr in result.tasks
-        for panel in _task_panels(tr, "pearson_delta", n_conditions=6, prefix=f"{tr.task.name}: ")
+        for panel in _task_panels(
+            tr, lead_metric(tr.task.metrics), n_conditions=6, prefix=f"{tr.task.name}: "
+        )
     ]
 
 
@@ -144,7 +155,7 @@ def run_demo(
         "The noise ceiling scores one random half of each held-out condition's cells",
         "against the other half.",
         "",
-        markdown_summary(result),
+        markdown_tables(result.to_dict()),
         "## Figures",
         "",
         *[f"![{p.stem}](figures/{p.name})" for p in figures],
