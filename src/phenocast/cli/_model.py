@@ -73,7 +73,8 @@ def train(
             model = Compositional(reg, cfg).fit(adata)
     except TrainingInterrupted as err:
         raise fail(f"interrupted: {err} The model directory {out} was not written.") from None
-    model.save(out, overwrite=overwrite)
+    with failing(RuntimeError, suffix=f" The model directory {out} was not written."):
+        model.save(out, overwrite=overwrite)  # an anchor that could not train has no network
     h = model.history_
     assert h is not None  # set by fit
     printer = console()

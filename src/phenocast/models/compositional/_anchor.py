@@ -4,7 +4,8 @@
 (condition, context) groups held out of a first fit — conditions the model never saw, predicted
 from their context's control cells, which is the question the benchmarks ask. With ``α = 0``
 the model answers exactly as the baseline, so it cannot fall below it where validation shows
-no gain; where no validation group can be scored, ``α = 0``.
+no gain; where no validation group can be scored, ``α = 0``. That is decided before any
+training (:func:`no_validation_reason`), so the model then trains no network it would discard.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "AnchorFit",
     "choose_alpha",
     "fit_baseline",
+    "no_validation_reason",
     "pick_anchor",
     "prepare_groups",
     "pseudobulk_anndata",
@@ -93,6 +95,37 @@ def validation_groups(
     return mask, chosen
 
 
+def no_validation_reason(adata: AnnData, registry: Registry) -> str:
+    """Why :func:`validation_groups` found nothing to hold out, in words a user can act on."""
+    keys = registry.conditions_of(adata).to_numpy()
+    ctx = context_of(adata.obs, registry)
+    has_ctrl = {c for k, c in zip(keys, ctx, strict=True) if k == CONTROL}
+    perturbed = {(k, c) for k, c in zip(keys, ctx, strict=True) if k != CONTROL}
+    if not perturbed:
+        return "the data has no perturbed cells"
+    groups = sorted((g for g in perturbed if g[1] in has_ctrl), key=str)
+    if not groups:
+        return (
+            f"none of the {len(perturbed)} perturbed (condition, context) groups shares a "
+            "context with control cells, so none can be predicted from controls"
+        )
+    if len(groups) == 1:
+        return "there is only 1 perturbed group with controls; holding it out leaves none"
+    count: dict[str, int] = {}
+    parts = [registry.parse(k.rsplit("@", 1)[0]).components for k, _ in groups]
+    for comps in parts:
+        for comp in comps:
+            count[comp] = count.get(comp, 0) + 1
+    alone = sorted({c for comps in parts for c in comps if count[c] == 1})
+    return (
+        f"each of the {len(groups)} perturbed groups with controls holds a perturbation that no "
+        f"other group has (e.g. singles only: {', '.join(alone[:5])}"
+        f"{', ...' if len(alone) > 5 else ''}), so holding one out would ask for a perturbation "
+        "never trained on, which neither the model nor the baseline can predict; combinations, "
+        "several doses or several contexts of the same perturbations make groups to hold out"
+    )
+
+
 @dataclass(frozen=True)
 class ValidationGroup:
     """One held-out (condition, context) group, ready to score: its context's control cells,
@@ -136,6 +169,21 @@ def _mean_rows(x: Any, mask: np.ndarray) -> np.ndarray:
     if is_on_disk(x):
         return take_rows(x, np.flatnonzero(mask)).astype(np.float64).mean(axis=0)
     return np.asarray(x[mask].mean(axis=0)).ravel()
+
+
+def scorable(baselines: dict[str, Any], groups: list[ValidationGroup]) -> list[int]:
+    """Indices of the groups at least one baseline can answer (the others cannot be scored,
+    whatever the model predicts); checked before the model is trained."""
+    out = []
+    for g, grp in enumerate(groups):
+        for base in baselines.values():
+            try:
+                base.predict_mean(grp.controls, grp.row)
+            except UnsupportedConditionError:
+                continue
+            out.append(g)
+            break
+    return out
 
 
 def choose_alpha(
