@@ -118,11 +118,21 @@ def demo(
         int | None,
         typer.Option(help="Cap the compositional model's training epochs (a quick look)."),
     ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print only the result tables: no stage lines, no training progress.",
+        ),
+    ] = False,
 ) -> None:
     """The main job: fit on real data, predict held-out conditions, compare with the
     baselines, and write a report folder (HTML page, Markdown, JSON, figures)."""
     from ..report import run_demo
 
     with failing(FileNotFoundError):
-        path = run_demo(out, data_dir=data_dir, console=console(), max_epochs=max_epochs)
+        path = run_demo(
+            out, data_dir=data_dir, console=console(), max_epochs=max_epochs, progress=not quiet
+        )
     console().print(f"[bold green]report written to[/bold green] {path}")

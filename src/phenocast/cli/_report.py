@@ -38,7 +38,11 @@ def report(
     ] = None,
     design_json: Annotated[
         Path | None,
-        typer.Option("--design", help="JSON {strategy: [hits found after each cycle]}."),
+        typer.Option(
+            "--design",
+            help="JSON {strategy: \\[cumulative hits after each cycle]}, as "
+            "`phenocast design --json` writes it.",
+        ),
     ] = None,
     dose_response: Annotated[
         str | None, typer.Option(help="Comma list of perturbations for dose-response curves.")

@@ -327,6 +327,8 @@ def run_task(
     from ..models import UnsupportedConditionError
 
     t0 = time.perf_counter()
+    if on_step:
+        on_step(f"{task.name} · loading the data and building the folds")
     folds = task.build(data_dir)
     build_s = time.perf_counter() - t0
     n_cond = sum(len(g.conditions) for f in folds for g in f.groups)
@@ -336,7 +338,7 @@ def run_task(
         unsupported: dict[str, str] = {}
         for fold in folds:
             if on_step:
-                on_step(f"{task.name} · {label} · {fold.name}")
+                on_step(f"{task.name} · fitting and scoring {label} · {fold.name}")
             try:
                 fit = fit_fold(task, fold, name, cfg, overrides=(overrides or {}).get(name))
             except UnsupportedConditionError as err:
@@ -358,6 +360,8 @@ def run_task(
             else:
                 res.note = f"{len(unsupported)} of {n_cond} conditions n/a ({first})"
         results[label] = res
+    if on_step:
+        on_step(f"{task.name} · scoring the noise ceiling")
     results[NOISE_CEILING] = _noise_ceiling(task, folds)
     return TaskResult(
         task, [f.name for f in folds], n_cond, results, build_s, folds if keep_predictions else []
@@ -370,12 +374,17 @@ def run_benchmark(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    on_step: Callable[[str], None] | None = None,
     keep_predictions: bool = False,
     overrides: Mapping[str, dict[str, Any]] | None = None,
     on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
 ) -> BenchmarkResult:
     """Run ``models`` (a comma list or names; ``"baselines"`` = each task's own baselines)
-    on ``tasks`` (``on_fit`` as in :func:`run_task`)."""
+    on ``tasks`` (``on_fit`` as in :func:`run_task`).
+
+    ``progress`` shows a transient Rich spinner naming the current step; ``on_step`` is also
+    called with each step's description (loading a task, fitting a model on a fold, scoring
+    the noise ceiling) as it starts."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     ddir = Path(data_dir) if data_dir is not None else None
@@ -395,7 +404,7 @@ def run_benchmark(
                     task,
                     expand_models(spec),
                     data_dir=ddir,
-                    on_step=lambda s: bar.update(job, description=s),
+                    on_step=lambda s: _step(bar, job, s, on_step),
                     keep_predictions=keep_predictions,
                     overrides=overrides,
                     on_fit=on_fit,
@@ -403,6 +412,12 @@ def run_benchmark(
             )
             bar.advance(job)
     return BenchmarkResult(out)
+
+
+def _step(bar: Any, job: Any, text: str, on_step: Callable[[str], None] | None) -> None:
+    bar.update(job, description=text)
+    if on_step is not None:
+        on_step(text)
 
 
 def best_of(result: TaskResult, metric: str, *, decimals: int = 3) -> set[str]:

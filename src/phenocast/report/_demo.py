@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,17 @@ def _html_report(result: BenchmarkResult, out: Path, *, title: str) -> Path:
     )
 
 
+def _stages(console: Console, t0: float, enabled: bool) -> Callable[[str], None]:
+    """A printer of one line per stage, stamped with the time since ``t0``."""
+
+    def say(text: str) -> None:
+        if enabled:
+            stamp = f"[{time.perf_counter() - t0:6.1f} s]"
+            console.print(f"{stamp} {text}", markup=False, highlight=False)
+
+    return say
+
+
 def run_demo(
     out: str | os.PathLike[str],
     *,
@@ -120,30 +132,61 @@ def run_demo(
     tasks: str = DEMO_TASKS,
     models: str = DEMO_MODELS,
     max_epochs: int | None = None,
+    progress: bool = True,
 ) -> Path:
     """Fit every model on real data, predict held-out conditions, score them beside the
     baselines and the noise ceiling, and write ``report.html`` (one self-contained page),
     ``report.md``, ``results.json`` and figures.
 
-    ``max_epochs`` caps the compositional model's training (a quick look; the benchmark
-    scripts never cap it).
+    Parameters
+    ----------
+    out
+        The report folder.
+    data_dir
+        The datasets folder (default: ``$PHENOCAST_DATA_DIR``).
+    console
+        Where the stage lines and the result tables are printed (default: a new Rich console).
+    tasks, models
+        Comma lists of benchmark tasks and models.
+    max_epochs
+        Caps the compositional model's training (a quick look; the benchmark scripts never
+        cap it).
+    progress
+        Print one line per stage (loading each task, fitting each model on each fold,
+        scoring, writing the report), each with the time since the start, and show the
+        compositional model's training progress; ``False`` prints only the result tables.
+
+    Returns
+    -------
+    Path
+        ``out``.
     """
     from rich.console import Console
 
     console = console or Console()
     out = Path(out)
     t0 = time.perf_counter()
+    say = _stages(console, t0, progress)
     console.print(f"[bold]phenocast demo[/bold]: tasks {tasks}; models {models}")
-    overrides = {}
+    train: dict[str, Any] = {} if progress else {"progress": False}
     if max_epochs is not None:
-        overrides["compositional"] = {"train": {"max_epochs": max_epochs}}
+        train["max_epochs"] = max_epochs
+    overrides = {"compositional": {"train": train}} if train else {}
     result = run_benchmark(
-        get_tasks(tasks), models, data_dir=data_dir, keep_predictions=True, overrides=overrides
+        get_tasks(tasks),
+        models,
+        data_dir=data_dir,
+        progress=False,
+        on_step=say,
+        keep_predictions=True,
+        overrides=overrides,
     )
     for table in rich_tables(result, per_fold=False):
         console.print(table)
     seconds = time.perf_counter() - t0
+    say(f"drawing the figures into {out / 'figures'}")
     figures = _figures(result, out)
+    say(f"writing results.json, report.html and report.md to {out}")
     result.write_json(out / "results.json")
     _html_report(result, out, title=f"phenocast demo: {tasks}")
     lines = [
@@ -162,4 +205,5 @@ def run_demo(
         "",
     ]
     atomic_write_text(out / "report.md", "\n".join(lines))
+    say(f"done in {time.perf_counter() - t0:.0f} s")
     return out

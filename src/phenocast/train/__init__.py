@@ -9,7 +9,8 @@ module it trains exposes ``loss(batch, *, adversary_weight, generator)`` returni
 optimisers, the optional adversarial schedule, the seeded noise and the logging.
 :class:`TensorBatches` and :class:`PairedBatches` cut minibatches from in-memory tensors;
 :func:`fit_module` runs the Lightning trainer as a :class:`TrainConfig` says and restores
-the best weights.
+the best weights, showing progress by default (:class:`PlainProgress` where no Rich bar can
+be drawn).
 
 Importing this package is cheap: Lightning loads when a plan or the fit function is used.
 """
@@ -24,6 +25,7 @@ from ._config import (
     DENSE_LIMIT_BYTES,
     LARGE_BATCH,
     LARGE_DATA_ROWS,
+    PROGRESS_SECONDS,
     SMALL_BATCH,
     THREAD_ELEMENTS,
     TrainConfig,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
         fit_module,
         threads,
     )
+    from ._progress import PlainProgress
     from ._stream import BlockBatches
 
 __all__ = [
@@ -52,12 +55,14 @@ __all__ = [
     "DENSE_LIMIT_BYTES",
     "LARGE_BATCH",
     "LARGE_DATA_ROWS",
+    "PROGRESS_SECONDS",
     "SMALL_BATCH",
     "THREAD_ELEMENTS",
     "BlockBatches",
     "FitHistory",
     "NonFiniteLossError",
     "PairedBatches",
+    "PlainProgress",
     "TensorBatches",
     "TrainConfig",
     "TrainingError",
@@ -86,11 +91,13 @@ _PLAN = frozenset(
 )
 #: Names loaded from ``_stream`` (torch) on first use.
 _STREAM = frozenset({"BlockBatches"})
+#: Names loaded from ``_progress`` (Lightning) on first use.
+_PROGRESS = frozenset({"PlainProgress"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in _PLAN or name in _STREAM:
-        module = "._plan" if name in _PLAN else "._stream"
+    if name in _PLAN or name in _STREAM or name in _PROGRESS:
+        module = "._plan" if name in _PLAN else "._stream" if name in _STREAM else "._progress"
         value = getattr(importlib.import_module(module, __name__), name)
         globals()[name] = value
         return value

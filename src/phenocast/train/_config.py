@@ -12,6 +12,7 @@ __all__ = [
     "DENSE_LIMIT_BYTES",
     "LARGE_BATCH",
     "LARGE_DATA_ROWS",
+    "PROGRESS_SECONDS",
     "SMALL_BATCH",
     "THREAD_ELEMENTS",
     "TrainConfig",
@@ -31,6 +32,8 @@ THREAD_ELEMENTS = 1 << 22
 #: ``batch_size=None`` trains with ``SMALL_BATCH`` rows per minibatch, or ``LARGE_BATCH`` when
 #: there are at least ``LARGE_DATA_ROWS`` training rows (more steps per epoch buy little there).
 SMALL_BATCH, LARGE_BATCH, LARGE_DATA_ROWS = 64, 512, 50_000
+#: Seconds between two plain progress lines where no bar can be drawn (``progress=True``).
+PROGRESS_SECONDS = 10.0
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -78,7 +81,10 @@ class TrainConfig:
         Seeds the weights, the validation split, the minibatch order and the model's own
         noise; torch's global random state is left untouched.
     progress
-        Show a Rich progress bar.
+        Show training progress (the default): a Rich progress bar on a terminal or in a
+        notebook; elsewhere (a log file, a pipe) a plain line on stderr at the first epoch,
+        then at most every :data:`phenocast.train.PROGRESS_SECONDS`, and when training ends.
+        ``False`` trains silently.
     checkpoint_dir
         Where Lightning writes the best checkpoint; ``None`` keeps it in memory only.
     accelerator, devices, num_nodes, strategy, precision
@@ -110,7 +116,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     val_fraction: float = 0.1
     seed: int = 0
-    progress: bool = False
+    progress: bool = True
     checkpoint_dir: str | None = None
     accelerator: str = "cpu"
     devices: int | str | list[int] = 1

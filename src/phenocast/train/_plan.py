@@ -301,7 +301,8 @@ def fit_module(
     n_genes: int | None = None,
 ) -> FitHistory:
     """Train as ``config`` says: at most ``max_epochs``, early stopping on the validation
-    loss after ``patience`` epochs without improvement, the progress bar, the checkpoint
+    loss after ``patience`` epochs without improvement, the progress (a Rich bar on a
+    terminal, plain lines on stderr elsewhere, see :data:`PROGRESS_SECONDS`), the checkpoint
     directory, the accelerator, devices and strategy; the best weights are restored.
     ``n_cells`` (rows per epoch, all ranks together) gives the throughput; ``n_genes`` sizes
     the thread count (:func:`phenocast.train.thread_count`). ``train`` / ``val`` are
@@ -309,7 +310,7 @@ def fit_module(
     :class:`phenocast.train.BlockBatches`)."""
     import time
 
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     callbacks: list[pl.Callback] = []
     best = _BestWeights()
@@ -320,9 +321,11 @@ def fit_module(
             callbacks.append(
                 ModelCheckpoint(dirpath=config.checkpoint_dir, monitor="val_loss", save_top_k=1)
             )
-    if config.progress:
-        callbacks.append(RichProgressBar(leave=False))
     from ._config import thread_count
+    from ._progress import progress_callbacks
+
+    shown, lightning_bar = progress_callbacks(config.progress)
+    callbacks += shown
 
     n_threads = (
         thread_count(config, n_genes, n_rows=n_cells) if n_genes is not None else config.num_threads
@@ -338,7 +341,7 @@ def fit_module(
             logger=False,
             callbacks=callbacks,
             enable_checkpointing=checkpoint,
-            enable_progress_bar=config.progress,
+            enable_progress_bar=lightning_bar,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             deterministic=False,
