@@ -24,7 +24,8 @@ def line_folds():
 
 
 def _rows(obs):
-    return set(zip(obs["perturbation"].astype(str), obs["dose"], obs["time"], obs["cell_line"].astype(str), strict=True))  # fmt: skip
+    cols = [obs["perturbation"].astype(str), obs["dose"], obs["time"], obs["cell_line"].astype(str)]
+    return set(zip(*cols, strict=True))
 
 
 def test_time_folds_hold_out_one_compound_at_one_time(time_folds):
@@ -42,7 +43,8 @@ def test_time_folds_hold_out_one_compound_at_one_time(time_folds):
         assert set(cond["perturbation"].astype(str)) == {drug} and set(cond["time"]) == {t}
         # every scored condition has its (drug, dose, line) at the other time in training
         other = {(p, d, ln) for p, d, _, ln in _rows(obs)}
-        assert all((drug, d, ln) in other for d, ln in zip(cond["dose"], cond["cell_line"]))  # noqa: B905
+        pairs = zip(cond["dose"], cond["cell_line"].astype(str), strict=True)
+        assert all((drug, d, ln) in other for d, ln in pairs)
         assert fold.registry.control is None and fold.registry.time_key == "time"
         assert fold.groups[0].controls is None and not fold.groups[0].ctrl.any()
     # 44 vemurafenib 24 h signatures have a 6 h partner; 38 conditions after replicates

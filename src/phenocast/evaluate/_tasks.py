@@ -237,6 +237,7 @@ def _build_cellpainting(split: Literal["A", "B"]) -> Callable[[Path | None], lis
 
 # ------------------------------------------------------------------ l1000 signatures across time
 
+
 def _signature_query(data: AnnData, registry: Registry, *, held_out: np.ndarray) -> QueryGroup:
     """The held-out signatures as one query group without control cells: one condition per
     (perturbation, dose, context), its replicate signatures averaged; Δ against zero."""
@@ -249,8 +250,7 @@ def _signature_query(data: AnnData, registry: Registry, *, held_out: np.ndarray)
     first = [int(np.flatnonzero(codes == g)[0]) for g in range(len(uniq))]
     conditions = sub.obs.iloc[first][registry.condition_columns].copy()
     conditions.index = [
-        f"{r.perturbation} {r.dose:g}uM {r.time:g}h {r.cell_line}"
-        for r in conditions.itertuples()
+        f"{r.perturbation} {r.dose:g}uM {r.time:g}h {r.cell_line}" for r in conditions.itertuples()
     ]
     xd = _dense(x)
     return QueryGroup(
