@@ -53,6 +53,20 @@ class TensorBatches:
         idx = torch.as_tensor(index, dtype=torch.long)
         return self.make(**{k: (None if v is None else v[idx]) for k, v in self.tensors.items()})
 
+    def loader(
+        self, rows: torch.Tensor, *, batch_size: int, shuffle: bool, seed: int
+    ) -> DataLoader:
+        """Minibatches of ``rows`` (``collate_fn`` is this object)."""
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(
+            rows.tolist(),  # type: ignore[arg-type]  # a list of row indices is a dataset
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=self,
+            generator=gen,
+            drop_last=False,
+        )
+
 
 class PairedBatches(TensorBatches):
     """Like :class:`TensorBatches`, adding ``basal_x``: for each perturbed cell the values of a
@@ -99,19 +113,6 @@ class PairedBatches(TensorBatches):
         assert x is not None
         fields["basal_x"] = x[partner]
         return self.make(**fields)
-
-    def loader(
-        self, rows: torch.Tensor, *, batch_size: int, shuffle: bool, seed: int
-    ) -> DataLoader:
-        gen = torch.Generator().manual_seed(seed)
-        return DataLoader(
-            rows.tolist(),  # type: ignore[arg-type]  # a list of row indices is a dataset
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=self,
-            generator=gen,
-            drop_last=False,
-        )
 
 
 class TrainingPlan(pl.LightningModule):

@@ -56,16 +56,23 @@ class AnchorFit:
 def validation_groups(
     adata: AnnData, registry: Registry, *, fraction: float, seed: int
 ) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
-    """Pick perturbed (condition, context) groups whose context has controls, at random among
-    those whose every component also appears in a group that stays in training.
+    """Pick perturbed (condition, context) groups whose context has controls (any context when
+    the data are already relative to control: no control label), at random among those whose
+    every component also appears in a group that stays in training.
 
     Returns a boolean mask of the held-out cells and the (condition key, context) of each group.
     """
     keys = registry.conditions_of(adata).to_numpy()
     ctx = context_of(adata.obs, registry)
     has_ctrl = {c for k, c in zip(keys, ctx, strict=True) if k == CONTROL}
+    relative = registry.control is None
     groups = sorted(
-        {(k, c) for k, c in zip(keys, ctx, strict=True) if k != CONTROL and c in has_ctrl}, key=str
+        {
+            (k, c)
+            for k, c in zip(keys, ctx, strict=True)
+            if k != CONTROL and (relative or c in has_ctrl)
+        },
+        key=str,
     )
     if not groups:
         return np.zeros(adata.n_obs, dtype=bool), []
@@ -128,12 +135,13 @@ def no_validation_reason(adata: AnnData, registry: Registry) -> str:
 
 @dataclass(frozen=True)
 class ValidationGroup:
-    """One held-out (condition, context) group, ready to score: its context's control cells,
-    its conditions row, and the observed mean profiles."""
+    """One held-out (condition, context) group, ready to score: its context's control cells
+    (``None`` for data relative to control), its conditions row, and the observed mean profiles
+    (the control's is zero for relative data)."""
 
     key: str
     context: tuple
-    controls: AnnData
+    controls: AnnData | None
     row: pd.DataFrame
     truth: np.ndarray
     ctrl: np.ndarray
@@ -151,14 +159,15 @@ def prepare_groups(
         here = ctx == str(c)
         in_group = here & (keys == key)
         is_ctrl = here & (keys == CONTROL)
+        relative = registry.control is None
         out.append(
             ValidationGroup(
                 key,
                 c,
-                adata[is_ctrl],
+                None if relative else adata[is_ctrl],
                 adata.obs.loc[in_group, registry.condition_columns].iloc[:1],
                 _mean_rows(x, in_group),
-                _mean_rows(x, is_ctrl),
+                np.zeros(registry.n_vars) if relative else _mean_rows(x, is_ctrl),
             )
         )
     return out
