@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import (
     DATA_PATHS,
     DENSE_LIMIT_BYTES,
+    CHECKPOINT_NAME,
     LARGE_BATCH,
     LARGE_DATA_ROWS,
     SMALL_BATCH,
@@ -33,7 +34,7 @@ from ._config import (
     thread_count,
 )
 from ._data import early_stopping_split
-from ._errors import NonFiniteLossError, TrainingError, TrainingInterrupted
+from ._errors import CheckpointError, NonFiniteLossError, TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._stream import BlockBatches
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "DATA_PATHS",
     "DENSE_LIMIT_BYTES",
     "LARGE_BATCH",
@@ -55,6 +57,7 @@ __all__ = [
     "SMALL_BATCH",
     "THREAD_ELEMENTS",
     "BlockBatches",
+    "CheckpointError",
     "FitHistory",
     "NonFiniteLossError",
     "PairedBatches",
