@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..design import DesignError, gene_priors, propose
-from ._util import DataDir, console, defaults, fail, failing, read_list
+from ._util import DataDir, check_output_file, console, defaults, fail, failing, read_list
 
 PROPOSE = defaults(propose)
 
@@ -30,6 +30,7 @@ def design(
     ] = None,
     data_dir: DataDir = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = PROPOSE["seed"],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Propose the next batch of genes to measure, each with its prediction, uncertainty and
     the reason it was chosen."""
@@ -37,6 +38,7 @@ def design(
 
     from ..data import atomic_write_text
 
+    check_output_file(out, overwrite)
     names = read_list(f"@{candidates}", "candidates")
     if not results.is_file():
         raise fail(f"results file {results} does not exist.")
