@@ -49,7 +49,8 @@ def test_synthetic_writes_the_library_s_data_and_says_so(screen):
 def test_synthetic_refusals(screen, tmp_path):
     root, _ = screen
     again = invoke("synthetic", "--out", root / "s.zarr", "--genes", 5)
-    assert again.exit_code == 2 and f"--out {root / 's.zarr'} exists; pass --overwrite" in again.text
+    assert again.exit_code == 2
+    assert f"--out {root / 's.zarr'} exists; pass --overwrite" in again.text
     bad = invoke("synthetic", "--out", tmp_path / "x.zarr", "--output", "count")
     assert bad.exit_code == 2 and "output must be one of" in bad.text and "'count'" in bad.text
     assert not list(tmp_path.iterdir())

@@ -28,9 +28,7 @@ def invoke(*args: str | Path):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-outputs")
-    data = synthetic(
-        n_genes=20, n_cell_types=1, n_perturbations=3, cells_per_condition=10, seed=1
-    )
+    data = synthetic(n_genes=20, n_cell_types=1, n_perturbations=3, cells_per_condition=10, seed=1)
     data.write_h5ad(root / "train.h5ad")
     reg = register(data, perturbation="perturbation", control="control")
     cfg = CompositionalConfig.from_dict(
@@ -230,3 +228,28 @@ def test_multimodal_train_resumes(mm_data, tmp_path):
     seed = invoke(*args, "--out", tmp_path / "c", "--epochs", "4", "--resume", "--seed", "9")
     assert seed.exit_code == 2
     assert "it was written by a different run (" in seed.text and "seed 0, not 9" in seed.text
+
+
+def test_mi_of_a_readout_with_itself_is_refused(mm_data):
+    result = invoke("multimodal", "mi", mm_data, "--a", "rna", "--b", "rna", "--n-boot", "2")
+    assert result.exit_code == 2
+    assert "--a and --b are both 'rna': a readout shares infinite information" in result.text
+
+
+def test_mi_names_constant_features_and_leaves_them_out(mm_data, tmp_path):
+    from phenocast.multimodal import MultiModalData
+
+    with mudata.set_options(pull_on_update=False):
+        mdata = mudata.read_h5mu(mm_data)
+        rna = mdata.mod["rna"]
+        rna.X[:, [0, 2]] = 1.5
+        mdata.write_h5mu(tmp_path / "const.h5mu")
+    names = list(MultiModalData.from_mudata(mdata).feature_names("rna"))
+    result = invoke(
+        "multimodal", "mi", tmp_path / "const.h5mu", "--a", "rna", "--b", "morphology",
+        "--n-boot", "2", "--groups", "none",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    assert "warning: readout 'rna' has 2 constant feature(s) on these samples" in result.text
+    assert f"({names[0]}, {names[2]}); they carry no information and are left out." in result.text
+    assert "I(rna; morphology) =" in result.text

@@ -26,6 +26,7 @@ from ._util import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import pandas as pd
 
 app = new_app(
@@ -251,6 +252,24 @@ def sample(
     )
 
 
+def _informative(mm: MultiModalData, m: str, rows: np.ndarray) -> np.ndarray:
+    """Readout ``m`` on ``rows`` without its constant features, which are named in a warning
+    (a readout wholly constant is kept whole, for the estimator's own error)."""
+    import numpy as np
+
+    x = mm.matrix(m)[rows]
+    const = (x == x[:1]).all(axis=0) if len(x) else np.zeros(x.shape[1], bool)
+    if const.any() and not const.all():
+        names = list(np.asarray(mm.feature_names(m))[const])
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        console().print(
+            f"[bold yellow]warning:[/bold yellow] readout {m!r} has {len(names)} constant "
+            f"feature(s) on these samples ({shown}); they carry no information and are left out."
+        )
+        return x[:, ~const]
+    return x
+
+
 @app.command()
 def mi(
     data: DataArg,
@@ -288,12 +307,18 @@ def mi(
     for name, m in (("--a", a), ("--b", b)):
         if m not in mm.modalities:
             raise fail(f"{name} {m!r} is not a readout of the data ({', '.join(mm.modalities)}).")
+    if a == b:
+        raise fail(
+            f"--a and --b are both {a!r}: a readout shares infinite information with itself; "
+            "give two different readouts."
+        )
     both = mm.mask(a) & mm.mask(b)
     labels = np.array([c.perturbation for c in mm.conditions], dtype=object)[both]
+    views = {m: _informative(mm, m, both) for m in (a, b)}
     with failing(ValueError):
         est = gaussian_mi(
-            mm.matrix(a)[both],
-            mm.matrix(b)[both],
+            views[a],
+            views[b],
             n_boot=n_boot,
             n_perm=n_perm,
             groups=labels if groups == "perturbation" else None,

@@ -20,9 +20,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._config import (
+    CHECKPOINT_NAME,
     DATA_PATHS,
     DENSE_LIMIT_BYTES,
-    CHECKPOINT_NAME,
     LARGE_BATCH,
     LARGE_DATA_ROWS,
     SMALL_BATCH,
