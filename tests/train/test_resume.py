@@ -17,13 +17,15 @@ from phenocast.train import (
 
 
 class _Linear(torch.nn.Module):
-    def __init__(self, width: int = 3) -> None:
+    def __init__(self, width: int = 3, stop_at: int = 0) -> None:
         super().__init__()
         self.w = torch.nn.Linear(width, 1)
-        self.calls = 0
+        self.calls, self.stop_at = 0, stop_at
 
     def loss(self, batch, *, adversary_weight=0.0, generator=None):
         self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt  # as Ctrl-C would
         mse = (self.w(batch.x[:, : self.w.in_features]).squeeze(-1) - batch.y).pow(2).mean()
         return LossOutput(mse, mse.detach(), mse.new_zeros(()))
 
@@ -39,7 +41,7 @@ class _Batch:
         return self.x.shape[0]
 
 
-def _fit(config: TrainConfig, *, width: int = 3, rows: int = 48):
+def _fit(config: TrainConfig, *, width: int = 3, rows: int = 48, stop_at: int = 0):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 3, generator=gen)
     data = TensorBatches({"x": x, "y": x @ torch.tensor([1.0, -2.0, 0.5])}, _Batch)
@@ -47,7 +49,7 @@ def _fit(config: TrainConfig, *, width: int = 3, rows: int = 48):
     val = torch.utils.data.DataLoader(list(range(48, 64)), batch_size=16, collate_fn=data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
-        module = _Linear(width)
+        module = _Linear(width, stop_at)
     plan = TrainingPlan(module, lr=0.05, weight_decay=0.0)
     return module, fit_module(plan, loader, val, config=config, n_cells=rows)
 
@@ -97,3 +99,22 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
     ckpt.write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match=rf"{ckpt}: not a phenocast training checkpoint"):
         _fit(cfg)
+
+
+def test_ctrl_c_keeps_the_last_finished_epoch_to_resume_from(tmp_path):
+    import signal
+
+    from phenocast.train import TrainingInterrupted
+
+    before = signal.getsignal(signal.SIGINT)
+    cfg = TrainConfig(max_epochs=4, patience=10, checkpoint_dir=str(tmp_path))
+    with pytest.raises(TrainingInterrupted, match=r"in epoch 1; the checkpoint .* holds the las"):
+        _fit(cfg, stop_at=6)  # four loss calls per epoch: stopped in the second
+    signal.signal(signal.SIGINT, before)
+    _, history = _fit(
+        TrainConfig(max_epochs=4, patience=10, checkpoint_dir=str(tmp_path), resume=True)
+    )
+    assert [e["epoch"] for e in history.epochs] == [0, 1, 2, 3]
+    with pytest.raises(TrainingInterrupted, match=r"in epoch 0; nothing was kept"):
+        _fit(TrainConfig(max_epochs=2, checkpoint_dir=str(tmp_path / "new")), stop_at=2)
+    signal.signal(signal.SIGINT, before)

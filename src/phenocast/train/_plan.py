@@ -265,6 +265,7 @@ class _LastCheckpoint(pl.Callback):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.saved = False  # in this run
 
     def on_train_epoch_end(self, trainer: pl.Trainer, plan: Any) -> None:
         import os
@@ -274,6 +275,7 @@ class _LastCheckpoint(pl.Callback):
             trainer.save_checkpoint(tmp)  # every rank takes part; global rank 0 writes
             if trainer.is_global_zero:
                 os.replace(tmp, self.path)
+            self.saved = True
         except BaseException:
             if trainer.is_global_zero:
                 tmp.unlink(missing_ok=True)
@@ -418,13 +420,15 @@ def fit_module(
         callbacks += [EarlyStopping("val_loss", patience=config.patience, mode="min"), best]
     plan.fingerprint = _fingerprint(plan, n_cells, config.seed)
     ckpt: Path | None = None
+    last: _LastCheckpoint | None = None
     start = 0
     if config.checkpoint_dir is not None:
         ckpt = Path(config.checkpoint_dir) / (CHECKPOINT_NAME if run is None else f"{run}.ckpt")
         if config.resume:
             start = _resumable(ckpt, plan.fingerprint) + 1
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        callbacks.append(_LastCheckpoint(ckpt))
+        last = _LastCheckpoint(ckpt)
+        callbacks.append(last)
     if config.progress:
         callbacks.append(RichProgressBar(leave=False))
     from ._config import thread_count
@@ -463,7 +467,7 @@ def fit_module(
             signal.signal(signal.SIGINT, signal.default_int_handler)  # it ignored Ctrl-C
             kept = (
                 f"the checkpoint {ckpt} holds the last finished epoch (resume to continue)."
-                if ckpt is not None and ckpt.is_file()
+                if last is not None and (last.saved or start > 0)
                 else "nothing was kept."
             )
             raise TrainingInterrupted(
