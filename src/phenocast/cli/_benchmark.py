@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._util import DataDir, console, failing
+from ._util import DataDir, check_output_file, check_output_folder, console, failing
 
 
 def benchmark(
@@ -52,11 +52,17 @@ def benchmark(
         typer.Option(min=1, help="Cap the compositional model's training epochs (a quick look)."),
     ] = None,
     data_dir: DataDir = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace existing --json / --markdown files.")
+    ] = False,
 ) -> None:
     """Run models on the benchmark tasks of BENCHMARKS.md and print a table per task."""
     from ..data import atomic_write_text
     from ..evaluate import expand_models, get_tasks, markdown_summary, rich_tables, run_benchmark
 
+    for option, path in (("--json", json_path), ("--markdown", markdown)):
+        if path is not None:
+            check_output_file(path, overwrite, option=option)
     with failing(KeyError):
         tasks = get_tasks(task)
         if model != "baselines":
@@ -126,13 +132,53 @@ def demo(
             help="Print only the result tables: no stage lines, no training progress.",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace the report files of an earlier demo in --out (report.html, "
+            "report.md, results.json, figures/); other files there are left alone."
+        ),
+    ] = False,
 ) -> None:
     """The main job: fit on real data, predict held-out conditions, compare with the
-    baselines, and write a report folder (HTML page, Markdown, JSON, figures)."""
+    baselines, and write a report folder (HTML page, Markdown, JSON, figures).
+
+    The folder may exist; a report already in it is replaced only with --overwrite. The
+    report is written beside it and moved in once complete, so Ctrl-C leaves nothing partial.
+    """
+    import shutil
+    import tempfile
+
     from ..report import run_demo
 
-    with failing(FileNotFoundError):
-        path = run_demo(
-            out, data_dir=data_dir, console=console(), max_epochs=max_epochs, progress=not quiet
-        )
-    console().print(f"[bold green]report written to[/bold green] {path}")
+    check_output_folder(out, DEMO_FILES, overwrite)
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.absolute().parent))
+    try:
+        with failing(FileNotFoundError):
+            run_demo(
+                tmp,
+                data_dir=data_dir,
+                console=console(),
+                max_epochs=max_epochs,
+                progress=not quiet,
+            )
+        _move_into(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    console().print(f"[bold green]report written to[/bold green] {out}")
+
+
+#: What ``demo`` writes into its folder.
+DEMO_FILES = ("report.html", "report.md", "results.json", "figures")
+
+
+def _move_into(src: Path, dst: Path) -> None:
+    """Move every file under ``src`` to the same place under ``dst`` (each by one rename,
+    replacing a file of the same name); other files in ``dst`` stay."""
+    import os
+
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..design import DesignError, gene_priors, hit_curve, propose
-from ._util import DataDir, console, defaults, fail, failing, read_list
+from ._util import DataDir, check_output_file, console, defaults, fail, failing, read_list
 
 PROPOSE = defaults(propose)
 
@@ -45,6 +45,7 @@ def design(
             "(default: the top decile of the measured values)."
         ),
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Propose the next batch of genes to measure, each with its prediction, uncertainty and
     the reason it was chosen. Candidates without features are listed and skipped."""
@@ -52,6 +53,9 @@ def design(
 
     from ..data import atomic_write_text
 
+    check_output_file(out, overwrite)
+    if json_path is not None:
+        check_output_file(json_path, overwrite, option="--json")
     names = read_list(f"@{candidates}", "candidates")
     if not results.is_file():
         raise fail(f"results file {results} does not exist.")

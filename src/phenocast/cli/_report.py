@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from ..report import write_report
-from ._util import ModelDir, console, defaults, fail, failing, load_model, read_h5ad, read_list
+from ._util import (
+    ModelDir,
+    check_output_file,
+    console,
+    defaults,
+    fail,
+    failing,
+    load_model,
+    read_h5ad,
+    read_list,
+)
 
 
 def _read_json(path: Path | None, what: str) -> object:
@@ -48,11 +58,13 @@ def report(
         str | None, typer.Option(help="Comma list of perturbations for dose-response curves.")
     ] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = defaults(write_report)["title"],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing HTML file.")] = False,
 ) -> None:
     """Write one self-contained HTML report of a model and its results."""
     import numpy as np
     import pandas as pd
 
+    check_output_file(out, overwrite)
     model = load_model(model_dir)
     adata = None
     if data is not None:

@@ -21,6 +21,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._config import (
+    CHECKPOINT_NAME,
     DATA_PATHS,
     DENSE_LIMIT_BYTES,
     LARGE_BATCH,
@@ -35,7 +36,7 @@ from ._config import (
     thread_count,
 )
 from ._data import early_stopping_split
-from ._errors import NonFiniteLossError, TrainingError, TrainingInterrupted
+from ._errors import CheckpointError, NonFiniteLossError, TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._stream import BlockBatches
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "DATA_PATHS",
     "DENSE_LIMIT_BYTES",
     "LARGE_BATCH",
@@ -59,6 +61,7 @@ __all__ = [
     "SMALL_BATCH",
     "THREAD_ELEMENTS",
     "BlockBatches",
+    "CheckpointError",
     "FitHistory",
     "NonFiniteLossError",
     "PairedBatches",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "DATA_PATHS",
     "DENSE_LIMIT_BYTES",
     "LARGE_BATCH",
@@ -22,6 +23,8 @@ __all__ = [
     "thread_count",
 ]
 
+#: A run's checkpoint in ``TrainConfig.checkpoint_dir``: its state after the latest epoch.
+CHECKPOINT_NAME = "last.ckpt"
 #: How the training matrix is read (see :class:`TrainConfig`).
 DATA_PATHS = ("auto", "memory", "stream")
 #: ``data_path="auto"`` streams a matrix whose dense float32 size exceeds this.
@@ -85,8 +88,16 @@ class TrainConfig:
         notebook; elsewhere (a log file, a pipe) a plain line on stderr at the first epoch,
         then at most every :data:`phenocast.train.PROGRESS_SECONDS`, and when training ends.
         ``False`` trains silently.
-    checkpoint_dir
-        Where Lightning writes the best checkpoint; ``None`` keeps it in memory only.
+    checkpoint_dir, resume
+        With ``checkpoint_dir``, the run's state after each epoch (epoch count, optimisers,
+        early-stopping count, history and the best weights so far) is written to one file
+        there, :data:`CHECKPOINT_NAME` (a model fitted in several runs, such as an anchored
+        compositional model, writes one file per run), replacing the previous epoch's; a new
+        run without ``resume`` starts afresh and replaces it. ``resume=True`` continues from
+        it up to ``max_epochs`` (raise ``max_epochs`` to train longer); it needs
+        ``checkpoint_dir``, and fitting refuses a missing checkpoint or one written by a
+        different model, configuration or data (:class:`phenocast.train.CheckpointError`).
+        ``None`` keeps no checkpoint.
     accelerator, devices, num_nodes, strategy, precision
         Passed to the Lightning trainer: ``accelerator`` ``"cpu"``, ``"gpu"`` or ``"auto"``;
         ``devices`` a count, ``"auto"`` or a list of device indices; ``strategy`` e.g.
@@ -118,6 +129,7 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     checkpoint_dir: str | None = None
+    resume: bool = False
     accelerator: str = "cpu"
     devices: int | str | list[int] = 1
     num_nodes: int = 1
@@ -151,8 +163,14 @@ class TrainConfig:
         check_number("val_fraction", self.val_fraction, allow_zero=True)
         if not self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction!r}.")
-        if not isinstance(self.progress, bool):
-            raise ValueError(f"progress must be True or False, got {self.progress!r}.")
+        for name in ("progress", "resume"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError(
+                "resume=True needs checkpoint_dir: the folder holding the checkpoint to "
+                "resume from."
+            )
 
     @classmethod
     def from_dict(

@@ -330,7 +330,13 @@ class Compositional:
             )
             try:
                 self.history_ = fit_module(
-                    plan, train, val, config=tcfg, n_cells=len(train_rows), n_genes=reg.n_vars
+                    plan,
+                    train,
+                    val,
+                    config=tcfg,
+                    n_cells=len(train_rows),
+                    n_genes=reg.n_vars,
+                    run=None if rows is None else "anchor-selection",  # its own checkpoint
                 )
             except NonFiniteLossError as err:
                 raise NonFiniteLossError(
