@@ -64,7 +64,7 @@ def test_design_lists_and_skips_candidates_without_features(files):
     assert "skipped 2 candidate(s) with no features (user features): NOPE1, NOPE2" in text
     assert set(pd.read_csv(root / "next.csv")["gene"]) == {"G40", "G41", "G42"}
     (root / "candidates.txt").write_text("NOPE1\nNOPE2\n")
-    result = invoke(root)
+    result = invoke(root, "--overwrite")
     assert result.exit_code == 2
     text = " ".join(result.stdout.split())
     assert "None of the 2 unmeasured candidate(s) has features (user features)" in text
@@ -190,4 +190,5 @@ def test_no_help_text_is_eaten_as_rich_markup():
 def test_report_help_shows_the_design_format():
     result = runner.invoke(app, ["report", "--help"], terminal_width=300)
     assert result.exit_code == 0
-    assert "JSON {strategy: [cumulative hits after" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.replace("│", " ").split())  # the help box wraps lines
+    assert "JSON {strategy: [cumulative hits after" in text
