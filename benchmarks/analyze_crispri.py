@@ -88,7 +88,7 @@ def main() -> None:
     print("| quantity | mean | min–max |")
     print("| --- | --- | --- |")
     rows = [
-        ("within-line split-half corr of Δ (the noise ceiling's question)", list(rel_half.values())),
+        ("within-line split-half corr of Δ (the noise ceiling's question)", [*rel_half.values()]),
         ("within-line reliability, whole sample (Spearman–Brown)", list(rel_full.values())),
         ("same knockdown, two lines: corr of Δ", same_pert),
         ("two different knockdowns, one line: corr of Δ", other_pert),

@@ -223,7 +223,7 @@ CASES = [
     Case("report-design-not-json", lambda f: ["report", f.model, "--out", f.out + ".html", "--design", f.text("d.json", "{x")], ("is not valid JSON",)),
     Case("report-unknown-dose-response", lambda f: ["report", f.model, "--out", f.out + ".html", "--dose-response", "P9"], ("P9",)),
     Case("report-screen-no-columns", lambda f: ["report", f.model, "--out", f.out + ".html", "--screen", f.text("h.csv", "a,b\n1,2\n")], ("lacks the column(s) ['rank', 'perturbation', 'score']",)),
-    Case("report-screen-empty-file", lambda f: ["report", f.model, "--out", f.out + ".html", "--screen", f.text("h.csv", "")], ("h.csv", "not a readable CSV")),
+    Case("report-screen-empty-file", lambda f: ["report", f.model, "--out", f.out + ".html", "--screen", f.text("h.csv", "")], ("h.csv", "is empty")),
     # --- benchmark, data ---------------------------------------------------------------------
     Case("benchmark-unknown-task", lambda f: ["benchmark", "-t", "kang", "-m", "additive"], ("Unknown task 'kang'",)),
     Case("benchmark-unknown-model", lambda f: ["benchmark", "-t", "norman-combos", "-m", "addtive"], ("Unknown model 'addtive'",)),

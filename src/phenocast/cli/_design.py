@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..design import DesignError, gene_priors, hit_curve, propose
-from ._util import DataDir, check_output_file, console, defaults, fail, failing, read_list
+from ._util import DataDir, check_output_file, console, defaults, failing, read_list
 
 PROPOSE = defaults(propose)
 
@@ -49,17 +49,15 @@ def design(
 ) -> None:
     """Propose the next batch of genes to measure, each with its prediction, uncertainty and
     the reason it was chosen. Candidates without features are listed and skipped."""
-    import pandas as pd
 
-    from ..data import atomic_write_text
+    from ..data import atomic_write_text, read_user_csv
 
     check_output_file(out, overwrite)
     if json_path is not None:
         check_output_file(json_path, overwrite, option="--json")
     names = read_list(f"@{candidates}", "candidates")
-    if not results.is_file():
-        raise fail(f"results file {results} does not exist.")
-    measured = pd.read_csv(results)
+    with failing(ValueError):
+        measured = read_user_csv(results, what="results")
     with failing(DesignError), failing(FileNotFoundError, suffix=" (or pass --features)."):
         feats, graph, essential = gene_priors(features, data_dir=data_dir)
     with failing(DesignError, KeyError):

@@ -62,7 +62,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a model and its results."""
     import numpy as np
-    import pandas as pd
+
+    from ..data import read_user_csv
 
     check_output_file(out, overwrite)
     model = load_model(model_dir)
@@ -74,12 +75,8 @@ def report(
             adata = adata[rows].copy()
     hits = None
     if screen_csv is not None:
-        if not screen_csv.is_file():
-            raise fail(f"screen file {screen_csv} does not exist.")
-        try:
-            hits = pd.read_csv(screen_csv)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise fail(f"screen file {screen_csv} is not a readable CSV ({err}).") from None
+        with failing(ValueError):
+            hits = read_user_csv(screen_csv, what="screen")
     names = read_list(dose_response, "dose-response perturbations") if dose_response else None
     with failing(TypeError, ValueError):
         path = write_report(

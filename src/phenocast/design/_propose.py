@@ -221,10 +221,10 @@ def gene_priors(
     from ..featurize import GeneFeatures
 
     if features is not None:
+        from ..data import read_user_csv
+
         path = Path(features)
-        if not path.is_file():
-            raise DesignError(f"features file {path} does not exist.")
-        table = pd.read_csv(path)
+        table = read_user_csv(path, what="features", error=DesignError)
         if "gene" not in table.columns or table.shape[1] < 2:
             raise DesignError(f"{path} needs a 'gene' column and at least one feature column.")
         try:
