@@ -2,7 +2,7 @@
 hits than the graph-neighbour strategy, and does it use the previous batch's results?
 
 Replay on GeneDisco screens (GO features and GO gene graph as in run_active_learning.py; hits =
-top 1 % of the pool): an initial random batch, then a few cycles of a small batch, for
+top 1 % of the screen): an initial random batch, then a few cycles of a small batch, for
 
 * ``random`` and ``kg-exploit`` (the graph-neighbour strategy, which also ranks the shortlist),
 * ``shortlist-random``: the batch drawn at random from that same shortlist — the control that
@@ -112,7 +112,7 @@ def run_one(
         "pool": res.meta["pool"],
         "hits": res.n_hits,
         "hits_found": int(cyc["hits_found"].iloc[-1] - cyc["hits_found"].iloc[0]),
-        "hit_ratio": float(cyc["hit_ratio"].iloc[-1]),
+        "hit_ratio": float(cyc["recall_in_pool"].iloc[-1]),
         "curve": cyc["hits_found"].tolist(),
         "first_batch": res.picks.loc[res.picks["cycle"] == 1, "gene"].tolist(),
         "seconds": res.seconds,

@@ -64,7 +64,7 @@ def run_one(screen: str, oracle: Any, strategy: str, seed: int, prior: tuple) ->
     )  # fmt: skip
     res = loop.run()
     cyc = res.cycles.set_index("cycle")
-    return {"hit_ratio_20": float(cyc.loc[20, "hit_ratio"]), "hits": int(res.n_hits)}
+    return {"hit_ratio_20": float(cyc.loc[20, "recall_in_pool"]), "hits": int(res.n_hits)}
 
 
 def main(argv: list[str] | None = None) -> None:

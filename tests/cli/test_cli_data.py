@@ -49,7 +49,8 @@ def test_synthetic_writes_the_library_s_data_and_says_so(screen):
 def test_synthetic_refusals(screen, tmp_path):
     root, _ = screen
     again = invoke("synthetic", "--out", root / "s.zarr", "--genes", 5)
-    assert again.exit_code == 2 and "exists; pass overwrite=True (CLI: --overwrite)" in again.text
+    assert again.exit_code == 2
+    assert f"--out {root / 's.zarr'} exists; pass --overwrite" in again.text
     bad = invoke("synthetic", "--out", tmp_path / "x.zarr", "--output", "count")
     assert bad.exit_code == 2 and "output must be one of" in bad.text and "'count'" in bad.text
     assert not list(tmp_path.iterdir())
@@ -85,7 +86,7 @@ def test_convert_refusals(screen, tmp_path):
     assert "available layers: none" in layer.text
     (tmp_path / "o.h5ad").write_text("keep me")
     exists = invoke("convert", root / "s.zarr", tmp_path / "o.h5ad")
-    assert exists.exit_code == 2 and "pass overwrite=True (CLI: --overwrite)" in exists.text
+    assert exists.exit_code == 2 and "exists; pass --overwrite to replace it" in exists.text
     assert (tmp_path / "o.h5ad").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.h5ad"]
 

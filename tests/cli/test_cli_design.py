@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,13 +55,24 @@ def test_design_proposes_unmeasured_genes_with_reasons(files, mode, criterion):
         assert len(set(batch["gene"]) & top) >= 7
 
 
+def test_design_lists_and_skips_candidates_without_features(files):
+    root, _ = files
+    (root / "candidates.txt").write_text("G40\nNOPE1\nG41\nNOPE2\nG42\n")
+    result = invoke(root, "--batch-size", "10")
+    assert result.exit_code == 0, result.stdout
+    text = " ".join(result.stdout.split())
+    assert "skipped 2 candidate(s) with no features (user features): NOPE1, NOPE2" in text
+    assert set(pd.read_csv(root / "next.csv")["gene"]) == {"G40", "G41", "G42"}
+    (root / "candidates.txt").write_text("NOPE1\nNOPE2\n")
+    result = invoke(root, "--overwrite")
+    assert result.exit_code == 2
+    text = " ".join(result.stdout.split())
+    assert "None of the 2 unmeasured candidate(s) has features (user features)" in text
+    assert "['NOPE1', 'NOPE2']" in text
+
+
 def test_design_names_bad_input(files):
     root, _ = files
-    (root / "candidates.txt").write_text("G1\nNOPE1\nG2\nNOPE2\n")
-    result = invoke(root)
-    assert result.exit_code == 2
-    assert "2 candidate(s) have no features" in " ".join(result.stdout.split())
-    assert "['NOPE1', 'NOPE2']" in result.stdout
     (root / "candidates.txt").write_text("G50\nG51\n")
     res = pd.read_csv(root / "results.csv")
     pd.concat([res, res.head(1)]).to_csv(root / "results.csv", index=False)
@@ -107,3 +120,75 @@ def test_design_names_a_missing_llm_backend(files, monkeypatch):
     assert result.exit_code == 2
     assert "needs a backend" in " ".join(result.stdout.split())
     assert not (root / "next.csv").exists()
+
+
+def test_design_json_is_what_report_design_reads(files, tmp_path):
+    from phenocast.data import register, synthetic
+    from phenocast.models import Compositional, CompositionalConfig
+
+    root, y = files
+    res = pd.read_csv(root / "results.csv").assign(cycle=[0] * 10 + [1] * 10 + [2] * 10)
+    res.to_csv(root / "results.csv", index=False)
+    result = invoke(root, "--batch-size", "5", "--json", str(root / "curve.json"),
+                    "--hit-threshold", "1.0")  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    curve = json.loads((root / "curve.json").read_text())
+    hits = (y[:30] >= 1.0).reshape(3, 10).sum(axis=1).cumsum().tolist()
+    assert curve == {"batchbald": hits} and hits[-1] > hits[0]
+
+    cells = synthetic(n_genes=12, n_perturbations=2, doses=(1,), cells_per_condition=8, seed=0)
+    cfg = CompositionalConfig.from_dict({"train": {"max_epochs": 1, "progress": False}})
+    Compositional(register(cells, perturbation="perturbation", control="control"), cfg).fit(
+        cells
+    ).save(tmp_path / "model")
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app,
+        ["report", str(tmp_path / "model"), "--out", str(out), "--design",
+         str(root / "curve.json")],
+        terminal_width=300,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    page = out.read_text()
+    assert 'data-figure="active-learning"' in page
+    assert f"batchbald: {hits[-1]} after 3 cycles" in page
+
+
+def test_design_json_names_a_bad_cycle_column(files):
+    root, _ = files
+    res = pd.read_csv(root / "results.csv").assign(cycle="first")
+    res.to_csv(root / "results.csv", index=False)
+    result = invoke(root, "--json", str(root / "curve.json"))
+    assert result.exit_code == 2
+    assert "column 'cycle' must hold whole numbers" in " ".join(result.stdout.split())
+    assert not (root / "curve.json").exists()
+
+
+def _helps(command, path=()):
+    """Every help text of ``command`` and its subcommands, with where it is."""
+    yield (*path, "(help)"), command.help or ""
+    for param in command.params:
+        yield (*path, param.name), getattr(param, "help", None) or ""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _helps(sub, (*path, name))
+
+
+def test_no_help_text_is_eaten_as_rich_markup():
+    import typer
+    from rich.text import Text
+
+    texts = list(_helps(typer.main.get_command(app)))
+    assert len(texts) > 50
+    eaten = {
+        where: text
+        for where, text in texts
+        if Text.from_markup(text).plain != text.replace("\\[", "[")
+    }
+    assert not eaten, eaten
+
+
+def test_report_help_shows_the_design_format():
+    result = runner.invoke(app, ["report", "--help"], terminal_width=300)
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())  # the help box wraps lines
+    assert "JSON {strategy: [cumulative hits after" in text

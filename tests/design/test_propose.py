@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenocast.design import DesignError, gene_priors, propose
+from phenocast.design import DesignError, gene_priors, hit_curve, propose
 from phenocast.featurize import GeneFeatures
 
 
@@ -37,6 +37,32 @@ def test_propose_refuses_what_it_cannot_rank(features_csv):
     with pytest.raises(DesignError, match=r"All 10 measured values are 2\.5: .* mode='explore'"):
         propose(["G15", "G16"], flat, feats, mode="exploit")
     assert len(propose(["G15", "G16"], flat, feats, mode="explore", batch_size=1)) == 1
+
+
+def test_propose_skips_and_lists_candidates_without_features(features_csv):
+    path, x = features_csv
+    feats, _, _ = gene_priors(path)
+    res = pd.DataFrame({"gene": [f"G{i}" for i in range(10)], "value": x[:10, 0]})
+    cands = ["G20", "NOPE2", "G21", "G0", "NOPE1", "G22"]
+    batch = propose(cands, res, feats, batch_size=10)
+    assert set(batch["gene"]) == {"G20", "G21", "G22"}
+    assert batch.attrs["skipped"] == ["NOPE2", "NOPE1"]  # the measured G0 is not "skipped"
+    assert batch.attrs["skipped_reason"] == "no features (user features)"
+    assert propose(["G20"], res, feats).attrs["skipped"] == []
+    with pytest.raises(DesignError, match=r"None of the 2 unmeasured candidate\(s\) has features"):
+        propose(["NOPE1", "G0", "NOPE2"], res, feats)
+
+
+def test_hit_curve_counts_cumulative_hits_per_cycle():
+    res = pd.DataFrame(
+        {"gene": list("abcdef"), "value": [5, 0, 1, 7, 2, 9], "cycle": [2, 0, 0, 1, 1, 2]}
+    )
+    assert hit_curve(res, strategy="ucb", threshold=5) == {"ucb": [0, 1, 3]}
+    assert hit_curve(res.drop(columns="cycle"), strategy="x") == {"x": [1]}  # top decile: 9
+    with pytest.raises(DesignError, match=r"column 'cycle' must hold whole numbers.*1\.5"):
+        hit_curve(res.assign(cycle=[0, 1.5, 0, 0, 0, 0]), strategy="ucb")
+    with pytest.raises(DesignError, match=r"lacks column\(s\) \['value'\]"):
+        hit_curve(res.drop(columns="value"), strategy="ucb")
 
 
 def test_gene_priors_reads_a_features_csv(features_csv):

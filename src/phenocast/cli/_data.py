@@ -11,7 +11,7 @@ import typer
 
 from ..data import convert as convert_file
 from ..data import synthetic as make_synthetic
-from ._util import DataDir, console, defaults, failing
+from ._util import DataDir, check_output_file, console, defaults, failing
 
 CONVERT = defaults(convert_file)
 SYNTHETIC = defaults(make_synthetic)
@@ -85,6 +85,8 @@ def convert(
 ) -> None:
     """Rewrite a large .h5ad / zarr store block by block into the layout that trains fastest:
     chunked dense or CSR, optionally pre-shuffled."""
+    if src.resolve() != dst.resolve():  # the library names that mistake itself
+        check_output_file(dst, overwrite, option="DST")
     started = time.perf_counter()
     with failing(ValueError, FileExistsError):
         out = convert_file(
@@ -129,6 +131,7 @@ def synthetic(
 ) -> None:
     """Write a synthetic perturbation screen with known effects, generated block by block, so
     it can be larger than memory."""
+    check_output_file(out, overwrite)
     started = time.perf_counter()
     with failing(ValueError, FileExistsError):
         adata = make_synthetic(

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..design import DesignError, gene_priors, propose
-from ._util import DataDir, console, defaults, fail, failing, read_list
+from ..design import DesignError, gene_priors, hit_curve, propose
+from ._util import DataDir, check_output_file, console, defaults, failing, read_list
 
 PROPOSE = defaults(propose)
 
@@ -30,17 +30,34 @@ def design(
     ] = None,
     data_dir: DataDir = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = PROPOSE["seed"],
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Also write the hits found so far per lab cycle (the results' optional "
+            "'cycle' column) as JSON for `phenocast report --design`.",
+        ),
+    ] = None,
+    hit_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="A measured value at or above it is a hit in the --json curve "
+            "(default: the top decile of the measured values)."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Propose the next batch of genes to measure, each with its prediction, uncertainty and
-    the reason it was chosen."""
-    import pandas as pd
+    the reason it was chosen. Candidates without features are listed and skipped."""
 
-    from ..data import atomic_write_text
+    from ..data import atomic_write_text, read_user_csv
 
+    check_output_file(out, overwrite)
+    if json_path is not None:
+        check_output_file(json_path, overwrite, option="--json")
     names = read_list(f"@{candidates}", "candidates")
-    if not results.is_file():
-        raise fail(f"results file {results} does not exist.")
-    measured = pd.read_csv(results)
+    with failing(ValueError):
+        measured = read_user_csv(results, what="results")
     with failing(DesignError), failing(FileNotFoundError, suffix=" (or pass --features)."):
         feats, graph, essential = gene_priors(features, data_dir=data_dir)
     with failing(DesignError, KeyError):
@@ -48,5 +65,22 @@ def design(
             names, measured, feats, mode=mode, batch_size=batch_size,  # type: ignore[arg-type]
             acquisition=acquisition, graph=graph, essential=essential, seed=seed,
         )  # fmt: skip
+        curve = None if json_path is None else hit_curve(
+            measured, strategy=str(batch["criterion"].iloc[0]), threshold=hit_threshold
+        )  # fmt: skip
+    con = console()
+    skipped = batch.attrs["skipped"]
+    if skipped:
+        more = f" and {len(skipped) - 30} more" if len(skipped) > 30 else ""
+        con.print(
+            f"skipped {len(skipped)} candidate(s) with {batch.attrs['skipped_reason']}: "
+            f"{', '.join(skipped[:30])}{more}",
+            markup=False,
+        )
     atomic_write_text(out, batch.to_csv(index=False))
-    console().print(f"wrote {len(batch)} proposals ({batch['criterion'].iloc[0]}) to {out}")
+    con.print(f"wrote {len(batch)} proposals ({batch['criterion'].iloc[0]}) to {out}")
+    if curve is not None and json_path is not None:
+        import json
+
+        atomic_write_text(json_path, json.dumps(curve, indent=1) + "\n")
+        con.print(f"wrote the hits per cycle to {json_path} (for `phenocast report --design`)")

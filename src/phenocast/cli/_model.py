@@ -8,11 +8,14 @@ from typing import Annotated
 import typer
 
 from ._util import (
+    CheckpointDir,
     ModelDir,
+    Resume,
     check_output_file,
     console,
     fail,
     failing,
+    interrupted,
     load_model,
     read_config,
     read_h5ad,
@@ -49,14 +52,29 @@ def train(
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+    checkpoint_dir: CheckpointDir = None,
+    resume: Resume = False,
 ) -> None:
-    """Register an .h5ad and fit the compositional model; write a model directory."""
+    """Register an .h5ad and fit the compositional model; write a model directory.
+
+    Ctrl-C stops training and writes no model directory; with --checkpoint-dir the last
+    finished epoch is kept there, and the same command with --resume continues from it.
+    """
     from ..data import register
     from ..models import Compositional, CompositionalConfig
-    from ..train import TrainingInterrupted
+    from ..train import TrainingError, TrainingInterrupted
 
+    cfg = read_config(
+        CompositionalConfig,
+        config,
+        epochs=epochs,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        features=features,
+    )
+    refuse_to_overwrite(out, overwrite)
     adata = read_h5ad(data, "training data")
-    cfg = read_config(CompositionalConfig, config, epochs=epochs, seed=seed, features=features)
     with failing(ValueError):
         reg = register(
             adata,
@@ -67,12 +85,14 @@ def train(
             covariates=tuple(covariate or ()),
             layer=layer,
         )
-    refuse_to_overwrite(out, overwrite)
     try:
-        model = Compositional(reg, cfg).fit(adata)
+        # data the model cannot learn, a failed run, a checkpoint that cannot be resumed
+        with failing(ValueError, TrainingError):
+            model = Compositional(reg, cfg).fit(adata)
     except TrainingInterrupted as err:
-        raise fail(f"interrupted: {err} The model directory {out} was not written.") from None
-    model.save(out, overwrite=overwrite)
+        raise interrupted(f"{err} The model directory {out} was not written.") from None
+    with failing(RuntimeError, suffix=f" The model directory {out} was not written."):
+        model.save(out, overwrite=overwrite)  # an anchor that could not train has no network
     h = model.history_
     assert h is not None  # set by fit
     printer = console()

@@ -10,18 +10,23 @@ import typer
 
 from ..multimodal import MultiModalData, MultiModalModel, gaussian_mi
 from ._util import (
+    CheckpointDir,
     DataDir,
     ModelDir,
+    Resume,
+    check_output_file,
     console,
     defaults,
     fail,
     failing,
+    interrupted,
     new_app,
     read_config,
     refuse_to_overwrite,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import pandas as pd
 
 app = new_app(
@@ -157,16 +162,33 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Override train.max_epochs.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory.")] = False,
+    checkpoint_dir: CheckpointDir = None,
+    resume: Resume = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Fit the multimodal model on every sample of DATA and write a model directory."""
-    from ..multimodal import MultiModalConfig
+    """Fit the multimodal model on every sample of DATA and write a model directory.
 
-    cfg = read_config(MultiModalConfig, config, epochs=epochs, seed=seed)
+    Ctrl-C stops training and writes no model directory; with --checkpoint-dir the last
+    finished epoch is kept there, and the same command with --resume continues from it.
+    """
+    from ..multimodal import MultiModalConfig
+    from ..train import TrainingInterrupted
+
+    cfg = read_config(
+        MultiModalConfig,
+        config,
+        epochs=epochs,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
     refuse_to_overwrite(out, overwrite)
     mm = _read_data(data, perturbation=perturbation, dose=dose, control=control, data_dir=data_dir)
-    with failing(ValueError):
-        model = MultiModalModel(cfg).fit(mm)
+    try:
+        with failing(ValueError):
+            model = MultiModalModel(cfg).fit(mm)
+    except TrainingInterrupted as err:
+        raise interrupted(f"{err} The model directory {out} was not written.") from None
     model.save(out, overwrite=overwrite)
     h = model.history_
     assert h is not None  # set by fit
@@ -196,12 +218,14 @@ def predict(
     dose: Dose = MUDATA["dose"],
     control: Control = MUDATA["control"],
     data_dir: DataDir = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Predict the TARGET readout of DATA's samples from their SOURCE readout(s).
 
     Writes an .h5ad: predictive means in X, predictive variances in layers["variance"]; one
     row per sample with a source measured.
     """
+    check_output_file(out, overwrite)
     model = _load_model(model_dir)
     mm = _read_data(data, perturbation=perturbation, dose=dose, control=control, data_dir=data_dir)
     with failing(ValueError, KeyError):  # KeyError: an unknown readout
@@ -217,6 +241,7 @@ def generate(
     conditions: ConditionsCsv,
     target: Annotated[str, typer.Option("--target", "-t", help="Readout to generate.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5ad.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     extrapolate: Extrapolate = False,
 ) -> None:
     """Generate the TARGET readout of perturbations from the perturbation alone.
@@ -225,6 +250,7 @@ def generate(
     within each component's trained range (--extrapolate allows others, marked in obs
     column 'extrapolated').
     """
+    check_output_file(out, overwrite)
     model = _load_model(model_dir)
     table = _read_conditions(conditions, model)
     with failing(KeyError), failing(ValueError, prefix=f"{conditions}: "):
@@ -240,6 +266,7 @@ def sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5mu.")],
     n_draws: Annotated[int, typer.Option(help="Draws per condition.")] = SAMPLE["n_draws"],
     seed: Annotated[int | None, typer.Option(help="Seed of the draws.")] = SAMPLE["seed"],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     extrapolate: Extrapolate = False,
 ) -> None:
     """Joint draws of every readout of the conditions (one latent per draw), as .h5mu."""
@@ -247,6 +274,7 @@ def sample(
 
     from ..data import atomic_write
 
+    check_output_file(out, overwrite)
     model = _load_model(model_dir)
     table = _read_conditions(conditions, model)
     with failing(ValueError, prefix=f"{conditions}: "):
@@ -261,6 +289,24 @@ def sample(
         f"wrote {n_draws} joint draws of {len(table)} condition(s) × "
         f"{', '.join(draws.mod)} to {out}"
     )
+
+
+def _informative(mm: MultiModalData, m: str, rows: np.ndarray) -> np.ndarray:
+    """Readout ``m`` on ``rows`` without its constant features, which are named in a warning
+    (a readout wholly constant is kept whole, for the estimator's own error)."""
+    import numpy as np
+
+    x = mm.matrix(m)[rows]
+    const = (x == x[:1]).all(axis=0) if len(x) else np.zeros(x.shape[1], bool)
+    if const.any() and not const.all():
+        names = list(np.asarray(mm.feature_names(m))[const])
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        console().print(
+            f"[bold yellow]warning:[/bold yellow] readout {m!r} has {len(names)} constant "
+            f"feature(s) on these samples ({shown}); they carry no information and are left out."
+        )
+        return x[:, ~const]
+    return x
 
 
 @app.command()
@@ -300,12 +346,18 @@ def mi(
     for name, m in (("--a", a), ("--b", b)):
         if m not in mm.modalities:
             raise fail(f"{name} {m!r} is not a readout of the data ({', '.join(mm.modalities)}).")
+    if a == b:
+        raise fail(
+            f"--a and --b are both {a!r}: a readout shares infinite information with itself; "
+            "give two different readouts."
+        )
     both = mm.mask(a) & mm.mask(b)
     labels = np.array([c.perturbation for c in mm.conditions], dtype=object)[both]
+    views = {m: _informative(mm, m, both) for m in (a, b)}
     with failing(ValueError):
         est = gaussian_mi(
-            mm.matrix(a)[both],
-            mm.matrix(b)[both],
+            views[a],
+            views[b],
             n_boot=n_boot,
             n_perm=n_perm,
             groups=labels if groups == "perturbation" else None,

@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from ..report import write_report
-from ._util import ModelDir, console, defaults, fail, failing, load_model, read_h5ad, read_list
+from ._util import (
+    ModelDir,
+    check_output_file,
+    console,
+    defaults,
+    fail,
+    failing,
+    load_model,
+    read_h5ad,
+    read_list,
+)
 
 
 def _read_json(path: Path | None, what: str) -> object:
@@ -38,17 +48,24 @@ def report(
     ] = None,
     design_json: Annotated[
         Path | None,
-        typer.Option("--design", help="JSON {strategy: [hits found after each cycle]}."),
+        typer.Option(
+            "--design",
+            help="JSON {strategy: \\[cumulative hits after each cycle]}, as "
+            "`phenocast design --json` writes it.",
+        ),
     ] = None,
     dose_response: Annotated[
         str | None, typer.Option(help="Comma list of perturbations for dose-response curves.")
     ] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = defaults(write_report)["title"],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing HTML file.")] = False,
 ) -> None:
     """Write one self-contained HTML report of a model and its results."""
     import numpy as np
-    import pandas as pd
 
+    from ..data import read_user_csv
+
+    check_output_file(out, overwrite)
     model = load_model(model_dir)
     adata = None
     if data is not None:
@@ -58,9 +75,8 @@ def report(
             adata = adata[rows].copy()
     hits = None
     if screen_csv is not None:
-        if not screen_csv.is_file():
-            raise fail(f"screen file {screen_csv} does not exist.")
-        hits = pd.read_csv(screen_csv)
+        with failing(ValueError):
+            hits = read_user_csv(screen_csv, what="screen")
     names = read_list(dose_response, "dose-response perturbations") if dose_response else None
     with failing(TypeError, ValueError):
         path = write_report(

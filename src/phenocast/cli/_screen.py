@@ -96,8 +96,8 @@ def screen(
                 f"--shard writes the shard's result as JSON for `phenocast screen-merge`; give "
                 f"--out a .json file (e.g. shards/0.json), not {out}."
             )
-    model = load_model(model_dir)
     check_output_file(out, overwrite)
+    model = load_model(model_dir)
     names = read_list(perturbations, "perturbations") if perturbations else None
     dose_list = None
     if doses is not None:
@@ -142,12 +142,14 @@ def screen_merge(
         typer.Argument(help="Every shard's .json from `phenocast screen --shard I/N`."),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Hits CSV to write.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Merge the shards of a screen into its top hits CSV (as one process would write it).
 
     Refuses shards of different screens (naming what differs), a shard given twice and
     missing shards (naming their indices).
     """
+    check_output_file(out, overwrite)
     with failing(ScreenError):
         result = merge(shards)
     result.to_csv(out)

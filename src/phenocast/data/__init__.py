@@ -13,7 +13,7 @@ from ._datasets import (
     list_datasets,
     load,
 )
-from ._io import atomic_write, atomic_write_text, json_safe, write_json
+from ._io import atomic_write, atomic_write_text, json_safe, read_user_csv, write_json
 from ._loaders import (
     CELLPAINTING_NOMINAL_DOSES_UM,
     PathLike,
@@ -132,6 +132,7 @@ __all__ = [
     "parse_conditions",
     "pseudobulk",
     "read",
+    "read_user_csv",
     "register",
     "row_blocks",
     "synthetic",

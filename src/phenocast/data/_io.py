@@ -1,4 +1,5 @@
-"""Safe file writing: never leave a half-written user file behind."""
+"""Safe file writing (never leave a half-written user file behind) and reading a user's CSV
+with a named error."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_text", "json_safe", "write_json"]
+__all__ = ["atomic_write", "atomic_write_text", "json_safe", "read_user_csv", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -78,3 +79,28 @@ def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1
     final newline; another type than those ``json_safe`` knows raises ``TypeError``."""
     text = json.dumps(json_safe(obj), indent=indent, allow_nan=False)
     return atomic_write_text(path, text + "\n")
+
+
+def read_user_csv(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    error: type[Exception] = ValueError,
+    **options: Any,
+) -> Any:
+    """Read a CSV file a user gave (``pandas.read_csv`` with ``options``).
+
+    A missing file, an empty one, one that is not UTF-8 text or that pandas cannot parse
+    raises ``error`` naming ``what`` and the file, instead of pandas' own exception.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} file {path} does not exist.")
+    try:
+        return pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError:
+        raise error(f"{what} file {path} is empty; it needs a header line and rows.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise error(f"{what} file {path} is not a readable CSV file ({err}).") from None

@@ -12,7 +12,7 @@ from ._acquisition import (
 from ._llm import LLMAcquisition
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
-from ._propose import DesignError, gene_priors, propose
+from ._propose import DesignError, gene_priors, hit_curve, propose
 from ._surrogates import (
     SURROGATES,
     BayesianRidge,
@@ -42,6 +42,7 @@ __all__ = [
     "Selection",
     "Surrogate",
     "gene_priors",
+    "hit_curve",
     "make_acquisition",
     "make_surrogate",
     "propose",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..featurize import GeneFeatures
     from ..knowledge import GeneGraph
 
-__all__ = ["DesignError", "gene_priors", "propose"]
+__all__ = ["DesignError", "gene_priors", "hit_curve", "propose"]
 
 #: The acquisition each mode uses unless one is named.
 MODES = {"explore": "batchbald", "exploit": "kg-exploit"}
@@ -52,12 +52,20 @@ def propose(
     results
         Measurements so far: columns ``gene`` and ``value`` (one row per gene).
     features
-        Gene features; candidates without features are refused by name.
+        Gene features. Unmeasured candidates without features cannot be ranked: they are
+        left out of the batch and listed in ``attrs["skipped"]``; only when no unmeasured
+        candidate has features is the call refused.
     mode
         ``"explore"`` (joint information gain, BatchBALD-style) or ``"exploit"`` (graph
         neighbours of the best results, else the highest predictions).
     acquisition
         Any registered acquisition, overriding ``mode``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pick. ``attrs["skipped"]`` lists the unmeasured candidates left out for
+        want of features (in the candidates' order) and ``attrs["skipped_reason"]`` says why.
     """
     if mode not in MODES:
         raise DesignError(f"mode must be 'explore' or 'exploit', not {mode!r}.")
@@ -79,16 +87,18 @@ def propose(
     dup = sorted({c for c in cands if cands.count(c) > 1})
     if dup:
         raise DesignError(f"candidates lists {dup[:10]} more than once.")
-    no_feat = features.missing(cands)
-    if no_feat:
-        raise DesignError(
-            f"{len(no_feat)} candidate(s) have no features ({features.method}) and cannot be "
-            f"ranked: {no_feat[:30]}. Remove them or give features that cover them."
-        )
     measured = set(genes)
     open_cands = [c for c in cands if c not in measured]
     if not open_cands:
         raise DesignError("Every candidate has already been measured.")
+    skipped = features.missing(open_cands)
+    if len(skipped) == len(open_cands):
+        raise DesignError(
+            f"None of the {len(open_cands)} unmeasured candidate(s) has features "
+            f"({features.method or 'the features given'}), so none can be ranked: "
+            f"{skipped[:30]}. Give features that cover them (e.g. a --features CSV)."
+        )
+    open_cands = [c for c in open_cands if c in features]
     if batch_size < 1:
         raise DesignError(f"batch_size must be >= 1, got {batch_size}.")
     train = [(g, v) for g, v in zip(genes, values, strict=True) if g in features]
@@ -122,7 +132,7 @@ def propose(
         acq = make_acquisition("greedy")
     sel = acq.select(ctx, min(batch_size, len(pool)))
     pred = model.predict(x[sel.indices])
-    return pd.DataFrame(
+    batch = pd.DataFrame(
         {
             "rank": np.arange(1, len(sel.indices) + 1),
             "gene": names[sel.indices],
@@ -132,6 +142,61 @@ def propose(
             "reason": sel.reasons,
         }
     )
+    batch.attrs["skipped"] = list(skipped)
+    batch.attrs["skipped_reason"] = f"no features ({features.method or 'the features given'})"
+    return batch
+
+
+def hit_curve(
+    results: pd.DataFrame, *, strategy: str, threshold: float | None = None
+) -> dict[str, list[int]]:
+    """The lab campaign so far as ``{strategy: [cumulative hits after each cycle]}``: what
+    :func:`phenocast.report.write_report` draws as its active-learning curve (``design=``)
+    and ``phenocast report --design`` reads.
+
+    Parameters
+    ----------
+    results
+        Measurements so far: columns ``gene`` and ``value``, and optionally ``cycle`` (the lab
+        cycle, an integer, that measured each gene; without it everything is one cycle).
+    strategy
+        The curve's name in the report (e.g. the acquisition that chose the batches).
+    threshold
+        A measured value at or above it is a hit; ``None``: the top decile of the measured
+        values (their 90th percentile), as the ``hit-model`` acquisition defines hits.
+
+    Returns
+    -------
+    dict
+        One key, ``strategy``, with the number of hits measured up to and including each
+        cycle, in cycle order.
+    """
+    missing_cols = [c for c in ("gene", "value") if c not in results.columns]
+    if missing_cols:
+        raise DesignError(
+            f"results lacks column(s) {missing_cols}; it needs 'gene' and 'value' (and "
+            f"optionally 'cycle'); it has {list(results.columns)}."
+        )
+    values = pd.to_numeric(results["value"], errors="coerce")
+    if values.isna().any():
+        bad = results["gene"][values.isna()].astype(str).tolist()
+        raise DesignError(f"results has no numeric value for {bad[:10]}.")
+    if values.empty:
+        raise DesignError("results has no measurements; a hit curve needs at least one.")
+    if "cycle" in results.columns:
+        cycle = pd.to_numeric(results["cycle"], errors="coerce")
+        bad_rows = cycle.isna() | (cycle != cycle.round())
+        if bad_rows.any():
+            bad = results["cycle"][bad_rows].tolist()
+            raise DesignError(
+                f"results column 'cycle' must hold whole numbers (the lab cycle of each gene), "
+                f"got {bad[:10]}."
+            )
+    else:
+        cycle = pd.Series(0, index=results.index)
+    cut = float(np.quantile(values, 0.9)) if threshold is None else float(threshold)
+    hits = (values >= cut).groupby(cycle).sum().sort_index()
+    return {str(strategy): [int(n) for n in np.cumsum(hits.to_numpy())]}
 
 
 def gene_priors(
@@ -156,10 +221,10 @@ def gene_priors(
     from ..featurize import GeneFeatures
 
     if features is not None:
+        from ..data import read_user_csv
+
         path = Path(features)
-        if not path.is_file():
-            raise DesignError(f"features file {path} does not exist.")
-        table = pd.read_csv(path)
+        table = read_user_csv(path, what="features", error=DesignError)
         if "gene" not in table.columns or table.shape[1] < 2:
             raise DesignError(f"{path} needs a 'gene' column and at least one feature column.")
         try:

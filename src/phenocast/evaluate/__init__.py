@@ -15,6 +15,20 @@ from ._calibration import (
     calibrate_fold,
     calibration_summary,
 )
+from ._celleval import (
+    CELL_EVAL_CEILING,
+    CELL_EVAL_CONTROL,
+    CELL_EVAL_PERT_COL,
+    CELLS_MEAN,
+    CELLS_PER_CELL,
+    CellEvalScorer,
+    CellEvalScores,
+    cell_eval,
+    cell_eval_pair,
+    predicted_cells,
+    score_cell_eval,
+    unscorable,
+)
 from ._folds import first_folds, subsample_groups, training_groups, validation_split
 from ._runner import (
     NOISE_CEILING,
@@ -44,12 +58,19 @@ from ._tasks import GROUPS, TASKS, Fold, QueryGroup, Task, get_tasks
 
 __all__ = [
     "CALIBRATION_METHODS",
+    "CELLS_MEAN",
+    "CELLS_PER_CELL",
+    "CELL_EVAL_CEILING",
+    "CELL_EVAL_CONTROL",
+    "CELL_EVAL_PERT_COL",
     "GROUPS",
     "NOISE_CEILING",
     "TASKS",
     "BaselineRecord",
     "BenchmarkResult",
     "CalibrationSetup",
+    "CellEvalScorer",
+    "CellEvalScores",
     "FitRecord",
     "Fold",
     "FoldFit",
@@ -61,6 +82,8 @@ __all__ = [
     "TaskRun",
     "calibrate_fold",
     "calibration_summary",
+    "cell_eval",
+    "cell_eval_pair",
     "expand_models",
     "first_folds",
     "fit_fold",
@@ -70,15 +93,18 @@ __all__ = [
     "metrics",
     "peak_rss_mb",
     "predict_groups",
+    "predicted_cells",
     "rich_tables",
     "run_benchmark",
     "run_task",
+    "score_cell_eval",
     "score_fold",
     "speed_report",
     "subsample_groups",
     "sweep_report",
     "sweep_task",
     "training_groups",
+    "unscorable",
     "validation_split",
 ]
 

@@ -96,6 +96,13 @@ class TaskResult:
     models: dict[str, ModelResult]
     seconds_build: float
     fold_data: list[Fold] = field(default_factory=list, repr=False)
+    #: metrics added beside the task's own (e.g. cell-eval's) → whether higher is better
+    extra_metrics: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The task's metrics, then the extra ones."""
+        return (*self.task.metrics, *(m for m in self.extra_metrics if m not in self.task.metrics))
 
 
 @dataclass
@@ -111,7 +118,7 @@ class BenchmarkResult:
             "tasks": {
                 t.task.name: {
                     "description": t.task.description,
-                    "metrics": list(t.task.metrics),
+                    "metrics": list(t.metrics),
                     "folds": t.folds,
                     "n_conditions": t.n_conditions,
                     "models": {name: r.to_dict() for name, r in t.models.items()},
@@ -320,15 +327,20 @@ def run_task(
     on_step: Callable[[str], None] | None = None,
     keep_predictions: bool = False,
     overrides: Mapping[str, dict[str, Any]] | None = None,
+    on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
 ) -> TaskResult:
     """Build a task's folds and evaluate every model on them.
 
     ``overrides`` maps a model name to config options applied last (``"train"`` merged key by
-    key), e.g. ``{"compositional": {"train": {"max_epochs": 5}}}``.
+    key), e.g. ``{"compositional": {"train": {"max_epochs": 5}}}``. ``on_fit`` is called
+    with (task, model label, fold, fit) after each fold's fit, while the fitted model is at
+    hand (a second yardstick scores it there; see :class:`~phenocast.evaluate.CellEvalScorer`).
     """
     from ..models import UnsupportedConditionError
 
     t0 = time.perf_counter()
+    if on_step:
+        on_step(f"{task.name} · loading the data and building the folds")
     folds = task.build(data_dir)
     build_s = time.perf_counter() - t0
     n_cond = sum(len(g.conditions) for f in folds for g in f.groups)
@@ -338,12 +350,14 @@ def run_task(
         unsupported: dict[str, str] = {}
         for fold in folds:
             if on_step:
-                on_step(f"{task.name} · {label} · {fold.name}")
+                on_step(f"{task.name} · fitting and scoring {label} · {fold.name}")
             try:
                 fit = fit_fold(task, fold, name, cfg, overrides=(overrides or {}).get(name))
             except UnsupportedConditionError as err:
                 res.status, res.note, res.values = "n/a", str(err), {}
                 break
+            if on_fit is not None:
+                on_fit(task, label, fold, fit)
             res.fit_seconds[fold.name] = fit.fit_seconds
             res.predict_seconds[fold.name] = fit.predict_seconds
             unsupported.update({f"{fold.name}/{c}": why for c, why in fit.unsupported.items()})
@@ -358,6 +372,8 @@ def run_task(
             else:
                 res.note = f"{len(unsupported)} of {n_cond} conditions n/a ({first})"
         results[label] = res
+    if on_step:
+        on_step(f"{task.name} · scoring the noise ceiling")
     results[NOISE_CEILING] = _noise_ceiling(task, folds)
     return TaskResult(
         task, [f.name for f in folds], n_cond, results, build_s, folds if keep_predictions else []
@@ -370,11 +386,17 @@ def run_benchmark(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    on_step: Callable[[str], None] | None = None,
     keep_predictions: bool = False,
     overrides: Mapping[str, dict[str, Any]] | None = None,
+    on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
 ) -> BenchmarkResult:
     """Run ``models`` (a comma list or names; ``"baselines"`` = each task's own baselines)
-    on ``tasks``."""
+    on ``tasks`` (``on_fit`` as in :func:`run_task`).
+
+    ``progress`` shows a transient Rich spinner naming the current step; ``on_step`` is also
+    called with each step's description (loading a task, fitting a model on a fold, scoring
+    the noise ceiling) as it starts."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     ddir = Path(data_dir) if data_dir is not None else None
@@ -394,19 +416,27 @@ def run_benchmark(
                     task,
                     expand_models(spec),
                     data_dir=ddir,
-                    on_step=lambda s: bar.update(job, description=s),
+                    on_step=lambda s: _step(bar, job, s, on_step),
                     keep_predictions=keep_predictions,
                     overrides=overrides,
+                    on_fit=on_fit,
                 )
             )
             bar.advance(job)
     return BenchmarkResult(out)
 
 
+def _step(bar: Any, job: Any, text: str, on_step: Callable[[str], None] | None) -> None:
+    bar.update(job, description=text)
+    if on_step is not None:
+        on_step(text)
+
+
 def best_of(result: TaskResult, metric: str, *, decimals: int = 3) -> set[str]:
     """Labels of the best-scoring models on ``metric`` (ties at ``decimals`` all count; the
     noise ceiling is excluded)."""
-    sign = 1 if HIGHER_IS_BETTER.get(metric, True) else -1
+    higher = result.extra_metrics.get(metric, HIGHER_IS_BETTER.get(metric, True))
+    sign = 1 if higher else -1
     scored = {
         name: round(sign * r.mean(metric), decimals)
         for name, r in result.models.items()

@@ -63,14 +63,14 @@ def _rows(result: TaskResult, *, per_fold: bool) -> list[tuple[str, str, list[st
     for name in order:
         r = result.models[name]
         if r.status != "ok":
-            rows.append((name, "", ["—"] * len(result.task.metrics), "", r.note))
+            rows.append((name, "", ["—"] * len(result.metrics), "", r.note))
             continue
         if per_fold and len(result.folds) > 1:
             for fold in result.folds:
-                cells = [_fmt(r.per_fold(m).get(fold, math.nan)) for m in result.task.metrics]
+                cells = [_fmt(r.per_fold(m).get(fold, math.nan)) for m in result.metrics]
                 fit = r.fit_seconds.get(fold)
                 rows.append((name, fold, cells, "" if fit is None else f"{fit:.2f}", ""))
-        cells = [_fmt(r.mean(m)) for m in result.task.metrics]
+        cells = [_fmt(r.mean(m)) for m in result.metrics]
         fit_total = sum(r.fit_seconds.values())
         rows.append((name, "mean", cells, f"{fit_total:.2f}" if r.fit_seconds else "", r.note))
     return rows
@@ -83,21 +83,21 @@ def rich_tables(result: BenchmarkResult, *, per_fold: bool = True) -> list[Table
 
     tables = []
     for tr in result.tasks:
-        best = {m: best_of(tr, m) for m in tr.task.metrics}
+        best = {m: best_of(tr, m) for m in tr.metrics}
         table = Table(
             title=f"{tr.task.name} — {tr.task.description} ({tr.n_conditions} held-out conditions)",
             title_justify="left",
         )
         table.add_column("model")
         table.add_column("fold")
-        for m in tr.task.metrics:
+        for m in tr.metrics:
             table.add_column(m, justify="right")
         table.add_column("fit s", justify="right")
         table.add_column("note", overflow="fold", max_width=40)
         for name, fold, cells, fit, note in _rows(tr, per_fold=per_fold):
             styled = [
                 f"[bold]{c}[/bold]" if fold == "mean" and name in best[m] else c
-                for c, m in zip(cells, tr.task.metrics, strict=True)
+                for c, m in zip(cells, tr.metrics, strict=True)
             ]
             style = "dim" if name == NOISE_CEILING else None
             table.add_row(escape(name), fold, *styled, fit, escape(note), style=style)
@@ -109,14 +109,13 @@ def markdown_summary(result: BenchmarkResult) -> str:
     """Markdown: one table per task with the mean of each metric (best models in bold)."""
     out = []
     for tr in result.tasks:
-        best = {m: best_of(tr, m) for m in tr.task.metrics}
+        best = {m: best_of(tr, m) for m in tr.metrics}
         out.append(f"**{tr.task.name}** — {tr.task.description}, {tr.n_conditions} conditions\n")
-        out.append("| model | " + " | ".join(tr.task.metrics) + " | fit s | note |")
-        out.append("|---" * (len(tr.task.metrics) + 3) + "|")
+        out.append("| model | " + " | ".join(tr.metrics) + " | fit s | note |")
+        out.append("|---" * (len(tr.metrics) + 3) + "|")
         for name, _fold, cells, fit, note in _rows(tr, per_fold=False):
             cells = [
-                f"**{c}**" if name in best[m] else c
-                for c, m in zip(cells, tr.task.metrics, strict=True)
+                f"**{c}**" if name in best[m] else c for c, m in zip(cells, tr.metrics, strict=True)
             ]
             note = re.sub(r"^[a-z-]+: ", "", note).replace("|", "/")
             out.append(f"| {name} | " + " | ".join(cells) + f" | {fit} | {note} |")

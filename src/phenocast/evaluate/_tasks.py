@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..data import Registry, group_means, register
+from ..data import Registry, context_of, group_means, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -238,6 +238,87 @@ def _build_cellpainting(split: Literal["A", "B"]) -> Callable[[Path | None], lis
     return build
 
 
+# ------------------------------------------------------------------ l1000 signatures across time
+
+
+def _signature_query(data: AnnData, registry: Registry, *, held_out: np.ndarray) -> QueryGroup:
+    """The held-out signatures as one query group without control cells: one condition per
+    (perturbation, dose, context), its replicate signatures averaged; Δ against zero."""
+    sub = data[held_out]
+    conds = registry.conditions_of(sub).to_numpy()
+    keys = [f"{k}|{c}" for k, c in zip(conds, context_of(sub.obs, registry), strict=True)]
+    codes, uniq = pd.factorize(pd.Series(keys))
+    x = registry.matrix(sub)
+    truth, _ = group_means(x, codes)
+    first = [int(np.flatnonzero(codes == g)[0]) for g in range(len(uniq))]
+    conditions = sub.obs.iloc[first][registry.condition_columns].copy()
+    conditions.index = [
+        f"{r.perturbation} {r.dose:g}uM {r.time:g}h {r.cell_line}" for r in conditions.itertuples()
+    ]
+    xd = _dense(x)
+    return QueryGroup(
+        controls=None,
+        conditions=conditions,
+        truth=np.asarray(truth, dtype=np.float64),
+        ctrl=np.zeros(data.n_vars),
+        cells=[xd[codes == g] for g in range(len(uniq))],
+    )
+
+
+def _register_ds(train: AnnData) -> Registry:
+    return register(
+        train,
+        perturbation="perturbation",
+        control=None,
+        dose="dose",
+        time="time",
+        covariates=["cell_line"],
+    )
+
+
+def _build_l1000_time(data_dir: Path | None) -> list[Fold]:
+    """One fold per (compound, time): all its signatures leave training; those whose
+    (compound, dose, line) was also measured at the other time are predicted."""
+    from ..data import load_l1000_cmapr_ds
+
+    a = load_l1000_cmapr_ds(data_dir=data_dir)
+    obs = a.obs
+    drug, time = obs["perturbation"].astype(str), obs["time"].to_numpy(dtype=float)
+    triple = drug + "|" + obs["dose"].map("{:g}".format) + "|" + obs["cell_line"].astype(str)
+    folds = []
+    for d in sorted(drug.unique()):
+        for t in sorted(set(time[(drug == d).to_numpy()])):
+            held = (drug == d).to_numpy() & (time == t)
+            other_time = set(triple[(drug == d).to_numpy() & (time != t)])
+            scored = held & triple.isin(other_time).to_numpy()
+            train = a[~held].copy()
+            reg = _register_ds(train)
+            group = _signature_query(a, reg, held_out=scored)
+            folds.append(Fold(f"{d}-{t:g}h", train, reg, [group]))
+    return folds
+
+
+def _build_l1000_cellline(data_dir: Path | None) -> list[Fold]:
+    """One fold per cell line that measured every compound at every time: all its signatures
+    leave training and are predicted."""
+    from ..data import load_l1000_cmapr_ds
+
+    a = load_l1000_cmapr_ds(data_dir=data_dir)
+    obs = a.obs
+    line = obs["cell_line"].astype(str)
+    n_drug_times = obs.groupby(line.to_numpy())[["perturbation", "time"]].apply(
+        lambda f: len(f.drop_duplicates())
+    )
+    n_all = obs["perturbation"].nunique() * obs["time"].nunique()
+    folds = []
+    for ln in sorted(n_drug_times.index[n_drug_times == n_all]):
+        held = (line == ln).to_numpy()
+        train = a[~held].copy()
+        reg = _register_ds(train)
+        folds.append(Fold(ln, train, reg, [_signature_query(a, reg, held_out=held)]))
+    return folds
+
+
 # ------------------------------------------------------------------ drug-synergy
 
 
@@ -264,6 +345,7 @@ def _build_synergy(data_dir: Path | None) -> list[Fold]:
 
 
 PROFILE_DOSE = ("pearson_delta", "r2")
+PROFILE_SIGNATURE = ("pearson_delta", "r2", "mse_top20_deg", "l2")
 
 #: Baselines the compositional model may anchor to on every task; the fit picks one (and the
 #: blend) on validation groups of the training data, never on the held-out conditions.
@@ -278,10 +360,11 @@ ANCHOR_CANDIDATES = (
 )
 
 
-def _anchored(first: str) -> dict[str, dict[str, Any]]:
-    """Compositional options: the task's reference baseline first (it wins ties), then the rest."""
-    rest = tuple(b for b in ANCHOR_CANDIDATES if b != first)
-    return {"compositional": {"anchor": (first, *rest)}}
+def _anchored(first: str, *extra: str) -> dict[str, dict[str, Any]]:
+    """Compositional options: the task's reference baseline first (it wins ties), then the
+    task's own ``extra`` candidates, then the rest."""
+    rest = tuple(b for b in ANCHOR_CANDIDATES if b != first and b not in extra)
+    return {"compositional": {"anchor": (first, *extra, *rest)}}
 
 
 TASKS: dict[str, Task] = {
@@ -353,6 +436,24 @@ TASKS: dict[str, Task] = {
             extrapolate=True,
         ),
         Task(
+            "l1000-time",
+            "L1000 signatures: every signature of one compound at one time held out (6 folds)",
+            PROFILE_SIGNATURE,
+            ("no-change", "mean-shift", "transfer", "nearest-time", "covariate-mean"),
+            _build_l1000_time,
+            data="lincs_l1000",
+            model_options=_anchored("nearest-time", "covariate-mean"),
+        ),
+        Task(
+            "l1000-cellline",
+            "L1000 signatures: every signature of one cell line held out (6 folds)",
+            PROFILE_SIGNATURE,
+            ("no-change", "mean-shift", "transfer", "transfer-same-time"),
+            _build_l1000_cellline,
+            data="lincs_l1000",
+            model_options=_anchored("transfer-same-time"),
+        ),
+        Task(
             "drug-synergy",
             "synergy of unseen drug pairs in a cell line (5 DeepSynergy folds)",
             ("pearson", "rmse"),
@@ -368,6 +469,7 @@ TASKS: dict[str, Task] = {
 GROUPS = {
     "l1000-dose": ("l1000-dose-a", "l1000-dose-b"),
     "cellpainting-dose": ("cellpainting-dose-a", "cellpainting-dose-b"),
+    "l1000-signatures": ("l1000-time", "l1000-cellline"),
 }
 
 

@@ -14,6 +14,7 @@ Two estimators, both returning an :class:`MIEstimate` in nats:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,6 +26,8 @@ __all__ = ["MIEstimate", "gaussian_mi", "gaussian_mi_from_covariance", "predicti
 
 # candidate PCA sizes per view when n_components is None (each capped by the view's rank)
 _GRID = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+# a canonical correlation within this of 1 is a linear dependence, not a measurement
+_COLLINEAR = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,47 @@ def _as_views(xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"xa has {out[0].shape[0]} rows but xb has {out[1].shape[0]}; rows must be the "
             "same samples in the same order."
         )
+    for name, arr in (("xa", out[0]), ("xb", out[1])):
+        const = _constant_columns(arr)
+        if 0 < const.size < arr.shape[1]:  # a wholly constant view is refused later
+            warnings.warn(
+                f"{name} has {const.size} constant feature(s) (columns {_listed(const)}); "
+                "they carry no information and are ignored.",
+                UserWarning,
+                stacklevel=3,
+            )
     return out[0], out[1]
+
+
+def _constant_columns(x: np.ndarray) -> np.ndarray:
+    """Indices of the columns of ``x`` that hold one value in every row.
+
+    >>> _constant_columns(np.array([[1.0, 2.0, 3.0], [1.0, 5.0, 3.0]])).tolist()
+    [0, 2]
+    """
+    x = np.asarray(x)
+    if x.shape[0] == 0:
+        return np.arange(0)
+    return np.flatnonzero((x == x[:1]).all(axis=0))
+
+
+def _listed(index: np.ndarray, limit: int = 8) -> str:
+    shown = ", ".join(str(int(i)) for i in index[:limit])
+    return f"{shown}, …" if index.size > limit else shown
+
+
+def _check_not_collinear(plugin: Mapping[str, Any], n: int) -> None:
+    """Refuse views one of which is a linear function of the other: a canonical correlation
+    of 1 (to rounding) makes the joint covariance singular and the Gaussian MI infinite; the
+    estimator would report a large number set only by its numerical clip."""
+    rho = plugin.get("canonical_correlations", ())
+    if rho and max(rho) > 1 - _COLLINEAR:
+        raise ValueError(
+            f"xb is a linear function of xa (canonical correlation {max(rho):.12f} on {n} "
+            "samples): their joint covariance is singular and the Gaussian mutual information "
+            "is infinite, which no finite estimate represents. Compare two different readouts, "
+            "or drop the features one readout copies from the other."
+        )
 
 
 def _interval(
@@ -431,6 +474,16 @@ def gaussian_mi(
         (the unshrunk in-sample value with the exact Wishart log-determinant bias removed:
         unbiased for Gaussian data and fixed projections, but noisy), and
         ``canonical_correlations`` (in-sample, unshrunk).
+
+    Raises
+    ------
+    ValueError
+        Besides bad arguments: ``xa`` and ``xb`` identical, or one a linear function of the
+        other (a canonical correlation of 1 to within 1e-9). Their mutual information is
+        infinite; a finite value (it used to be hundreds of nats with a tight interval) would
+        only reflect the estimator's numerical clip, so none is returned. A view that is
+        constant over the samples is refused too; constant features in a view only warn
+        (``UserWarning`` naming their columns), as they are ignored.
     """
     xa, xb = _as_views(xa, xb)
     _check_common(n_boot, confidence)
@@ -458,10 +511,18 @@ def gaussian_mi(
         rng = np.random.default_rng(seed)
         n_train = n - -(-n // n_folds)
         models = _models(n_components, shrinkage, xa.shape[1], xb.shape[1], n_train)
+        if xa.shape == xb.shape and np.array_equal(xa, xb):
+            raise ValueError(
+                "xa and xb are the same matrix (a readout against itself?): their mutual "
+                "information is infinite, which no finite estimate represents. Compare two "
+                "different readouts."
+            )
         terms = _crossfit(xa, xb, _fold_of(group_ids, n_folds, rng), models)
         means = terms.mean(axis=1)
         best = int(np.argmax(means))
         value = float(means[best])
+        plugin = _plugin(xa, xb, models[best])
+        _check_not_collinear(plugin, n)
         se_cf = float(terms[best].std(ddof=1) / math.sqrt(n))
         boot = np.empty(int(n_boot))
         for b in range(int(n_boot)):
@@ -469,7 +530,6 @@ def gaussian_mi(
             boot[b] = _crossfit(
                 xa[idx], xb[idx], _fold_of(copy, n_folds, rng), [models[best]]
             ).mean()
-        plugin = _plugin(xa, xb, models[best])
         null = np.array(
             [
                 _crossfit(xa, xb[rng.permutation(n)], _fold_of(group_ids, n_folds, rng), models)

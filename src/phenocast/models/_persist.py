@@ -2,14 +2,17 @@
 version, the model's config and metadata), ``registry.json`` (what the model knows of its
 data: genes / features, categories, package version) and ``weights.pt`` (a plain tensor
 state dict read back with ``weights_only=True``, so loading never executes code from the
-file). Each file is written to a temporary file and renamed; ``config.json`` comes last, so a
-directory with one is complete.
+file). A new directory is written as a temporary sibling and renamed into place; a directory
+replaced in place loses its ``config.json`` first and has each file written to a temporary
+file and renamed, ``config.json`` last, so a directory with one is complete.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +62,27 @@ def write_model_dir(
         raise FileExistsError(f"{path} exists and is not a directory.")
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise FileExistsError(f"{path} is not empty; pass overwrite=True to replace the model.")
-    path.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "phenocast_version": __version__}
-    atomic_write(path / "weights.pt", lambda p: torch.save(tensors, p))
-    atomic_write_text(path / "registry.json", registry)
-    atomic_write_text(path / "config.json", json.dumps(meta, indent=1))
+    if path.exists() and any(path.iterdir()):  # replaced in place: other files are kept
+        (path / "config.json").unlink(missing_ok=True)  # incomplete until rewritten last
+        atomic_write(path / "weights.pt", lambda p: torch.save(tensors, p))
+        atomic_write_text(path / "registry.json", registry)
+        atomic_write_text(path / "config.json", json.dumps(meta, indent=1))
+        return path
+    # a new directory is written beside its place and renamed onto it: all or nothing
+    path.absolute().parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.absolute().parent))
+    try:
+        torch.save(tensors, tmp / "weights.pt")
+        (tmp / "registry.json").write_text(registry, encoding="utf-8")
+        (tmp / "config.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's folder is private
+        os.replace(tmp, path)  # onto nothing or an empty directory
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return path
 
 

@@ -5,11 +5,11 @@ curves and screen hits. Each function takes arrays and returns a :class:`~matplo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._figures import _figure
+from ._figures import LEGEND_FONTSIZE, _figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -82,7 +82,7 @@ def latent_map(
     groups: Sequence[str] | None = None,
     labels: Sequence[str] | None = None,
     max_groups: int = 10,
-    max_labels: int = 40,
+    max_labels: int = 25,
     title: str = "",
 ) -> Figure:
     """Rows of ``x`` on their first two principal components.
@@ -95,12 +95,14 @@ def latent_map(
         A category per row used for colour; the ``max_groups`` most frequent keep their own
         colour, the rest are drawn grey as ``"other"``.
     labels
-        A text label per row; only the ``max_labels`` rows farthest from the centre are
-        labelled, so dense maps stay readable.
+        A text label per row. Rows are labelled from the farthest from the centre inwards, each
+        label at the first of a few positions around its point where it overlaps no label
+        already placed and stays inside the axes; rows whose label fits nowhere stay unlabelled,
+        and at most ``max_labels`` are labelled, so dense maps stay readable.
     """
     coords, explained = pca_2d(x)
     n = coords.shape[0]
-    fig = _figure(figsize=(6.0, 4.8))
+    fig = _figure(figsize=(6.4, 5.0))
     ax = fig.subplots()
     size = 6 if n > 2000 else 14 if n > 200 else 30
     if groups is not None:
@@ -119,26 +121,78 @@ def latent_map(
             ax.scatter(
                 coords[rows, 0], coords[rows, 1], s=size, alpha=0.7, lw=0, label=_legend(name)
             )
-        ax.legend(fontsize=7, markerscale=1.5, loc="best", frameon=False)
+        ax.legend(fontsize=LEGEND_FONTSIZE, markerscale=1.5, loc="best", framealpha=0.8)
     else:
         ax.scatter(coords[:, 0], coords[:, 1], s=size, alpha=0.8, color="#4c72b0", lw=0)
-    if labels is not None:
-        if len(labels) != n:
-            raise ValueError(f"latent_map: {len(labels)} labels for {n} rows.")
-        order = np.argsort(-np.linalg.norm(coords, axis=1), kind="stable")[:max_labels]
-        for i in order:
-            ax.annotate(
-                plain_text(labels[i]),
-                coords[i],
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"latent_map: {len(labels)} labels for {n} rows.")
     ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% of variance)")
     ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)")
     ax.set_title(plain_text(title), fontsize=10)
     fig.tight_layout()
+    if labels is not None and n and max_labels > 0:
+        # Labels are placed after the layout is final: their offsets are in points, so a later
+        # change of the axes' size would move them against each other.
+        order = np.argsort(-np.linalg.norm(coords, axis=1), kind="stable")[: 8 * max_labels]
+        _place_labels(ax, coords[order], [labels[i] for i in order], max_labels=max_labels)
     return fig
+
+
+# Candidate positions of a label around its point: (dx, dy) in points, alignment.
+_SPOTS = (
+    (3, 3, "left", "bottom"),
+    (-3, 3, "right", "bottom"),
+    (3, -3, "left", "top"),
+    (-3, -3, "right", "top"),
+    (5, 0, "left", "center"),
+    (-5, 0, "right", "center"),
+    (0, 5, "center", "bottom"),
+    (0, -5, "center", "top"),
+)
+
+
+def _place_labels(ax: Any, xy: np.ndarray, labels: Sequence[str], *, max_labels: int) -> None:
+    """Greedily label the points ``xy`` in order, skipping a label that fits nowhere."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = ax.figure
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    ax.set_xlim(ax.get_xlim())  # freeze the view: labels must not rescale it
+    ax.set_ylim(ax.get_ylim())
+    frame = ax.get_window_extent(renderer)
+    placed: list[Any] = []
+    for point, label in zip(xy, labels, strict=True):
+        if len(placed) == max_labels:
+            break
+        for dx, dy, ha, va in _SPOTS:
+            text = ax.annotate(
+                plain_text(label),
+                point,
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=LEGEND_FONTSIZE,
+            )
+            box = text.get_window_extent(renderer)
+            inside = (
+                box.x0 >= frame.x0
+                and box.x1 <= frame.x1
+                and box.y0 >= frame.y0
+                and box.y1 <= frame.y1
+            )
+            if inside and not any(_overlap(box, other) for other in placed):
+                placed.append(box)
+                break
+            text.remove()
+
+
+def _overlap(a: Any, b: Any, pad: float = 1.0) -> bool:
+    """Whether two display-space boxes overlap or come closer than ``pad`` pixels."""
+    return not (
+        a.x1 + pad <= b.x0 or b.x1 + pad <= a.x0 or a.y1 + pad <= b.y0 or b.y1 + pad <= a.y0
+    )
 
 
 def dose_curves(
@@ -161,7 +215,7 @@ def dose_curves(
         raise ValueError("dose_curves needs at least one panel.")
     cols = min(max_cols, n)
     rows = int(np.ceil(n / cols))
-    fig = _figure(figsize=(4.2 * cols, 3.3 * rows))
+    fig = _figure(figsize=(3.5 * cols, 3.2 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (title, doses, values, genes) in zip(axes.ravel(), panels, strict=False):
         doses = np.asarray(doses, dtype=float)
@@ -177,7 +231,7 @@ def dose_curves(
         ax.set_title(plain_text(title), fontsize=9)
         ax.set_xlabel("log10 dose")
         ax.set_ylabel("predicted change vs lowest dose")
-        ax.legend(fontsize=6, loc="best", frameon=False)
+        ax.legend(fontsize=LEGEND_FONTSIZE, loc="best", framealpha=0.8)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -208,7 +262,7 @@ def reliability_plot(
     ax.set_xlabel("nominal coverage of central interval")
     ax.set_ylabel("empirical coverage")
     ax.set_title(plain_text(title), fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=LEGEND_FONTSIZE + 1, loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -227,7 +281,7 @@ def active_learning_curves(
     ax.set_xlabel(plain_text(xlabel))
     ax.set_ylabel("cumulative hits")
     ax.set_title(plain_text(title), fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    ax.legend(fontsize=LEGEND_FONTSIZE + 1, loc="upper left", frameon=False)
     fig.tight_layout()
     return fig
 
@@ -254,7 +308,7 @@ def screen_bars(
     ax = fig.subplots()
     ys = np.arange(vals.size)
     ax.barh(ys, vals, xerr=xerr, color="#4c72b0", ecolor="#333333", capsize=2)
-    ax.set_yticks(ys, [plain_text(x) for x in labels], fontsize=7)
+    ax.set_yticks(ys, [plain_text(x) for x in labels], fontsize=LEGEND_FONTSIZE)
     ax.invert_yaxis()
     ax.axvline(0, color="grey", lw=0.5)
     ax.set_xlabel(plain_text(xlabel))

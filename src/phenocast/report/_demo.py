@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,10 @@ from ..evaluate import (
     NOISE_CEILING,
     BenchmarkResult,
     get_tasks,
-    markdown_summary,
     rich_tables,
     run_benchmark,
 )
+from ._bench import lead_metric, markdown_tables
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -36,21 +37,20 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 
 def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
-    from ..plot import delta_scatter, metric_bars
+    from ..plot import delta_scatter
+    from ._bench import benchmark_bars
 
     written = []
+    tasks = result.to_dict()["tasks"]
     for tr in result.tasks:
-        metric = tr.task.metrics[0] if tr.task.name != "kang-ood-celltype" else "pearson_delta"
-        values = {
-            n: r.mean(metric)
-            for n, r in tr.models.items()
-            if n != NOISE_CEILING and r.status == "ok"
-        }
-        ceiling = tr.models[NOISE_CEILING].mean(metric)
-        fig = metric_bars(values, metric=metric, title=tr.task.name, ceiling=ceiling)
-        path = out / "figures" / f"{tr.task.name}_{metric}.png"
-        _save_figure(fig, path)
-        written.append(path)
+        # The bar chart of the report's page: the metric its table leads with, fold error bars.
+        bars = benchmark_bars(tr.task.name, tasks[tr.task.name])
+        metric = lead_metric(tr.task.metrics)
+        if bars is not None:
+            fig, metric = bars
+            path = out / "figures" / f"{tr.task.name}_{metric}.png"
+            _save_figure(fig, path)
+            written.append(path)
         panels = _task_panels(tr, metric, n_conditions=10)
         fig = delta_scatter(panels)
         path = out / "figures" / f"{tr.task.name}_pred_vs_obs.png"
@@ -62,31 +62,43 @@ def _figures(result: BenchmarkResult, out: Path) -> list[Path]:
 def _task_panels(
     tr: Any, metric: str, *, n_conditions: int, prefix: str = ""
 ) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
-    """Observed vs predicted Δ of the first fold's held-out conditions, for the two models
-    with the best mean ``metric``."""
+    """Observed vs predicted Δ of held-out conditions, for the two models with the best mean
+    ``metric``: every fold's first condition, then more of each fold in turn, up to
+    ``n_conditions`` (more when the task has more folds: every fold is shown)."""
     values = {
         n: r.mean(metric) for n, r in tr.models.items() if n != NOISE_CEILING and r.status == "ok"
     }
     ranked = sorted((n for n in values if np.isfinite(values[n])), key=lambda n: -values[n])
-    fold = tr.fold_data[0]
-    group = fold.groups[0]
+    per_fold = []
+    for fold in tr.fold_data:
+        items = []
+        for g, group in enumerate(fold.groups):
+            for i, label in enumerate(group.conditions.index):
+                preds = {
+                    n: tr.models[n].predictions[fold.name][g][i] - group.ctrl
+                    for n in ranked[:2]
+                    if fold.name in tr.models[n].predictions
+                }
+                several = len(tr.fold_data) > 1 and str(fold.name) not in str(label)
+                title = f"{prefix}{fold.name} · {label}" if several else f"{prefix}{label}"
+                items.append((title, group.truth[i] - group.ctrl, preds))
+        per_fold.append(items)
     panels = []
-    for i, label in enumerate(group.conditions.index[:n_conditions]):
-        preds = {
-            n: tr.models[n].predictions[fold.name][0][i] - group.ctrl
-            for n in ranked[:2]
-            if fold.name in tr.models[n].predictions
-        }
-        panels.append((f"{prefix}{label}", group.truth[i] - group.ctrl, preds))
+    for depth in range(max(map(len, per_fold), default=0)):
+        for items in per_fold:
+            if depth < len(items) and (depth == 0 or len(panels) < n_conditions):
+                panels.append(items[depth])
     return panels
 
 
 def _heldout_panels(result: BenchmarkResult) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
-    """The report's panels: six conditions per task."""
+    """The report's panels: six conditions per task (one per fold if it has more folds)."""
     return [
         panel
         for tr in result.tasks
-        for panel in _task_panels(tr, "pearson_delta", n_conditions=6, prefix=f"{tr.task.name}: ")
+        for panel in _task_panels(
+            tr, lead_metric(tr.task.metrics), n_conditions=6, prefix=f"{tr.task.name}: "
+        )
     ]
 
 
@@ -101,6 +113,17 @@ def _html_report(result: BenchmarkResult, out: Path, *, title: str) -> Path:
     )
 
 
+def _stages(console: Console, t0: float, enabled: bool) -> Callable[[str], None]:
+    """A printer of one line per stage, stamped with the time since ``t0``."""
+
+    def say(text: str) -> None:
+        if enabled:
+            stamp = f"[{time.perf_counter() - t0:6.1f} s]"
+            console.print(f"{stamp} {text}", markup=False, highlight=False)
+
+    return say
+
+
 def run_demo(
     out: str | os.PathLike[str],
     *,
@@ -109,30 +132,61 @@ def run_demo(
     tasks: str = DEMO_TASKS,
     models: str = DEMO_MODELS,
     max_epochs: int | None = None,
+    progress: bool = True,
 ) -> Path:
     """Fit every model on real data, predict held-out conditions, score them beside the
     baselines and the noise ceiling, and write ``report.html`` (one self-contained page),
     ``report.md``, ``results.json`` and figures.
 
-    ``max_epochs`` caps the compositional model's training (a quick look; the benchmark
-    scripts never cap it).
+    Parameters
+    ----------
+    out
+        The report folder.
+    data_dir
+        The datasets folder (default: ``$PHENOCAST_DATA_DIR``).
+    console
+        Where the stage lines and the result tables are printed (default: a new Rich console).
+    tasks, models
+        Comma lists of benchmark tasks and models.
+    max_epochs
+        Caps the compositional model's training (a quick look; the benchmark scripts never
+        cap it).
+    progress
+        Print one line per stage (loading each task, fitting each model on each fold,
+        scoring, writing the report), each with the time since the start, and show the
+        compositional model's training progress; ``False`` prints only the result tables.
+
+    Returns
+    -------
+    Path
+        ``out``.
     """
     from rich.console import Console
 
     console = console or Console()
     out = Path(out)
     t0 = time.perf_counter()
+    say = _stages(console, t0, progress)
     console.print(f"[bold]phenocast demo[/bold]: tasks {tasks}; models {models}")
-    overrides = {}
+    train: dict[str, Any] = {} if progress else {"progress": False}
     if max_epochs is not None:
-        overrides["compositional"] = {"train": {"max_epochs": max_epochs}}
+        train["max_epochs"] = max_epochs
+    overrides = {"compositional": {"train": train}} if train else {}
     result = run_benchmark(
-        get_tasks(tasks), models, data_dir=data_dir, keep_predictions=True, overrides=overrides
+        get_tasks(tasks),
+        models,
+        data_dir=data_dir,
+        progress=False,
+        on_step=say,
+        keep_predictions=True,
+        overrides=overrides,
     )
     for table in rich_tables(result, per_fold=False):
         console.print(table)
     seconds = time.perf_counter() - t0
+    say(f"drawing the figures into {out / 'figures'}")
     figures = _figures(result, out)
+    say(f"writing results.json, report.html and report.md to {out}")
     result.write_json(out / "results.json")
     _html_report(result, out, title=f"phenocast demo: {tasks}")
     lines = [
@@ -144,11 +198,12 @@ def run_demo(
         "The noise ceiling scores one random half of each held-out condition's cells",
         "against the other half.",
         "",
-        markdown_summary(result),
+        markdown_tables(result.to_dict()),
         "## Figures",
         "",
         *[f"![{p.stem}](figures/{p.name})" for p in figures],
         "",
     ]
     atomic_write_text(out / "report.md", "\n".join(lines))
+    say(f"done in {time.perf_counter() - t0:.0f} s")
     return out

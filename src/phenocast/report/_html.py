@@ -6,13 +6,9 @@ no external address, so it can be mailed, archived or opened offline. Every sect
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import html
-import io
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import RegistrationError, atomic_write_text
-from ..metrics import HIGHER_IS_BETTER
+from ._bench import _benchmark_section
 from ._inputs import (
     _check_adata,
     _check_benchmark,
@@ -32,10 +28,10 @@ from ._inputs import (
     _check_model,
     _check_screen,
 )
+from ._markup import Cell, _cells, _esc, _figure_html, _fmt, _format_column, _short, _table
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
-    from matplotlib.figure import Figure
 
     from ..models import Compositional
 
@@ -50,7 +46,6 @@ _MAX_PANELS = 20
 _MAX_SCREEN_ROWS = 100
 _SCREEN_BARS = 20
 _DOSE_POINTS = 25
-_NOISE_CEILING = "noise-ceiling"
 # Columns phenocast's screen writes; any other text column is a context (e.g. cell_type).
 _SCREEN_KNOWN = frozenset(
     "rank perturbation dose order score effect uncertainty non_additivity target_similarity "
@@ -76,68 +71,16 @@ h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;marg
 .meta{color:#666;font-size:.9rem}nav ul{columns:2;font-size:.95rem}
 table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.85rem}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.table-scroll{max-width:100%;overflow-x:auto;margin:.6rem 0 1rem}.table-scroll table{margin:0}
+td{max-width:28rem;overflow-wrap:break-word}td.cut{cursor:help}
+table[data-table="screen-hits"] td{white-space:nowrap}
 td.best{font-weight:700;background:#e6f2e6}tr.ceiling td{color:#777;font-style:italic}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#444;margin-top:.3rem}
 .missing{background:#fafafa;border-left:4px solid #ccc;padding:.5rem 1rem}
 .note{color:#666;font-size:.85rem}
 """
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return "—" if math.isnan(value) else f"{float(value):.4g}"
-    return str(value)
-
-
-def _figure_html(fig: Figure, name: str, caption: str, *, dpi: int = 100) -> str:
-    """``fig`` as a ``<figure>`` with an embedded PNG; ``caption`` is plain text."""
-    buf = io.BytesIO()
-    # No "Software" text chunk: the page (even inside its images) names no external address.
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (
-        f'<figure><img data-figure="{_esc(name)}" alt="{_esc(caption.split(".")[0])}" '
-        f'src="data:image/png;base64,{data}"><figcaption>{_esc(caption)}</figcaption></figure>'
-    )
-
-
-def _table(
-    header: Sequence[str],
-    rows: Iterable[Sequence[tuple[object, str]]],
-    *,
-    row_classes: Sequence[str] | None = None,
-) -> str:
-    """An HTML table; each cell is ``(value, css class)`` and every value is escaped."""
-    out = ["<table><thead><tr>", *(f"<th>{_esc(h)}</th>" for h in header), "</tr></thead><tbody>"]
-    for i, row in enumerate(rows):
-        out.append(f'<tr class="{row_classes[i]}">' if row_classes else "<tr>")
-        out += [f'<td class="{css}">{_esc(_fmt(value))}</td>' for value, css in row]
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _cells(values: Iterable[object]) -> list[tuple[object, str]]:
-    return [
-        (v, "num" if isinstance(v, int | float | np.number) and not isinstance(v, bool) else "")
-        for v in values
-    ]
 
 
 # ---------------------------------------------------------------------------- sections
@@ -223,9 +166,11 @@ def _latent_perturbations(model: Compositional) -> str:
     # Embedding row j belongs to the registry's j-th component.
     emb = weight[[model.registry.components.index(c) for c in comps]]
     fig = latent_map(emb, labels=comps, title="perturbation embeddings")
+    n_labels = len(fig.axes[0].texts)
     caption = (
         f"Learned embeddings of the {len(comps)} trained perturbations on their first two "
-        "principal components; at most 40 (the farthest from the centre) are labelled."
+        f"principal components; {n_labels} are labelled, from the farthest from the centre "
+        "inwards, skipping any whose label would overlap another."
     )
     return _figure_html(fig, "latent-perturbations", caption)
 
@@ -280,75 +225,6 @@ def _dose_section(model: Compositional, names: list[str]) -> str:
     return _figure_html(dose_curves(panels), "dose-response", caption.strip())
 
 
-def _mean_of(entry: Mapping[str, Any], metric: str) -> float:
-    value = (entry.get("metrics") or {}).get(metric)
-    value = value.get("mean") if isinstance(value, Mapping) else value
-    return float(value) if isinstance(value, int | float) else float("nan")
-
-
-def _benchmark_task(task: str, info: Mapping[str, Any], figure_name: str) -> str:
-    from ..plot import metric_bars, plain_text
-
-    models: Mapping[str, Any] = info["models"]
-    metrics = list(
-        info.get("metrics") or sorted({k for e in models.values() for k in e.get("metrics", {})})
-    )
-    order = sorted(models, key=lambda m: m == _NOISE_CEILING)  # the ceiling last
-    means = {m: {k: _mean_of(models[m], k) for k in metrics} for m in order}
-    rows, best = [], {}
-    for k in metrics:  # the best on each metric (ties at 3 decimals all count)
-        sign = 1 if HIGHER_IS_BETTER.get(k, True) else -1
-        scored = {
-            m: round(sign * means[m][k], 3)
-            for m in order
-            if m != _NOISE_CEILING
-            and models[m].get("status", "ok") == "ok"
-            and math.isfinite(means[m][k])
-        }
-        best[k] = {m for m, v in scored.items() if v == max(scored.values())}
-    for m in order:
-        status, note = str(models[m].get("status", "ok")), str(models[m].get("note", ""))
-        cells = [(means[m][k], "num best" if m in best[k] else "num") for k in metrics]
-        rows.append([(m, ""), *cells, (f"{status}: {note}" if note else status, "")])
-    head = task + (f" — {info['description']}" if info.get("description") else "")
-    if info.get("n_conditions") is not None:
-        head += f" ({info['n_conditions']} held-out conditions)"
-    arrows = [f"{k} {'↑' if HIGHER_IS_BETTER.get(k, True) else '↓'}" for k in metrics]
-    classes = ["ceiling" if m == _NOISE_CEILING else "" for m in order]
-    out = f"<h3>{_esc(head)}</h3>" + _table(["model", *arrows, "status"], rows, row_classes=classes)
-    metric = next((k for k in metrics if any(math.isfinite(means[m][k]) for m in order)), None)
-    if metric is None:
-        return out
-    values = {plain_text(m): v[metric] for m, v in means.items() if m != _NOISE_CEILING}
-    values = {m: v for m, v in values.items() if math.isfinite(v)}
-    ceiling = means.get(_NOISE_CEILING, {}).get(metric, float("nan"))
-    fig = metric_bars(values, metric=metric, title=plain_text(task), ceiling=ceiling)
-    caption = f"Mean {metric} per model on {task}; the dashed line is the noise ceiling."
-    return out + _figure_html(fig, figure_name, caption)
-
-
-def _benchmark_section(benchmark: Mapping[str, Any]) -> str:
-    parts = [
-        '<p class="note">Means over held-out conditions; the best model per metric is '
-        "highlighted (noise ceiling excluded; ↑ higher is better, ↓ lower is better)."
-        + (
-            f" phenocast {_esc(benchmark['phenocast_version'])}, "
-            f"Python {_esc(benchmark.get('python', '?'))}."
-            if "phenocast_version" in benchmark
-            else ""
-        )
-        + "</p>"
-    ]
-    used: set[str] = set()
-    for task, info in benchmark["tasks"].items():
-        name = f"benchmark-{_slug(task)}"
-        while name in used:  # distinct task names may share a slug
-            name += "-x"
-        used.add(name)
-        parts.append(_benchmark_task(str(task), info, name))
-    return "".join(parts)
-
-
 def _calibration_section(arrays: dict[str, np.ndarray]) -> str:
     from ..metrics import interval_coverage, uncertainty_spearman
     from ..plot import reliability_plot
@@ -398,19 +274,31 @@ def _screen_section(screen: pd.DataFrame) -> str:
     ]
     bars, top = frame.head(_SCREEN_BARS), frame.head(_MAX_SCREEN_ROWS)
     labels = [
-        str(r["perturbation"])
-        + (f" @ {r['dose']}" if "dose" in bars.columns else "")
-        + "".join(f" · {r[c]}" for c in contexts)
+        _short_label(
+            str(r["perturbation"])
+            + (f" @ {r['dose']}" if "dose" in bars.columns else "")
+            + "".join(f" · {r[c]}" for c in contexts)
+        )
         for _, r in bars.iterrows()
     ]
-    errors = bars["uncertainty"].to_numpy(float) if "uncertainty" in bars.columns else None
-    if errors is not None and not np.isfinite(errors).any():
-        errors = None
+    errors, constant = None, None
+    if "uncertainty" in frame.columns:
+        values = frame["uncertainty"].to_numpy(float)
+        constant = _constant(values)
+        if constant is None and np.isfinite(values).any():
+            errors = bars["uncertainty"].to_numpy(float)
     score_name = str(screen.attrs.get("score", "score"))
     fig = screen_bars(labels, bars["score"].to_numpy(float), errors=errors, xlabel=score_name)
     caption = f"Top {len(bars)} of {len(frame)} hits by {score_name}"
     if errors is not None:
         caption += "; error bars are the predicted uncertainty"
+    if constant is not None:
+        caption += (
+            f"; no error bars: the uncertainty column is one value ({constant:.3g}) for every "
+            "hit, because a single model has no uncertainty estimate of its own (the value is "
+            "its noise level) — screen with an ensemble of models fitted with different seeds "
+            "(phenocast.models.Ensemble) to get one"
+        )
     if "extrapolated" in frame.columns:
         n_ext = int(frame["extrapolated"].astype(bool).sum())
         caption += f"; {n_ext} of {len(frame)} hits extrapolate beyond the trained doses"
@@ -418,10 +306,37 @@ def _screen_section(screen: pd.DataFrame) -> str:
     return (
         _figure_html(fig, "screen-hits", caption + ".")
         + (f'<p class="note">{_esc(note)}</p>' if note else "")
-        + _table(
-            [str(c) for c in columns], [_cells(r) for r in top[columns].itertuples(index=False)]
-        )
+        + _table([str(c) for c in columns], _screen_rows(top[columns]), name="screen-hits")
     )
+
+
+def _short_label(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _constant(values: np.ndarray) -> float | None:
+    """The one value of ``values`` if every finite entry equals it (to 1 part in 10⁶) and
+    there are at least two; else ``None``."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 2:
+        return None
+    scale = float(np.max(np.abs(finite)))
+    return float(finite[0]) if float(np.ptp(finite)) <= 1e-6 * scale else None
+
+
+def _screen_rows(frame: pd.DataFrame) -> list[list[Cell]]:
+    """The screen table's cells: each numeric column in one format, long text cut (full text
+    in the tooltip)."""
+    columns: list[list[Cell]] = []
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_bool_dtype(col):
+            columns.append([(_fmt(bool(v)), "") for v in col])
+        elif pd.api.types.is_numeric_dtype(col):
+            columns.append([(t, "num") for t in _format_column(col.tolist())])
+        else:
+            columns.append([_short(str(v)) for v in col])
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 # ---------------------------------------------------------------------------- page

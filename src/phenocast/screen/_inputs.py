@@ -218,10 +218,10 @@ def read_target(path: str | os.PathLike[str]) -> pd.Series | dict[str, list[str]
     ``gene`` and ``direction`` (``up`` / ``down``, any case) give ``{"up": [...], "down":
     [...]}`` gene lists. A malformed file raises :class:`ScreenError` naming the problem.
     """
+    from ..data import read_user_csv
+
     path = Path(path)
-    if not path.is_file():
-        raise ScreenError(f"target file {path} does not exist.")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_user_csv(path, what="target", error=ScreenError, dtype=str, keep_default_na=False)
     if "gene" not in table.columns:
         raise ScreenError(
             f"{path} needs a 'gene' column and a 'value' or 'direction' column; it has "

@@ -9,7 +9,8 @@ module it trains exposes ``loss(batch, *, adversary_weight, generator)`` returni
 optimisers, the optional adversarial schedule, the seeded noise and the logging.
 :class:`TensorBatches` and :class:`PairedBatches` cut minibatches from in-memory tensors;
 :func:`fit_module` runs the Lightning trainer as a :class:`TrainConfig` says and restores
-the best weights.
+the best weights, showing progress by default (:class:`PlainProgress` where no Rich bar can
+be drawn).
 
 Importing this package is cheap: Lightning loads when a plan or the fit function is used.
 """
@@ -20,10 +21,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._config import (
+    CHECKPOINT_NAME,
     DATA_PATHS,
     DENSE_LIMIT_BYTES,
     LARGE_BATCH,
     LARGE_DATA_ROWS,
+    PROGRESS_SECONDS,
     SMALL_BATCH,
     THREAD_ELEMENTS,
     TrainConfig,
@@ -33,7 +36,7 @@ from ._config import (
     thread_count,
 )
 from ._data import early_stopping_split
-from ._errors import NonFiniteLossError, TrainingError, TrainingInterrupted
+from ._errors import CheckpointError, NonFiniteLossError, TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -45,19 +48,24 @@ if TYPE_CHECKING:  # pragma: no cover
         fit_module,
         threads,
     )
+    from ._progress import PlainProgress
     from ._stream import BlockBatches
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "DATA_PATHS",
     "DENSE_LIMIT_BYTES",
     "LARGE_BATCH",
     "LARGE_DATA_ROWS",
+    "PROGRESS_SECONDS",
     "SMALL_BATCH",
     "THREAD_ELEMENTS",
     "BlockBatches",
+    "CheckpointError",
     "FitHistory",
     "NonFiniteLossError",
     "PairedBatches",
+    "PlainProgress",
     "TensorBatches",
     "TrainConfig",
     "TrainingError",
@@ -86,11 +94,13 @@ _PLAN = frozenset(
 )
 #: Names loaded from ``_stream`` (torch) on first use.
 _STREAM = frozenset({"BlockBatches"})
+#: Names loaded from ``_progress`` (Lightning) on first use.
+_PROGRESS = frozenset({"PlainProgress"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in _PLAN or name in _STREAM:
-        module = "._plan" if name in _PLAN else "._stream"
+    if name in _PLAN or name in _STREAM or name in _PROGRESS:
+        module = "._plan" if name in _PLAN else "._stream" if name in _STREAM else "._progress"
         value = getattr(importlib.import_module(module, __name__), name)
         globals()[name] = value
         return value

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "DATA_PATHS",
     "DENSE_LIMIT_BYTES",
     "LARGE_BATCH",
     "LARGE_DATA_ROWS",
+    "PROGRESS_SECONDS",
     "SMALL_BATCH",
     "THREAD_ELEMENTS",
     "TrainConfig",
@@ -21,6 +23,8 @@ __all__ = [
     "thread_count",
 ]
 
+#: A run's checkpoint in ``TrainConfig.checkpoint_dir``: its state after the latest epoch.
+CHECKPOINT_NAME = "last.ckpt"
 #: How the training matrix is read (see :class:`TrainConfig`).
 DATA_PATHS = ("auto", "memory", "stream")
 #: ``data_path="auto"`` streams a matrix whose dense float32 size exceeds this.
@@ -31,6 +35,8 @@ THREAD_ELEMENTS = 1 << 22
 #: ``batch_size=None`` trains with ``SMALL_BATCH`` rows per minibatch, or ``LARGE_BATCH`` when
 #: there are at least ``LARGE_DATA_ROWS`` training rows (more steps per epoch buy little there).
 SMALL_BATCH, LARGE_BATCH, LARGE_DATA_ROWS = 64, 512, 50_000
+#: Seconds between two plain progress lines where no bar can be drawn (``progress=True``).
+PROGRESS_SECONDS = 10.0
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -78,9 +84,20 @@ class TrainConfig:
         Seeds the weights, the validation split, the minibatch order and the model's own
         noise; torch's global random state is left untouched.
     progress
-        Show a Rich progress bar.
-    checkpoint_dir
-        Where Lightning writes the best checkpoint; ``None`` keeps it in memory only.
+        Show training progress (the default): a Rich progress bar on a terminal or in a
+        notebook; elsewhere (a log file, a pipe) a plain line on stderr at the first epoch,
+        then at most every :data:`phenocast.train.PROGRESS_SECONDS`, and when training ends.
+        ``False`` trains silently.
+    checkpoint_dir, resume
+        With ``checkpoint_dir``, the run's state after each epoch (epoch count, optimisers,
+        early-stopping count, history and the best weights so far) is written to one file
+        there, :data:`CHECKPOINT_NAME` (a model fitted in several runs, such as an anchored
+        compositional model, writes one file per run), replacing the previous epoch's; a new
+        run without ``resume`` starts afresh and replaces it. ``resume=True`` continues from
+        it up to ``max_epochs`` (raise ``max_epochs`` to train longer); it needs
+        ``checkpoint_dir``, and fitting refuses a missing checkpoint or one written by a
+        different model, configuration or data (:class:`phenocast.train.CheckpointError`).
+        ``None`` keeps no checkpoint.
     accelerator, devices, num_nodes, strategy, precision
         Passed to the Lightning trainer: ``accelerator`` ``"cpu"``, ``"gpu"`` or ``"auto"``;
         ``devices`` a count, ``"auto"`` or a list of device indices; ``strategy`` e.g.
@@ -110,8 +127,9 @@ class TrainConfig:
     weight_decay: float = 1e-5
     val_fraction: float = 0.1
     seed: int = 0
-    progress: bool = False
+    progress: bool = True
     checkpoint_dir: str | None = None
+    resume: bool = False
     accelerator: str = "cpu"
     devices: int | str | list[int] = 1
     num_nodes: int = 1
@@ -145,8 +163,14 @@ class TrainConfig:
         check_number("val_fraction", self.val_fraction, allow_zero=True)
         if not self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in [0, 0.9), got {self.val_fraction!r}.")
-        if not isinstance(self.progress, bool):
-            raise ValueError(f"progress must be True or False, got {self.progress!r}.")
+        for name in ("progress", "resume"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError(
+                "resume=True needs checkpoint_dir: the folder holding the checkpoint to "
+                "resume from."
+            )
 
     @classmethod
     def from_dict(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "TrainingError", "TrainingInterrupted"]
+__all__ = ["CheckpointError", "NonFiniteLossError", "TrainingError", "TrainingInterrupted"]
 
 
 class TrainingError(RuntimeError):
@@ -31,3 +31,8 @@ class TrainingInterrupted(KeyboardInterrupt):
     A ``KeyboardInterrupt``, so it stops the program as Ctrl-C does, but with a message (the
     trainer's own handling would exit the process with status 1 and no word).
     """
+
+
+class CheckpointError(ValueError):
+    """Training cannot resume: no checkpoint to resume from, or one written by another run
+    (the message names the file and what differs)."""

@@ -18,14 +18,15 @@ import signal
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
-from ._config import TrainConfig
-from ._errors import NonFiniteLossError, TrainingInterrupted
+from ._config import CHECKPOINT_NAME, TrainConfig
+from ._errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
 
 __all__ = [
     "FitHistory",
@@ -52,6 +53,20 @@ class TensorBatches:
     def __call__(self, index: list[int]) -> Any:
         idx = torch.as_tensor(index, dtype=torch.long)
         return self.make(**{k: (None if v is None else v[idx]) for k, v in self.tensors.items()})
+
+    def loader(
+        self, rows: torch.Tensor, *, batch_size: int, shuffle: bool, seed: int
+    ) -> DataLoader:
+        """Minibatches of ``rows`` (``collate_fn`` is this object)."""
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(
+            rows.tolist(),  # type: ignore[arg-type]  # a list of row indices is a dataset
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=self,
+            generator=gen,
+            drop_last=False,
+        )
 
 
 class PairedBatches(TensorBatches):
@@ -100,19 +115,6 @@ class PairedBatches(TensorBatches):
         fields["basal_x"] = x[partner]
         return self.make(**fields)
 
-    def loader(
-        self, rows: torch.Tensor, *, batch_size: int, shuffle: bool, seed: int
-    ) -> DataLoader:
-        gen = torch.Generator().manual_seed(seed)
-        return DataLoader(
-            rows.tolist(),  # type: ignore[arg-type]  # a list of row indices is a dataset
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=self,
-            generator=gen,
-            drop_last=False,
-        )
-
 
 class TrainingPlan(pl.LightningModule):
     """Every model's training step: the module's ``loss`` drives it.
@@ -146,6 +148,14 @@ class TrainingPlan(pl.LightningModule):
         self.history: list[dict[str, float]] = []
         self._epoch: dict[str, list[float]] = {}
         self._noise: dict[str, torch.Generator] = {}
+        #: What a checkpoint of this run must match to be resumed (set by :func:`fit_module`).
+        self.fingerprint: dict[str, Any] = {}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["phenocast"] = {"fingerprint": self.fingerprint, "history": self.history}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("phenocast", {}).get("history", []))
 
     def configure_optimizers(self) -> Any:
         opts = [
@@ -241,6 +251,37 @@ class _BestWeights(pl.Callback):
         if self.state is not None:
             plan.module.load_state_dict(self.state)
 
+    def state_dict(self) -> dict[str, Any]:
+        # in the run's checkpoint, so a resumed run still restores the best weights
+        return {"best": self.best, "best_epoch": self.best_epoch, "state": self.state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best, self.best_epoch = state_dict["best"], state_dict["best_epoch"]
+        self.state = state_dict["state"]
+
+
+class _LastCheckpoint(pl.Callback):
+    """Write the run's state after every epoch to one file, atomically (a temporary sibling
+    renamed onto it): the epoch, optimisers, early-stopping count, best weights and history."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.saved = False  # in this run
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, plan: Any) -> None:
+        import os
+
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            trainer.save_checkpoint(tmp)  # every rank takes part; global rank 0 writes
+            if trainer.is_global_zero:
+                os.replace(tmp, self.path)
+            self.saved = True
+        except BaseException:
+            if trainer.is_global_zero:
+                tmp.unlink(missing_ok=True)
+            raise
+
 
 @dataclass
 class FitHistory:
@@ -291,6 +332,53 @@ def _strategy(name: str) -> str:
     return "ddp_find_unused_parameters_true" if name == "ddp" else name
 
 
+def _fingerprint(plan: TrainingPlan, n_cells: int, seed: int) -> dict[str, Any]:
+    """What a run's checkpoint must match to be resumed: the module's class, its parameters'
+    names and shapes, the rows trained on and the seed."""
+    module = plan.module
+    return {
+        "module": f"{type(module).__module__}.{type(module).__qualname__}",
+        "parameters": {k: list(v.shape) for k, v in module.state_dict().items()},
+        "rows": int(n_cells),
+        "seed": seed,
+    }
+
+
+def _resumable(path: Path, fingerprint: dict[str, Any]) -> int:
+    """The epoch a checkpoint was written in (-1: none, start afresh); refuse, by name, a
+    directory without checkpoints and a checkpoint unreadable or of another run."""
+    if not path.is_file():
+        if any(path.parent.glob("*.ckpt")):  # an earlier run of the same fit was reached
+            return -1
+        raise CheckpointError(
+            f"Nothing to resume: {path.parent} holds no checkpoint ({path.name}). Train once "
+            "with this checkpoint directory (without resume) to create it, or drop "
+            "resume / --resume."
+        )
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        theirs, epoch = saved["phenocast"]["fingerprint"], int(saved["epoch"])
+    except Exception as err:  # torch / pickle raise many types for a foreign file
+        raise CheckpointError(
+            f"Cannot resume from {path}: not a phenocast training checkpoint ({err}). "
+            "Delete it, or point checkpoint_dir elsewhere."
+        ) from None
+    diff = sorted(k for k in fingerprint if theirs.get(k) != fingerprint[k])
+    if diff:
+        what = {
+            "module": "another model class",
+            "parameters": "other layer shapes (another model configuration or data)",
+            "rows": f"{theirs.get('rows')} training rows, not {fingerprint['rows']}",
+            "seed": f"seed {theirs.get('seed')}, not {fingerprint['seed']}",
+        }
+        raise CheckpointError(
+            f"Cannot resume from {path}: it was written by a different run "
+            f"({'; '.join(what[k] for k in diff)}). Train without resume to start afresh "
+            "(this replaces it), or use another checkpoint_dir."
+        )
+    return epoch
+
+
 def fit_module(
     plan: TrainingPlan,
     train: Any,
@@ -299,30 +387,55 @@ def fit_module(
     config: TrainConfig,
     n_cells: int,
     n_genes: int | None = None,
+    run: str | None = None,
 ) -> FitHistory:
     """Train as ``config`` says: at most ``max_epochs``, early stopping on the validation
-    loss after ``patience`` epochs without improvement, the progress bar, the checkpoint
+    loss after ``patience`` epochs without improvement, the progress (a Rich bar on a
+    terminal, plain lines on stderr elsewhere, see :data:`PROGRESS_SECONDS`), the checkpoint
     directory, the accelerator, devices and strategy; the best weights are restored.
     ``n_cells`` (rows per epoch, all ranks together) gives the throughput; ``n_genes`` sizes
     the thread count (:func:`phenocast.train.thread_count`). ``train`` / ``val`` are
     DataLoaders or any re-iterable of minibatches with ``len`` (e.g. a
-    :class:`phenocast.train.BlockBatches`)."""
+    :class:`phenocast.train.BlockBatches`).
+
+    With ``config.checkpoint_dir`` the run's state is written after every epoch to one file
+    there, ``<run>.ckpt`` (default :data:`CHECKPOINT_NAME`), replacing the previous epoch's;
+    it also holds the best weights so far. With ``config.resume`` training continues from that
+    file (its epoch count, optimiser, early-stopping count, best weights and history) up to
+    ``max_epochs``. A model fitted in several runs names each (``run``); with ``resume``, a
+    run whose file is missing while an earlier run's exists (it was interrupted before this
+    run began) starts afresh.
+
+    Raises
+    ------
+    CheckpointError
+        ``resume`` without a checkpoint to resume from, or with one written by a different
+        run (module, layer shapes, training rows or seed differ).
+    """
     import time
 
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.callbacks import EarlyStopping
 
     callbacks: list[pl.Callback] = []
     best = _BestWeights()
-    checkpoint = config.checkpoint_dir is not None and val is not None
     if val is not None:
         callbacks += [EarlyStopping("val_loss", patience=config.patience, mode="min"), best]
-        if checkpoint:
-            callbacks.append(
-                ModelCheckpoint(dirpath=config.checkpoint_dir, monitor="val_loss", save_top_k=1)
-            )
-    if config.progress:
-        callbacks.append(RichProgressBar(leave=False))
+    plan.fingerprint = _fingerprint(plan, n_cells, config.seed)
+    ckpt: Path | None = None
+    last: _LastCheckpoint | None = None
+    start = 0
+    if config.checkpoint_dir is not None:
+        ckpt = Path(config.checkpoint_dir) / (CHECKPOINT_NAME if run is None else f"{run}.ckpt")
+        if config.resume:
+            start = _resumable(ckpt, plan.fingerprint) + 1
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        last = _LastCheckpoint(ckpt)
+        callbacks.append(last)
     from ._config import thread_count
+    from ._progress import progress_callbacks
+
+    shown, lightning_bar = progress_callbacks(config.progress)
+    callbacks += shown
 
     n_threads = (
         thread_count(config, n_genes, n_rows=n_cells) if n_genes is not None else config.num_threads
@@ -337,25 +450,35 @@ def fit_module(
             precision=config.precision,  # type: ignore[arg-type]
             logger=False,
             callbacks=callbacks,
-            enable_checkpointing=checkpoint,
-            enable_progress_bar=config.progress,
+            enable_checkpointing=False,  # _LastCheckpoint writes the one checkpoint
+            enable_progress_bar=lightning_bar,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             deterministic=False,
         )
         t0 = time.perf_counter()
         try:
-            trainer.fit(plan, train_dataloaders=train, val_dataloaders=val)
+            trainer.fit(
+                plan,
+                train_dataloaders=train,
+                val_dataloaders=val,
+                ckpt_path=ckpt if start else None,
+                weights_only=True,
+            )
         except SystemExit:  # Lightning exits the process on Ctrl-C
             if not trainer.interrupted:
                 raise
             signal.signal(signal.SIGINT, signal.default_int_handler)  # it ignored Ctrl-C
+            kept = (
+                f"the checkpoint {ckpt} holds the last finished epoch (resume to continue)."
+                if last is not None and (last.saved or start > 0)
+                else "nothing was kept."
+            )
             raise TrainingInterrupted(
-                f"Training was interrupted (Ctrl-C) in epoch {trainer.current_epoch}; "
-                "nothing was kept."
+                f"Training was interrupted (Ctrl-C) in epoch {trainer.current_epoch}; {kept}"
             ) from None
         seconds = time.perf_counter() - t0
-    epochs_run = max(trainer.current_epoch, 1)
+    epochs_run = max(trainer.current_epoch - start, 1)
     return FitHistory(
         epochs=plan.history,
         best_epoch=best.best_epoch,

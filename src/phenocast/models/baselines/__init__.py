@@ -10,6 +10,12 @@ profile of the cells being predicted.
 ``mean-shift``            control + the average Δ over every training (condition, context)
 ``transfer``              control + the same condition's Δ, averaged over the contexts that
                           measured it (each context weighted equally)
+``nearest-time``          control + the same condition's Δ in the same covariates at the
+                          nearest measured time
+``covariate-mean``        control + the mean Δ over every training condition and time with
+                          the same covariates (a cell line's mean signature)
+``transfer-same-time``    control + the same condition's Δ at the same time, averaged over
+                          the other covariate values
 ``additive``              control + Σ of each component's single Δ at the same dose
 ``nearest-dose``          like additive, with each component at its nearest measured dose
                           (log scale; ``tie`` picks the lower or upper dose on a tie)
@@ -35,6 +41,8 @@ from ._simple import MeanShift, MeanShiftConfig, NoChange, Transfer  # isort: sp
 
 from ._dose import Additive, DoseInterpolation, NearestDose, NearestDoseConfig  # isort: split
 
+from ._time import CovariateMean, NearestTime, TransferSameTime  # isort: split
+
 from ._entity import EntityAdditive, EntityRidge, EntityRidgeConfig  # isort: split
 
 from ._linear import Linear, LinearConfig
@@ -44,6 +52,7 @@ __all__ = [
     "CROSS_MODAL_ALPHAS",
     "Additive",
     "BaselineConfig",
+    "CovariateMean",
     "CrossModalRidge",
     "DoseInterpolation",
     "EntityAdditive",
@@ -55,7 +64,9 @@ __all__ = [
     "MeanShiftConfig",
     "NearestDose",
     "NearestDoseConfig",
+    "NearestTime",
     "NoChange",
     "Transfer",
+    "TransferSameTime",
     "additive_from_singles",
 ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ._config import CompositionalConfig, TrainConfig
+from ._config import ANCHOR_BASELINES, CompositionalConfig, TrainConfig
 from ._model import Compositional, ModelDirectoryError
 from ._screen import CompositionalPredictor
 
 __all__ = [
+    "ANCHOR_BASELINES",
     "Compositional",
     "CompositionalConfig",
     "CompositionalPredictor",

@@ -4,11 +4,13 @@
 (condition, context) groups held out of a first fit — conditions the model never saw, predicted
 from their context's control cells, which is the question the benchmarks ask. With ``α = 0``
 the model answers exactly as the baseline, so it cannot fall below it where validation shows
-no gain; where no validation group can be scored, ``α = 0``.
+no gain; where no validation group can be scored, ``α = 0``. That is decided before any
+training (:func:`no_validation_reason`), so the model then trains no network it would discard.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "AnchorFit",
     "anchor_shift",
+    "by_context",
     "choose_alpha",
     "fit_baseline",
+    "no_validation_reason",
     "pick_anchor",
     "prepare_groups",
     "pseudobulk_anndata",
@@ -56,16 +60,23 @@ class AnchorFit:
 def validation_groups(
     adata: AnnData, registry: Registry, *, fraction: float, seed: int
 ) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
-    """Pick perturbed (condition, context) groups whose context has controls, at random among
-    those whose every component also appears in a group that stays in training.
+    """Pick perturbed (condition, context) groups whose context has controls (any context when
+    the data are already relative to control: no control label), at random among those whose
+    every component also appears in a group that stays in training.
 
     Returns a boolean mask of the held-out cells and the (condition key, context) of each group.
     """
     keys = registry.conditions_of(adata).to_numpy()
     ctx = context_of(adata.obs, registry)
     has_ctrl = {c for k, c in zip(keys, ctx, strict=True) if k == CONTROL}
+    relative = registry.control is None
     groups = sorted(
-        {(k, c) for k, c in zip(keys, ctx, strict=True) if k != CONTROL and c in has_ctrl}, key=str
+        {
+            (k, c)
+            for k, c in zip(keys, ctx, strict=True)
+            if k != CONTROL and (relative or c in has_ctrl)
+        },
+        key=str,
     )
     if not groups:
         return np.zeros(adata.n_obs, dtype=bool), []
@@ -95,14 +106,46 @@ def validation_groups(
     return mask, chosen
 
 
+def no_validation_reason(adata: AnnData, registry: Registry) -> str:
+    """Why :func:`validation_groups` found nothing to hold out, in words a user can act on."""
+    keys = registry.conditions_of(adata).to_numpy()
+    ctx = context_of(adata.obs, registry)
+    has_ctrl = {c for k, c in zip(keys, ctx, strict=True) if k == CONTROL}
+    perturbed = {(k, c) for k, c in zip(keys, ctx, strict=True) if k != CONTROL}
+    if not perturbed:
+        return "the data has no perturbed cells"
+    groups = sorted((g for g in perturbed if g[1] in has_ctrl), key=str)
+    if not groups:
+        return (
+            f"none of the {len(perturbed)} perturbed (condition, context) groups shares a "
+            "context with control cells, so none can be predicted from controls"
+        )
+    if len(groups) == 1:
+        return "there is only 1 perturbed group with controls; holding it out leaves none"
+    count: dict[str, int] = {}
+    parts = [registry.parse(k.rsplit("@", 1)[0]).components for k, _ in groups]
+    for comps in parts:
+        for comp in comps:
+            count[comp] = count.get(comp, 0) + 1
+    alone = sorted({c for comps in parts for c in comps if count[c] == 1})
+    return (
+        f"each of the {len(groups)} perturbed groups with controls holds a perturbation that no "
+        f"other group has (e.g. singles only: {', '.join(alone[:5])}"
+        f"{', ...' if len(alone) > 5 else ''}), so holding one out would ask for a perturbation "
+        "never trained on, which neither the model nor the baseline can predict; combinations, "
+        "several doses or several contexts of the same perturbations make groups to hold out"
+    )
+
+
 @dataclass(frozen=True)
 class ValidationGroup:
-    """One held-out (condition, context) group, ready to score: its context's control cells,
-    its conditions row, and the observed mean profiles."""
+    """One held-out (condition, context) group, ready to score: its context's control cells
+    (``None`` for data relative to control), its conditions row, and the observed mean profiles
+    (the control's is zero for relative data)."""
 
     key: str
     context: tuple
-    controls: AnnData
+    controls: AnnData | None
     row: pd.DataFrame
     truth: np.ndarray
     ctrl: np.ndarray
@@ -120,14 +163,15 @@ def prepare_groups(
         here = ctx == str(c)
         in_group = here & (keys == key)
         is_ctrl = here & (keys == CONTROL)
+        relative = registry.control is None
         out.append(
             ValidationGroup(
                 key,
                 c,
-                adata[is_ctrl],
+                None if relative else adata[is_ctrl],
                 adata.obs.loc[in_group, registry.condition_columns].iloc[:1],
                 _mean_rows(x, in_group),
-                _mean_rows(x, is_ctrl),
+                np.zeros(registry.n_vars) if relative else _mean_rows(x, is_ctrl),
             )
         )
     return out
@@ -138,6 +182,21 @@ def _mean_rows(x: Any, mask: np.ndarray) -> np.ndarray:
     if is_on_disk(x):
         return take_rows(x, np.flatnonzero(mask)).astype(np.float64).mean(axis=0)
     return np.asarray(x[mask].mean(axis=0)).ravel()
+
+
+def scorable(baselines: dict[str, Any], groups: list[ValidationGroup]) -> list[int]:
+    """Indices of the groups at least one baseline can answer (the others cannot be scored,
+    whatever the model predicts); checked before the model is trained."""
+    out = []
+    for g, grp in enumerate(groups):
+        for base in baselines.values():
+            try:
+                base.predict_mean(grp.controls, grp.row)
+            except UnsupportedConditionError:
+                continue
+            out.append(g)
+            break
+    return out
 
 
 def choose_alpha(
@@ -246,6 +305,33 @@ def fit_baseline(name: str, table: AnnData, registry: Registry) -> Any:
     return create_model(name, registry).fit(table)
 
 
+def by_context(
+    model: Compositional,
+    controls: AnnData | None,
+    conditions: pd.DataFrame,
+    predict: Callable[[AnnData | None, pd.DataFrame], Any],
+    cross_context: bool,
+) -> np.ndarray:
+    """``predict(start cells, conditions)`` rows, each condition given the start cells the
+    model starts it from: those of its context (the covariates the table gives), or all of
+    ``controls`` with ``cross_context`` or when the table gives none."""
+    from ._counterfactual import context_keys, given_covariates
+
+    keys = [] if controls is None or cross_context else given_covariates(model, conditions)
+    if not keys:
+        return np.asarray(predict(controls, conditions), dtype=np.float64)
+    assert controls is not None
+    out = np.full((len(conditions), model.registry.n_vars), np.nan)
+    cells, wanted = context_keys(controls.obs, keys), context_keys(conditions, keys)
+    for ctx in dict.fromkeys(wanted):
+        here = np.flatnonzero(wanted == ctx)
+        rows = np.flatnonzero(cells == ctx)
+        # an on-disk AnnData: its cells of this context are read into memory
+        start = controls[rows].to_memory() if is_on_disk(controls) else controls[rows]
+        out[here] = predict(start, conditions.iloc[here])
+    return out
+
+
 def anchor_shift(
     model: Compositional,
     controls: AnnData | None,
@@ -256,28 +342,18 @@ def anchor_shift(
 ) -> np.ndarray:
     """``(1 − α)(baseline − model)`` per condition, for the model's prediction ``raw``; 0
     where the baseline cannot answer (the model's answer stands). The baseline sees the start
-    cells the model started from: those of each condition's context unless
-    ``cross_context``."""
+    cells the model started from (:func:`by_context`)."""
     from .._base import predict_rows
-    from ._counterfactual import context_keys, given_covariates
 
     shift = np.zeros_like(raw)
     if model.anchor_ is None or model.anchor_.alpha == 1.0:
         return shift
     baseline, n_genes = model._anchor_model, raw.shape[1]
-    keys = [] if controls is None or cross_context else given_covariates(model, conditions)
-    if not keys:
-        base = predict_rows(baseline, controls, conditions, n_genes=n_genes)
-    else:
-        assert controls is not None
-        base = np.full_like(raw, np.nan)
-        cells, wanted = context_keys(controls.obs, keys), context_keys(conditions, keys)
-        for ctx in dict.fromkeys(wanted):
-            here = np.flatnonzero(wanted == ctx)
-            rows = np.flatnonzero(cells == ctx)
-            # an on-disk AnnData: its cells of this context are read into memory
-            start = controls[rows].to_memory() if is_on_disk(controls) else controls[rows]
-            base[here] = predict_rows(baseline, start, conditions.iloc[here], n_genes=n_genes)
+
+    def rows(start: AnnData | None, table: pd.DataFrame) -> np.ndarray:
+        return predict_rows(baseline, start, table, n_genes=n_genes)
+
+    base = by_context(model, controls, conditions, rows, cross_context)
     ok = ~np.isnan(base).any(1)
     shift[ok] = (1.0 - model.anchor_.alpha) * (base[ok] - raw[ok])
     return shift

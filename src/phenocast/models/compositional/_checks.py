@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import RegistrationError
+from .._checks import check_training_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -22,15 +23,11 @@ __all__ = ["check_start_cells", "check_trainable", "finite"]
 def check_trainable(model: Compositional, adata: AnnData) -> None:
     """Refuse data and settings that cannot train a model, before any work is done."""
     reg = model.registry
-    if reg.n_vars == 0 or adata.n_vars == 0:
-        raise RegistrationError("The data have 0 genes; there is nothing to model.")
-    if adata.n_obs == 0:
-        raise RegistrationError("The data have 0 cells; there is nothing to train on.")
-    if not reg.components:
-        raise RegistrationError(
-            "The registry has no perturbations (every cell is a control), so there is no "
-            "effect to learn; register data with perturbed cells."
-        )
+    check_training_data(
+        n_samples=adata.n_obs,
+        n_features=min(reg.n_vars, adata.n_vars),
+        n_perturbations=len(reg.components),
+    )
     if model.config.likelihood == "nb" and reg.x_kind != "counts":
         raise RegistrationError(
             f"likelihood='nb' models raw counts, but the registered values are "

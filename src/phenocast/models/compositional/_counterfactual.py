@@ -44,6 +44,8 @@ def condition_batch(model: Compositional, conditions: pd.DataFrame) -> Batch:
             f"conditions lacks the column {missing[0]!r}; it needs the registry's columns "
             f"{reg.condition_columns}."
         )
+    if len(conditions) == 0:
+        raise RegistrationError("conditions has no rows; give one row per condition to predict.")
     frame = conditions.copy()
     for key in reg.covariate_keys:
         if key not in frame.columns:

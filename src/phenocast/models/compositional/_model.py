@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -99,6 +100,8 @@ class Compositional:
 
     def __repr__(self) -> str:
         state = "fitted" if self.module is not None else "not fitted"
+        if self.module is None and self.anchor_ is not None:
+            state = f"the baseline {self.anchor_.baseline!r}, α = 0, no network"
         return f"Compositional({state}, {len(self.registry.components)} perturbations)"
 
     # ------------------------------------------------------------------ data → tensors
@@ -196,9 +199,11 @@ class Compositional:
             AnchorFit,
             choose_alpha,
             fit_baseline,
+            no_validation_reason,
             pick_anchor,
             prepare_groups,
             pseudobulk_anndata,
+            scorable,
             validation_groups,
         )
 
@@ -206,36 +211,60 @@ class Compositional:
         reg.check_genes(adata)
         check_trainable(self, adata)
         self.anchor_ = None
+        self.module = None
         self._resolve_features()
         if cfg.anchor is None:
             return self._fit_core(adata)
         candidates = cfg.anchor_candidates
+        # everything that decides whether α can be chosen is cheap (group bookkeeping and the
+        # baselines' means), so it is settled before the network is trained
         mask, groups = validation_groups(
             adata, reg, fraction=cfg.anchor_fraction, seed=cfg.train.seed
         )
+        reason = "" if groups else no_validation_reason(adata, reg)
         if groups:
-            self._fit_core(adata, rows=np.flatnonzero(~mask))
             table = pseudobulk_anndata(adata, reg, rows=~mask)
-            fits: list[AnchorFit] = []
-            cache: dict[int, np.ndarray] = {}
+            baselines = {name: fit_baseline(name, table, reg) for name in candidates}
             prepared = prepare_groups(adata, reg, groups)
-            for name in candidates:
-                base = fit_baseline(name, table, reg)
-                fits.append(
-                    choose_alpha(
-                        self._predict_mean_raw,
-                        base,
-                        prepared,
-                        alphas=cfg.anchor_alphas,
-                        baseline_name=name,
-                        cache=cache,
-                    )
+            keep = scorable(baselines, prepared)
+            if not keep:
+                reason = (
+                    f"no baseline of {list(candidates)} can answer any of the {len(groups)} "
+                    "held-out groups (e.g. a single at a dose measured nowhere else), so no α "
+                    "can be scored"
                 )
-            anchor = pick_anchor(fits) or fits[0]
-        else:
-            anchor = AnchorFit(
-                candidates[0], 0.0, note="no perturbed group with controls to hold out"
+        if reason:
+            self._anchor_table = pseudobulk_anndata(adata, reg)
+            self._anchor_model = fit_baseline(candidates[0], self._anchor_table, reg)
+            self.anchor_ = AnchorFit(
+                candidates[0], 0.0, note=f"no validation condition could be scored: {reason}"
             )
+            from ...train import FitHistory
+
+            self.history_ = FitHistory([], -1, 0.0, 0.0)
+            warnings.warn(
+                f"anchor={cfg.anchor!r} cannot choose α on this data: {reason}. The model is "
+                f"the baseline {candidates[0]!r} (α = 0) and no network was trained; "
+                "Compositional with anchor=None trains the model alone.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return self
+        self._fit_core(adata, rows=np.flatnonzero(~mask))
+        fits: list[AnchorFit] = []
+        cache: dict[int, np.ndarray] = {}
+        for name in candidates:
+            fits.append(
+                choose_alpha(
+                    self._predict_mean_raw,
+                    baselines[name],
+                    prepared,
+                    alphas=cfg.anchor_alphas,
+                    baseline_name=name,
+                    cache=cache,
+                )
+            )
+        anchor = pick_anchor(fits) or fits[0]
         self._fit_core(adata)
         self._anchor_table = pseudobulk_anndata(adata, reg)
         self._anchor_model = fit_baseline(anchor.baseline, self._anchor_table, reg)
@@ -301,7 +330,13 @@ class Compositional:
             )
             try:
                 self.history_ = fit_module(
-                    plan, train, val, config=tcfg, n_cells=len(train_rows), n_genes=reg.n_vars
+                    plan,
+                    train,
+                    val,
+                    config=tcfg,
+                    n_cells=len(train_rows),
+                    n_genes=reg.n_vars,
+                    run=None if rows is None else "anchor-selection",  # its own checkpoint
                 )
             except NonFiniteLossError as err:
                 raise NonFiniteLossError(
@@ -380,6 +415,13 @@ class Compositional:
         return torch.cat(parts) if parts else torch.zeros(0, self.config.latent_dim)
 
     def _require_fitted(self) -> CompositionalModule:
+        if self.module is None and self.anchor_ is not None:
+            raise RuntimeError(
+                f"This anchored model is its baseline {self.anchor_.baseline!r} (α = 0; "
+                f"{self.anchor_.note}) and trained no network: predict_mean gives the "
+                "baseline's means; per-cell predictions, latents, screens, dose-responses and "
+                "saving need a network, so fit Compositional with anchor=None."
+            )
         if self.module is None:
             raise RuntimeError(
                 "The model is not fitted; call fit(adata) or Compositional.load(dir)."
@@ -514,6 +556,11 @@ class Compositional:
         check_doses(self, conditions, extrapolate=extrapolate)
         if controls is not None:
             check_context_match(self, controls.obs, conditions, cross_context=cross_context)
+        if self.module is None and self.anchor_ is not None:  # the baseline alone (α = 0)
+            from ._anchor import by_context
+
+            baseline = self._anchor_model
+            return by_context(self, controls, conditions, baseline.predict_mean, cross_context)
         raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
         return raw + self._anchor_shift(controls, conditions, raw, cross_context=cross_context)
 

@@ -27,6 +27,7 @@ from ...data import (
 )
 from ...metrics import MIEstimate, predictive_mi
 from .._base import register_model
+from .._checks import check_training_data
 from .._doses import check_dose_range, dose_requests
 from .._persist import ModelDirectoryError, read_model_dir, write_model_dir
 from ._config import MultiModalConfig
@@ -109,11 +110,27 @@ class MultiModalModel(ArrayCore):
             raise TypeError(f"data must be a MultiModalData, got {type(data).__name__}.")
         views = {m: data.matrix(m) for m in data.modalities}
         masks = {m: data.mask(m) for m in data.modalities}
+        check_training_data(
+            n_samples=len(data),
+            n_features=min((v.shape[1] for v in views.values()), default=0),
+            n_perturbations=len(data.components),
+            samples="samples",
+            features="features in a modality",
+            error=MultiModalDataError,
+        )
         for m in data.modalities:
             if masks[m].sum() < 2:
                 raise MultiModalDataError(
                     f"Modality {m!r} has {int(masks[m].sum())} measured id(s) in the training "
                     "data; it needs at least 2. Drop it (build the data without it) or add rows."
+                )
+            measured = views[m][masks[m]]
+            if np.ptp(measured, axis=0).max() == 0:
+                raise MultiModalDataError(
+                    f"Modality {m!r} is constant: every one of its {measured.shape[1]} features "
+                    f"has one value over its {measured.shape[0]} measured samples, so it "
+                    "carries no signal to learn. Drop the modality, or check its values (a "
+                    "failed normalisation?)."
                 )
         comps, doses = data.encode_perturbations()
         vocab = data.components

@@ -1,0 +1,79 @@
+"""Anchoring a user can trust: where no group can be held out the fit says why, decides before
+training and trains no network it would discard; the recommended configuration is one call."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from phenocast.data import register, synthetic
+from phenocast.models import Compositional, CompositionalConfig, create_model
+from phenocast.models.compositional import ANCHOR_BASELINES
+
+
+@pytest.fixture(scope="module")
+def singles():
+    adata = synthetic(
+        n_genes=20, n_cell_types=1, n_perturbations=4, combinations=0, doses=None,
+        cells_per_condition=10, seed=0,
+    )  # fmt: skip
+    return adata, register(adata, perturbation="perturbation", control="control")
+
+
+def test_singles_only_data_cannot_validate_the_anchor_and_trains_nothing(singles, monkeypatch):
+    adata, reg = singles
+
+    def no_training(self, *args, **kwargs):
+        raise AssertionError("the network was trained although α = 0 was already decided")
+
+    monkeypatch.setattr(Compositional, "_fit_core", no_training)
+    model = Compositional(reg, CompositionalConfig(anchor=("additive", "mean-shift")))
+    with pytest.warns(
+        UserWarning, match=r"cannot choose α on this data: each of the 4 perturbed"
+    ) as rec:
+        model.fit(adata)
+    msg = str(rec[0].message)
+    assert "e.g. singles only: P0, P1, P2, P3" in msg and "anchor=None" in msg
+    assert "no perturbed group with controls" not in msg  # the old, wrong reason
+    assert model.anchor_.alpha == 0.0 and model.anchor_.baseline == "additive"
+    assert "each of the 4 perturbed groups" in model.anchor_.note
+    assert model.module is None and "no network" in repr(model)
+    ctrl = adata[adata.obs["is_control"].to_numpy()]
+    cond = pd.DataFrame({"perturbation": ["P1", "P0+P2"]})
+    base = create_model("additive", reg).fit(adata).predict_mean(ctrl, cond)
+    pd.testing.assert_frame_equal(pd.DataFrame(model.predict_mean(ctrl, cond)), pd.DataFrame(base))
+    with pytest.raises(RuntimeError, match=r"is its baseline 'additive'.*anchor=None"):
+        model.predict(ctrl[:3], cond)
+
+
+def test_a_validated_anchor_still_trains(singles):
+    # a second context of the same perturbations makes groups to hold out: the reason goes away
+    adata = synthetic(
+        n_genes=20, n_cell_types=2, n_perturbations=3, combinations=0, doses=None,
+        cells_per_condition=10, seed=1,
+    )  # fmt: skip
+    reg = register(adata, perturbation="perturbation", control="control",
+                   covariates=["cell_type"])  # fmt: skip
+    cfg = CompositionalConfig.recommended(
+        baseline="mean-shift", latent_dim=4, hidden=[16], train={"max_epochs": 2}
+    )
+    model = Compositional(reg, cfg).fit(adata)
+    assert model.module is not None and model.anchor_.n_groups >= 1 and model.anchor_.scores
+
+
+def test_the_recommended_configuration_is_the_benchmarks_anchored_one():
+    from phenocast.evaluate import TASKS
+
+    # every benchmark task's compositional[anchored] is the preset with the task's baseline
+    # first, so the preset cannot drift from the benchmarks' configuration
+    anchored = [t for t in TASKS.values() if "compositional" in t.model_options]
+    assert {"norman-combos", "kang-ood-celltype"} <= {t.name for t in anchored}
+    for task in anchored:
+        anchor = task.model_options["compositional"]["anchor"]
+        assert CompositionalConfig.recommended(baseline=anchor[0]).anchor == anchor
+    cfg = CompositionalConfig.recommended(train={"max_epochs": 7}, latent_dim=8)
+    assert cfg.anchor[0] == "mean-shift" and set(cfg.anchor) == set(ANCHOR_BASELINES)
+    assert cfg.train.max_epochs == 7 and cfg.latent_dim == 8
+    assert CompositionalConfig().anchor is None  # the default stays the model alone
+    with pytest.raises(ValueError, match=r"anchor must name baselines.*got 'additve'"):
+        CompositionalConfig.recommended(baseline="additve")
