@@ -347,24 +347,19 @@ def _build_synergy(data_dir: Path | None) -> list[Fold]:
 PROFILE_DOSE = ("pearson_delta", "r2")
 PROFILE_SIGNATURE = ("pearson_delta", "r2", "mse_top20_deg", "l2")
 
-#: Baselines the compositional model may anchor to on every task; the fit picks one (and the
-#: blend) on validation groups of the training data, never on the held-out conditions.
-ANCHOR_CANDIDATES = (
-    "mean-shift",
-    "transfer",
-    "additive",
-    "dose-interp",
-    "nearest-dose",
-    "entity-ridge",
-    "linear",
-)
-
 
 def _anchored(first: str, *extra: str) -> dict[str, dict[str, Any]]:
-    """Compositional options: the task's reference baseline first (it wins ties), then the
-    task's own ``extra`` candidates, then the rest."""
-    rest = tuple(b for b in ANCHOR_CANDIDATES if b != first and b not in extra)
-    return {"compositional": {"anchor": (first, *extra, *rest)}}
+    """Compositional options: the recommended anchored configuration with the task's reference
+    baseline first (it wins ties), then the task's own ``extra`` candidates, then the rest of
+    ``ANCHOR_BASELINES``; the fit picks one (and the blend) on validation groups of the
+    training data, never on the held-out conditions."""
+    from ..models.compositional import CompositionalConfig
+
+    return {
+        "compositional": {
+            "anchor": CompositionalConfig.recommended(baseline=(first, *extra)).anchor
+        }
+    }
 
 
 TASKS: dict[str, Task] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -178,7 +179,9 @@ class CompositionalConfig(Config):
         return (self.anchor,) if isinstance(self.anchor, str) else tuple(self.anchor)
 
     @classmethod
-    def recommended(cls, *, baseline: str | None = None, **changes: Any) -> CompositionalConfig:
+    def recommended(
+        cls, *, baseline: str | Sequence[str] | None = None, **changes: Any
+    ) -> CompositionalConfig:
         """The configuration the benchmarks recommend: the model anchored to the baselines
         (``compositional[anchored]`` in the benchmark tables).
 
@@ -186,8 +189,9 @@ class CompositionalConfig(Config):
         ----------
         baseline
             The baseline tried first, which wins ties (the benchmark tasks put their own
-            reference baseline first, e.g. ``"additive"`` for combinations); default
-            ``ANCHOR_BASELINES[0]``. The others of :data:`ANCHOR_BASELINES` follow.
+            reference baseline first, e.g. ``"additive"`` for combinations), or several in
+            order; default ``ANCHOR_BASELINES[0]``. The others of :data:`ANCHOR_BASELINES`
+            follow.
         **changes
             Other options, as in :meth:`from_dict` (``train`` as a dict of changes).
 
@@ -202,8 +206,11 @@ class CompositionalConfig(Config):
         >>> CompositionalConfig.recommended(baseline="additive").anchor[:2]
         ('additive', 'mean-shift')
         """
-        first = ANCHOR_BASELINES[0] if baseline is None else baseline
-        anchor = (first, *(b for b in ANCHOR_BASELINES if b != first))
+        if baseline is None:
+            first: tuple[str, ...] = ANCHOR_BASELINES[:1]
+        else:
+            first = (baseline,) if isinstance(baseline, str) else tuple(baseline)
+        anchor = (*first, *(b for b in ANCHOR_BASELINES if b not in first))
         return cls.from_dict({**changes, "anchor": anchor})
 
     @classmethod
