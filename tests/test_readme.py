@@ -194,7 +194,10 @@ def _inputs(root: Path) -> None:
     ]
     obs["cell_type"] = obs["cell_type"].astype(str).map({"T0": "K562", "T1": "HepG2"})
     data.write_h5ad(root / "data.h5ad")
-    data[obs["is_control"].to_numpy()][:20].copy().write_h5ad(root / "controls.h5ad")
+    # start cells of both cell types: each condition starts from its own cell type's
+    ctrl = data[obs["is_control"].to_numpy()]
+    both = [ctrl[(ctrl.obs["cell_type"] == ct).to_numpy()][:10] for ct in ("K562", "HepG2")]
+    ad.concat(both).write_h5ad(root / "controls.h5ad")
     pd.DataFrame(
         {"perturbation": ["A", "A+B"], "dose": ["1", "1+0.1"], "cell_type": ["K562", "HepG2"]}
     ).to_csv(root / "conditions.csv", index=False)

@@ -25,7 +25,9 @@ def files(tmp_path_factory):
         seed=2,
     )
     data.write_h5ad(root / "train.h5ad")
-    data[data.obs["is_control"].to_numpy()][:10].copy().write_h5ad(root / "ctrl.h5ad")
+    ctrl = data[data.obs["is_control"].to_numpy()]
+    pick = [ctrl[(ctrl.obs["cell_type"] == ct).to_numpy()][:5] for ct in ("T0", "T1")]
+    ad.concat(pick).write_h5ad(root / "ctrl.h5ad")  # 5 start cells of each cell type
     pd.DataFrame(
         {"perturbation": ["P0", "P1+P2"], "dose": ["1", "1+0.1"], "cell_type": ["T0", "T1"]}
     ).to_csv(root / "cond.csv", index=False)
@@ -63,8 +65,11 @@ def test_predict_per_cell_and_mean(files):
     result = runner.invoke(app, [*args, "--controls", str(files / "ctrl.h5ad"), "--out", str(out)])
     assert result.exit_code == 0, result.stdout
     pred = ad.read_h5ad(out)
-    assert pred.shape == (20, 30) and set(pred.layers) == {"mean", "variance"}
+    # each condition from the 5 start cells of its own cell type
+    assert pred.shape == (10, 30) and set(pred.layers) == {"mean", "variance"}
     assert pred.obs["dose"].tolist()[-1] == "1+0.1"
+    assert pred.obs["source_cell_type"].tolist() == ["T0"] * 5 + ["T1"] * 5
+    assert not pred.obs["extrapolated"].any()
     result = runner.invoke(app, [*args, "--out", str(files / "mean.h5ad")])
     assert result.exit_code == 0, result.stdout
     assert ad.read_h5ad(files / "mean.h5ad").shape == (2, 30)
@@ -294,3 +299,49 @@ def test_outputs_are_checked_before_any_work(files, tmp_path):
     result = runner.invoke(app, train, terminal_width=300)
     assert result.exit_code == 2
     assert "is a file, not a directory" in " ".join(result.stdout.split())
+
+
+def predict_cli(files, conditions, out, *extra):
+    args = ["predict", str(files / "model"), "--conditions", str(conditions), "--out", str(out)]
+    result = runner.invoke(app, [*args, *extra], terminal_width=300)
+    return result, " ".join(result.stdout.split())
+
+
+def test_predict_cross_context(files, tmp_path):
+    ctrl = ["--controls", str(files / "ctrl.h5ad")]
+    crossed = tmp_path / "crossed.h5ad"
+    result, _ = predict_cli(files, files / "cond.csv", crossed, *ctrl, "--cross-context")
+    assert result.exit_code == 0, result.stdout
+    pred = ad.read_h5ad(crossed)
+    assert pred.n_obs == 20  # every start cell under each condition
+    assert pred.obs["source_cell_type"].tolist() == (["T0"] * 5 + ["T1"] * 5) * 2
+    t1 = tmp_path / "t1.csv"
+    pd.DataFrame({"perturbation": ["P0"], "dose": ["1"], "cell_type": ["T1"]}).to_csv(
+        t1, index=False
+    )
+    only_t0 = tmp_path / "t0.h5ad"
+    cells = ad.read_h5ad(files / "ctrl.h5ad")
+    cells[(cells.obs["cell_type"] == "T0").to_numpy()].copy().write_h5ad(only_t0)
+    result, text = predict_cli(files, t1, tmp_path / "x.h5ad", "--controls", str(only_t0))
+    assert result.exit_code == 2 and "cell_type='T1'" in text and "--cross-context" in text
+
+
+def test_predict_extrapolate_and_the_dose_column(files, tmp_path):
+    far = tmp_path / "far.csv"
+    pd.DataFrame(
+        {"perturbation": ["P0", "P1"], "dose": ["1", "500"], "cell_type": ["T0"] * 2}
+    ).to_csv(far, index=False)
+    for i, extra in enumerate(([], ["--controls", str(files / "ctrl.h5ad")])):
+        out = tmp_path / f"far{i}.h5ad"
+        result, text = predict_cli(files, far, out, *extra)
+        assert result.exit_code == 2 and "P1 at 500 (trained 0.1–10)" in text, text
+        assert "--extrapolate" in text and not out.exists()
+        result, _ = predict_cli(files, far, out, *extra, "--extrapolate")
+        assert result.exit_code == 0, result.stdout
+        obs = ad.read_h5ad(out).obs
+        flags = dict(zip(obs["perturbation"].astype(str), obs["extrapolated"], strict=True))
+        assert flags == {"P0": False, "P1": True}
+    nodose = tmp_path / "nodose.csv"
+    pd.DataFrame({"perturbation": ["P0"], "cell_type": ["T0"]}).to_csv(nodose, index=False)
+    result, text = predict_cli(files, nodose, tmp_path / "n.h5ad")
+    assert result.exit_code == 2 and "lacks the dose column 'dose'" in text

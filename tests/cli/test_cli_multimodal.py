@@ -102,3 +102,83 @@ def test_clear_errors(files, tmp_path):
         result = invoke(*args)
         assert result.exit_code == 2, (args, result.stdout)
         assert message in result.text, (args, result.stdout)
+
+
+@pytest.fixture(scope="module")
+def dosed(tmp_path_factory):
+    """A model trained at doses 0.5, 1 and 2 of every component."""
+    root = tmp_path_factory.mktemp("mm_dosed")
+    data, _ = synthetic_multimodal(n_samples=60, dims={"rna": 6, "morph": 4}, n_components=4)
+    mdata = data.to_mudata()
+    position = {sid: k for k, sid in enumerate(data.ids)}
+    for mod in mdata.mod.values():  # an id's doses, the same in every modality
+        mod.obs["dose"] = [
+            "+".join(["0.5", "1", "2"][(position[sid] + j) % 3] for j in range(len(p.split("+"))))
+            for sid, p in zip(mod.obs_names, mod.obs["perturbation"], strict=True)
+        ]
+    with mudata.set_options(pull_on_update=False):
+        mdata.write_h5mu(root / "dosed.h5mu")
+    result = invoke(
+        "train", str(root / "dosed.h5mu"), "--out", str(root / "model"), "--epochs", "3"
+    )
+    assert result.exit_code == 0, result.stdout
+    return root
+
+
+def test_generate_and_sample_follow_the_dose_rule(dosed):
+    root, model = dosed, str(dosed / "model")
+    pd.DataFrame({"perturbation": ["C00", "C01+C02"], "dose": ["1", "1+300"]}).to_csv(
+        root / "far.csv", index=False
+    )
+    pd.DataFrame({"perturbation": ["C00"]}).to_csv(root / "nodose.csv", index=False)
+    far = ["--conditions", str(root / "far.csv")]
+    result = invoke("generate", model, *far, "-t", "rna", "-o", str(root / "g.h5ad"))
+    assert result.exit_code == 2 and "C02 at 300 (trained 0.5–2)" in result.text, result.text
+    assert "--extrapolate" in result.text and not (root / "g.h5ad").exists()
+    result = invoke(
+        "generate", model, *far, "-t", "rna", "-o", str(root / "g.h5ad"), "--extrapolate"
+    )
+    assert result.exit_code == 0, result.stdout
+    assert ad.read_h5ad(root / "g.h5ad").obs["extrapolated"].tolist() == [False, True]
+    result = invoke("sample", model, *far, "-o", str(root / "s.h5mu"), "--n-draws", "2")
+    assert result.exit_code == 2 and "C02 at 300" in result.text
+    result = invoke(
+        "sample", model, *far, "-o", str(root / "s.h5mu"), "--n-draws", "2", "--extrapolate"
+    )
+    assert result.exit_code == 0, result.stdout
+    with mudata.set_options(pull_on_update=False):
+        assert (
+            mudata.read_h5mu(root / "s.h5mu").obs["extrapolated"].tolist()
+            == [False] * 2 + [True] * 2
+        )
+    for command in (["generate", "-t", "rna", "-o", "x.h5ad"], ["sample", "-o", "x.h5mu"]):
+        result = invoke(command[0], model, "--conditions", str(root / "nodose.csv"), *command[1:])
+        assert result.exit_code == 2 and "has no 'dose' column" in result.text, result.text
+        assert "trained at several doses" in result.text
+
+
+def test_train_refuses_a_dose_column_that_does_not_exist(files, tmp_path):
+    root, _ = files
+    result = invoke(
+        "train", str(root / "data.h5mu"), "--out", str(tmp_path / "m"), "--dose", "conc"
+    )
+    assert result.exit_code == 2 and "no dose column 'conc'" in result.text
+    assert "'perturbation', 'dose'" in result.text and not (tmp_path / "m").exists()
+
+
+@pytest.mark.realdata
+def test_train_on_a_bundled_dataset_refuses_a_dose_column_it_lacks(tmp_path):
+    import os
+
+    from phenocast.data import DatasetNotFoundError
+    from phenocast.multimodal import load
+
+    try:
+        load("cellbox_korkut2015")
+    except DatasetNotFoundError as err:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(str(err))
+    result = invoke("train", "cellbox_korkut2015", "--out", str(tmp_path / "m"), "--dose", "conc")
+    assert result.exit_code == 2 and "no dose column 'conc'" in result.text, result.text
+    assert "'perturbation'" in result.text and not (tmp_path / "m").exists()

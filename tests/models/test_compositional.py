@@ -97,7 +97,9 @@ def test_latent_and_dose_response(data, fitted):
     adata, _, _ = data
     z = fitted.latent(adata[:10])
     assert z.shape == (10, 16) and np.isfinite(z).all()
-    curve = fitted.dose_response("P2", [0.01, 0.1, 1, 10, 100], cell_type="T0")
+    with pytest.raises(ValueError, match=r"P2 at 100 \(trained 0.1–10\).*extrapolate=True"):
+        fitted.dose_response("P2", [0.01, 0.1, 1, 10, 100], cell_type="T0")
+    curve = fitted.dose_response("P2", [0.01, 0.1, 1, 10, 100], cell_type="T0", extrapolate=True)
     assert list(curve.index) == [0.01, 0.1, 1, 10, 100] and curve.shape[1] == adata.n_vars
     scale = fitted.module.dose_scale(
         torch.tensor([[2]] * 5), torch.tensor([[0.01], [0.1], [1.0], [10.0], [100.0]])

@@ -116,12 +116,31 @@ def predict(
         typer.Option(help="Cells to start from (.h5ad); without it, one mean row per condition."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    cross_context: Annotated[
+        bool,
+        typer.Option(
+            help="Start a condition that names a covariate (e.g. cell_type) from every control "
+            "cell, relabelled, instead of only the controls of that value."
+        ),
+    ] = False,
+    extrapolate: Annotated[
+        bool,
+        typer.Option(
+            help="Predict doses outside each perturbation's trained range (marked in the "
+            "'extrapolated' column) instead of refusing them."
+        ),
+    ] = False,
 ) -> None:
-    """Predict counterfactuals for the conditions of a CSV and write them as .h5ad."""
+    """Predict counterfactuals for the conditions of a CSV and write them as .h5ad.
+
+    A condition naming a covariate value (e.g. cell_type K562) starts from the control cells
+    of that value only; obs column source_<covariate> shows each start cell's own value.
+    """
     import anndata as ad
     import pandas as pd
 
     from ..data import RegistrationError, atomic_write
+    from ..models import DoseRangeError
     from ..train import DENSE_LIMIT_BYTES
 
     check_output_file(out, overwrite)
@@ -134,17 +153,20 @@ def predict(
         table[reg.time_key] = pd.to_numeric(table[reg.time_key])
     start = read_h5ad(controls, "controls") if controls is not None else None
     size = 0 if start is None else start.n_obs * len(table) * len(reg.var_names) * 4
-    with failing(RegistrationError):
+    options = {"cross_context": cross_context, "extrapolate": extrapolate}
+    with failing(RegistrationError, DoseRangeError):
         if size > DENSE_LIMIT_BYTES:  # too large to hold: written block by block
-            result = model.predict(start, table, out=out, overwrite=True)
+            result = model.predict(start, table, out=out, overwrite=True, **options)
             console().print(f"wrote {result.n_obs} predicted profiles to {out}")
             return
         if start is not None:
-            result = model.predict(start, table)
+            result = model.predict(start, table, **options)
         else:
-            mean = model.predict_mean(None, table)
+            mean = model.predict_mean(None, table, extrapolate=extrapolate)
             obs = table.copy()
             obs.index = [f"condition{i}" for i in range(len(obs))]
+            if reg.dose_key is not None:
+                obs["extrapolated"] = model.check_doses(table, extrapolate=True)
             result = ad.AnnData(mean, obs=obs, var=pd.DataFrame(index=list(reg.var_names)))
     atomic_write(out, lambda p: result.write_h5ad(p))
     console().print(f"wrote {result.n_obs} predicted profiles to {out}")

@@ -4,7 +4,7 @@ several readouts of the same perturbations (a thin layer over :mod:`phenocast.mu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -46,6 +46,13 @@ ConditionsCsv = Annotated[
 Perturbation = Annotated[str, typer.Option(help="obs column of perturbations.")]
 Dose = Annotated[str | None, typer.Option(help="obs column of doses; omit for dose 1.")]
 Control = Annotated[str | None, typer.Option(help="Control label, if the data have controls.")]
+Extrapolate = Annotated[
+    bool,
+    typer.Option(
+        help="Allow doses outside each component's trained range (marked 'extrapolated') "
+        "instead of refusing them."
+    ),
+]
 MUDATA = defaults(MultiModalData.from_mudata)
 SAMPLE = defaults(MultiModalModel.sample)
 MI = defaults(gaussian_mi)
@@ -59,6 +66,21 @@ def _read_data(
     if source in DATASETS:
         with failing(FileNotFoundError):
             data = load(source, data_dir=data_dir)
+        if (perturbation, dose) == ("perturbation", "dose") and control in (None, data.control):
+            return data
+        import mudata
+
+        # other columns of the bundled data: read them as from a file, so that a column
+        # that does not exist is refused by name rather than ignored
+        with mudata.set_options(pull_on_update=False):
+            mdata = data.to_mudata()
+        with failing(ValueError, prefix=f"{source}: "):
+            data = MultiModalData.from_mudata(
+                mdata,
+                perturbation=perturbation,
+                dose=dose,
+                control=data.control if control is None else control,
+            )
         return data
     path = Path(source)
     if not path.is_file():
@@ -85,20 +107,30 @@ def _load_model(model_dir: Path) -> MultiModalModel:
     return model
 
 
-def _read_conditions(path: Path) -> pd.DataFrame:
-    """A CSV of conditions; without a ``dose`` column every component is at dose 1."""
+def _read_conditions(path: Path, model: MultiModalModel) -> pd.DataFrame:
+    """A CSV of conditions. Without a ``dose`` column every component is at dose 1, which
+    only a model trained at dose 1 alone accepts."""
     import pandas as pd
 
     if not path.is_file():
         raise fail(f"conditions file {path} does not exist.")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if "dose" not in table.columns and "perturbation" in table.columns:
+        if model.trained_with_doses:
+            raise fail(
+                f"{path} has no 'dose' column (columns: {', '.join(table.columns)}), but the "
+                "model was trained at several doses, so a condition must state its own. Add "
+                "a 'dose' column: one dose per component, e.g. 1 or 1+0.5 for a pair."
+            )
         table["dose"] = ["+".join(["1"] * len(p.split("+"))) for p in table["perturbation"]]
     return table
 
 
-def _write_profiles(out: Path, mean: pd.DataFrame, var: pd.DataFrame) -> None:
-    """Means as ``X`` and predictive variances as ``layers["variance"]``, written atomically."""
+def _write_profiles(
+    out: Path, mean: pd.DataFrame, var: pd.DataFrame, *, extrapolated: Any = None
+) -> None:
+    """Means as ``X`` and predictive variances as ``layers["variance"]``, written atomically;
+    ``extrapolated`` (one flag per row), when given, as an obs column."""
     import anndata as ad
     import numpy as np
     import pandas as pd
@@ -111,6 +143,8 @@ def _write_profiles(out: Path, mean: pd.DataFrame, var: pd.DataFrame) -> None:
         var=pd.DataFrame(index=[str(c) for c in mean.columns]),
         layers={"variance": var.to_numpy(dtype=np.float32)},
     )
+    if extrapolated is not None:
+        result.obs["extrapolated"] = np.asarray(extrapolated, dtype=bool)
     atomic_write(out, lambda p: result.write_h5ad(p))
     console().print(f"wrote {result.n_obs} × {result.n_vars} predicted profiles to {out}")
 
@@ -208,17 +242,21 @@ def generate(
     target: Annotated[str, typer.Option("--target", "-t", help="Readout to generate.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .h5ad.")],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    extrapolate: Extrapolate = False,
 ) -> None:
     """Generate the TARGET readout of perturbations from the perturbation alone.
 
-    Any combination of trained components works, e.g. a drug pair never measured.
+    Any combination of trained components works, e.g. a drug pair never measured, at doses
+    within each component's trained range (--extrapolate allows others, marked in obs
+    column 'extrapolated').
     """
     check_output_file(out, overwrite)
     model = _load_model(model_dir)
-    table = _read_conditions(conditions)
+    table = _read_conditions(conditions, model)
     with failing(KeyError), failing(ValueError, prefix=f"{conditions}: "):
-        mean, var = model.generate(table, target=target)
-    _write_profiles(out, mean, var)
+        flags = model.check_doses(table, extrapolate=extrapolate)
+        mean, var = model.generate(table, target=target, extrapolate=extrapolate)
+    _write_profiles(out, mean, var, extrapolated=flags)
 
 
 @app.command()
@@ -229,6 +267,7 @@ def sample(
     n_draws: Annotated[int, typer.Option(help="Draws per condition.")] = SAMPLE["n_draws"],
     seed: Annotated[int | None, typer.Option(help="Seed of the draws.")] = SAMPLE["seed"],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    extrapolate: Extrapolate = False,
 ) -> None:
     """Joint draws of every readout of the conditions (one latent per draw), as .h5mu."""
     import mudata
@@ -237,9 +276,9 @@ def sample(
 
     check_output_file(out, overwrite)
     model = _load_model(model_dir)
-    table = _read_conditions(conditions)
+    table = _read_conditions(conditions, model)
     with failing(ValueError, prefix=f"{conditions}: "):
-        draws = model.sample(table, n_draws=n_draws, seed=seed)
+        draws = model.sample(table, n_draws=n_draws, seed=seed, extrapolate=extrapolate)
 
     def write(path: Path) -> None:
         with mudata.set_options(pull_on_update=False):

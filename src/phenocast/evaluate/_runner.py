@@ -210,19 +210,28 @@ def score_fold(task: Task, fold: Fold, preds: list[np.ndarray]) -> dict[str, dic
 
 
 def predict_groups(
-    model: Any, groups: Sequence[QueryGroup]
+    model: Any, groups: Sequence[QueryGroup], *, extrapolate: bool = False
 ) -> tuple[list[np.ndarray], dict[str, str]]:
     """``model``'s mean profiles per query group, and why it could not predict some conditions.
 
     A group whose prediction raises ``UnsupportedConditionError`` is predicted condition by
     condition; each condition the model cannot answer gets a row of NaN and its label maps to
-    the error's message in the second return value.
+    the error's message in the second return value. ``extrapolate`` lets models that check
+    doses against their trained range predict outside it (a task whose point that is);
+    without it such a condition is unsupported.
     """
     from ..models import predict_rows
 
     unsupported: dict[str, str] = {}
     preds = [
-        predict_rows(model, g.controls, g.conditions, n_genes=g.truth.shape[1], reasons=unsupported)
+        predict_rows(
+            model,
+            g.controls,
+            g.conditions,
+            n_genes=g.truth.shape[1],
+            reasons=unsupported,
+            extrapolate=extrapolate,
+        )
         for g in groups
     ]
     return preds, unsupported
@@ -250,12 +259,14 @@ def fit_fold(
     *,
     overrides: Mapping[str, Any] | None = None,
     train: AnnData | None = None,
+    extrapolate: bool | None = None,
 ) -> FoldFit:
     """Fit model ``name`` on ``fold`` (or on ``train`` in its place) and score the held-out groups.
 
     Its options are the task's for that model, then ``config`` (a variant's), then
     ``overrides``, nested dicts (``"train"``) merged key by key. Building or fitting may raise
-    ``UnsupportedConditionError``; prediction follows :func:`predict_groups`.
+    ``UnsupportedConditionError``; prediction follows :func:`predict_groups`, with
+    ``extrapolate`` (default: the task's :attr:`~Task.extrapolate`).
     """
     from ..models import create_model
 
@@ -265,7 +276,8 @@ def fit_fold(
     model.fit(fold.train if train is None else train)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    preds, unsupported = predict_groups(model, fold.groups)
+    allow = task.extrapolate if extrapolate is None else extrapolate
+    preds, unsupported = predict_groups(model, fold.groups, extrapolate=allow)
     predict_s = time.perf_counter() - t0
     values = score_fold(task, fold, preds)
     return FoldFit(model, fit_s, predict_s, preds, values, unsupported)

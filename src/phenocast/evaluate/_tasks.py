@@ -61,6 +61,9 @@ class Task:
     #: Per model name, options the task gives it (e.g. which baseline the compositional
     #: model is anchored to); a model variant's own options override them.
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The held-out doses lie outside the trained range by design: models are asked to
+    #: extrapolate (``extrapolate=True``) instead of refusing them.
+    extrapolate: bool = False
 
 
 def _dense(x: Any) -> np.ndarray:
@@ -406,6 +409,7 @@ TASKS: dict[str, Task] = {
             _build_l1000("B"),
             data="lincs_l1000",
             model_options=_anchored("nearest-dose"),
+            extrapolate=True,
         ),
         Task(
             "cellpainting-dose-a",
@@ -424,6 +428,7 @@ TASKS: dict[str, Task] = {
             _build_cellpainting("B"),
             data="lincs_cellpainting_SQ00015054",
             model_options=_anchored("nearest-dose"),
+            extrapolate=True,
         ),
         Task(
             "l1000-time",

@@ -18,6 +18,7 @@ from ._base import (
     register_model,
 )
 from ._calibration import VarianceCalibration, condition_mean_noise, fit_variance_calibration
+from ._doses import DoseRangeError, check_dose_range, dose_requests, trained_dose_ranges
 from ._ensemble import Ensemble, Prediction
 from ._mc_dropout import MCDropout
 from ._persist import ModelDirectoryError
@@ -45,6 +46,7 @@ __all__ = [
     "Config",
     "CrossModalRidge",
     "DoseInterpolation",
+    "DoseRangeError",
     "Ensemble",
     "EntityAdditive",
     "EntityRidge",
@@ -65,13 +67,16 @@ __all__ = [
     "UnsupportedConditionError",
     "VarianceCalibration",
     "additive_from_singles",
+    "check_dose_range",
     "condition_mean_noise",
     "create_model",
+    "dose_requests",
     "fit_variance_calibration",
     "model_inputs",
     "model_names",
     "predict_rows",
     "register_model",
+    "trained_dose_ranges",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -112,20 +112,28 @@ def predict_rows(
     *,
     n_genes: int,
     reasons: dict[str, str] | None = None,
+    extrapolate: bool = False,
 ) -> np.ndarray:
     """``model.predict_mean(controls, conditions)`` as ``(n, n_genes)`` float64, with NaN
     rows for the conditions the model cannot answer (:class:`UnsupportedConditionError`):
     after a table it refuses, it is asked condition by condition. ``reasons``, when given,
-    receives each refused condition's index label → the error's message."""
+    receives each refused condition's index label → the error's message. ``extrapolate``
+    reaches the models whose ``predict_mean`` checks doses against their trained range
+    (:func:`~phenocast.models.check_dose_range`)."""
+    import inspect
+
     import numpy as np
 
+    options: dict[str, Any] = {}
+    if extrapolate and "extrapolate" in inspect.signature(model.predict_mean).parameters:
+        options["extrapolate"] = True
     try:
-        return np.asarray(model.predict_mean(controls, conditions), dtype=np.float64)
+        return np.asarray(model.predict_mean(controls, conditions, **options), dtype=np.float64)
     except UnsupportedConditionError:
         out = np.full((len(conditions), n_genes), np.nan)
         for i, label in enumerate(conditions.index):
             try:
-                out[i] = model.predict_mean(controls, conditions.iloc[i : i + 1])[0]
+                out[i] = model.predict_mean(controls, conditions.iloc[i : i + 1], **options)[0]
             except UnsupportedConditionError as err:
                 if reasons is not None:
                     reasons[str(label)] = str(err)

@@ -209,7 +209,8 @@ def _dose_section(model: Compositional, names: list[str]) -> str:
             notes.append(f"{name} was trained at one dose ({lo:g}): the grid spans ±1 decade.")
             lo, hi = lo / 10, hi * 10
         grid = np.logspace(np.log10(lo), np.log10(hi), _DOSE_POINTS)
-        curve = model.dose_response(name, grid, **context)
+        # the grid may pass a component's own range (a pair's, or ±1 decade): the caption says so
+        curve = model.dose_response(name, grid, extrapolate=True, **context)
         panels.append((name, grid, curve.to_numpy(), list(curve.columns)))
     if not panels:
         return "".join(f'<p class="note">{_esc(n)}</p>' for n in notes)

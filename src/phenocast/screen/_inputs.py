@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import is_on_disk
+from ..models import DoseRangeError, check_dose_range
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -60,16 +61,17 @@ def _doses(
     doses: Sequence[float] | Mapping[str, Sequence[float]] | None,
     *,
     extrapolate: bool,
-) -> tuple[list[tuple[float, ...]], dict[str, tuple[float, float]]]:
-    """One dose list per name and the trained range of each name (for the ``extrapolated``
-    column)."""
+) -> tuple[list[tuple[float, ...]], dict[str, tuple[float, ...]] | None]:
+    """One dose list per name and the model's trained doses (for the ``extrapolated``
+    column; ``None`` when it records none or the registry has no dose column). Doses outside
+    the trained range follow :func:`phenocast.models.check_dose_range`."""
     trained: dict[str, tuple[float, ...]] = dict(getattr(model, "trained_doses_", {}) or {})
     if registry.dose_key is None:
         if doses is not None:
             raise ScreenError(
                 "The model was registered without a dose column; call run(..., doses=None)."
             )
-        return [(1.0,)] * len(names), {}
+        return [(1.0,)] * len(names), None
     if doses is None:
         missing = [n for n in names if n not in trained]
         if missing:
@@ -90,27 +92,19 @@ def _doses(
             raise ScreenError(f"Doses must be positive numbers; {n!r} has {bad[:5]}.")
         if len(set(lst)) != len(lst):
             raise ScreenError(f"The dose list of {n!r} repeats a value: {list(lst)}.")
-    ranges = {n: (min(trained[n]), max(trained[n])) for n in names if trained.get(n)}
     if not hasattr(model, "trained_doses_"):  # a model that records no trained doses
-        return lists, ranges
-    flags = _outside(names, lists, ranges, known=True)
-    outside = [
-        (n, d, ranges.get(n))
-        for i, (n, lst) in enumerate(zip(names, lists, strict=True))
-        for j, d in enumerate(lst)
-        if flags[i, j]
-    ]
-    if outside and not extrapolate:
-        shown = "; ".join(
-            f"{n} at {d:g} (trained {'range unknown' if r is None else f'{r[0]:g}–{r[1]:g}'})"
-            for n, d, r in outside[:8]
+        return lists, None
+    try:
+        check_dose_range(
+            [[(n, d)] for n, lst in zip(names, lists, strict=True) for d in lst],
+            trained,
+            extrapolate=extrapolate,
+            fix="Pass extrapolate=True (CLI: --extrapolate) to screen them anyway; they are "
+            "marked in the output's 'extrapolated' column.",
         )
-        raise ScreenError(
-            f"{len(outside)} dose(s) lie outside the doses the model was trained on: {shown}. "
-            "Pass extrapolate=True (CLI: --extrapolate) to screen them anyway; they are marked "
-            "in the output's 'extrapolated' column."
-        )
-    return lists, ranges
+    except DoseRangeError as err:
+        raise ScreenError(str(err)) from None
+    return lists, trained
 
 
 def _contexts(
@@ -256,17 +250,12 @@ def read_target(path: str | os.PathLike[str]) -> pd.Series | dict[str, list[str]
 def _outside(
     names: list[str],
     lists: list[tuple[float, ...]],
-    ranges: dict[str, tuple[float, float]],
-    *,
-    known: bool,
+    trained: dict[str, tuple[float, ...]] | None,
 ) -> np.ndarray:
-    """``(n_names, max_doses)``: the dose lies outside the name's trained range. Models that
-    record no trained doses mark nothing."""
+    """``(n_names, max_doses)``: the dose lies outside the name's trained range
+    (:func:`phenocast.models.check_dose_range`). ``trained=None`` (a model that records no
+    trained doses) marks nothing."""
     out = np.zeros((len(names), max(map(len, lists))), dtype=bool)
-    if not known:
-        return out
     for i, (n, lst) in enumerate(zip(names, lists, strict=True)):
-        lo, hi = ranges.get(n, (np.inf, -np.inf))
-        for j, d in enumerate(lst):
-            out[i, j] = not lo * (1 - 1e-9) <= d <= hi * (1 + 1e-9)
+        out[i, : len(lst)] = check_dose_range([[(n, d)] for d in lst], trained, extrapolate=True)
     return out

@@ -188,7 +188,7 @@ def run(
     names = _names(registry, model, perturbations)
     if not names:
         raise ScreenError("No perturbations to screen.")
-    dose_lists, ranges = _doses(registry, model, names, doses, extrapolate=extrapolate)
+    dose_lists, trained = _doses(registry, model, names, doses, extrapolate=extrapolate)
     contexts = _contexts(registry, cell_types, covariates)
     tvec, tkind = (None, None) if target is None else target_vector(registry, target)
     if score_name == "target-distance" and tkind == "up-down":
@@ -213,8 +213,7 @@ def run(
         registry.check_genes(controls)
     predictor = predictor_for(model, mode=mode, time=time)
     comp_index = np.array([registry.components.index(n) for n in names], dtype=np.int64)
-    known = hasattr(model, "trained_doses_") and registry.dose_key is not None
-    outside = _outside(names, dose_lists, ranges, known=known)
+    outside = _outside(names, dose_lists, trained)
 
     # start cells of every context, checked before the first prediction
     starts = [_context_controls(registry, controls, c, n_cells, seed) for c in contexts]

@@ -10,6 +10,7 @@ training (:func:`no_validation_reason`), so the model then trains no network it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
     from ...data import Registry
+    from ._model import Compositional
 
 __all__ = [
     "AnchorFit",
+    "anchor_shift",
+    "by_context",
     "choose_alpha",
     "fit_baseline",
     "no_validation_reason",
@@ -299,3 +303,57 @@ def pseudobulk_anndata(
 def fit_baseline(name: str, table: AnnData, registry: Registry) -> Any:
     """Fit baseline ``name`` on a pseudobulk table, under the model's registry."""
     return create_model(name, registry).fit(table)
+
+
+def by_context(
+    model: Compositional,
+    controls: AnnData | None,
+    conditions: pd.DataFrame,
+    predict: Callable[[AnnData | None, pd.DataFrame], Any],
+    cross_context: bool,
+) -> np.ndarray:
+    """``predict(start cells, conditions)`` rows, each condition given the start cells the
+    model starts it from: those of its context (the covariates the table gives), or all of
+    ``controls`` with ``cross_context`` or when the table gives none."""
+    from ._counterfactual import context_keys, given_covariates
+
+    keys = [] if controls is None or cross_context else given_covariates(model, conditions)
+    if not keys:
+        return np.asarray(predict(controls, conditions), dtype=np.float64)
+    assert controls is not None
+    out = np.full((len(conditions), model.registry.n_vars), np.nan)
+    cells, wanted = context_keys(controls.obs, keys), context_keys(conditions, keys)
+    for ctx in dict.fromkeys(wanted):
+        here = np.flatnonzero(wanted == ctx)
+        rows = np.flatnonzero(cells == ctx)
+        # an on-disk AnnData: its cells of this context are read into memory
+        start = controls[rows].to_memory() if is_on_disk(controls) else controls[rows]
+        out[here] = predict(start, conditions.iloc[here])
+    return out
+
+
+def anchor_shift(
+    model: Compositional,
+    controls: AnnData | None,
+    conditions: pd.DataFrame,
+    raw: np.ndarray,
+    *,
+    cross_context: bool = False,
+) -> np.ndarray:
+    """``(1 − α)(baseline − model)`` per condition, for the model's prediction ``raw``; 0
+    where the baseline cannot answer (the model's answer stands). The baseline sees the start
+    cells the model started from (:func:`by_context`)."""
+    from .._base import predict_rows
+
+    shift = np.zeros_like(raw)
+    if model.anchor_ is None or model.anchor_.alpha == 1.0:
+        return shift
+    baseline, n_genes = model._anchor_model, raw.shape[1]
+
+    def rows(start: AnnData | None, table: pd.DataFrame) -> np.ndarray:
+        return predict_rows(baseline, start, table, n_genes=n_genes)
+
+    base = by_context(model, controls, conditions, rows, cross_context)
+    ok = ~np.isnan(base).any(1)
+    shift[ok] = (1.0 - model.anchor_.alpha) * (base[ok] - raw[ok])
+    return shift

@@ -23,9 +23,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._module import Batch
 
 __all__ = [
+    "cell_obs",
     "check_cell_covariates",
+    "check_context_match",
+    "check_doses",
     "condition_batch",
+    "context_keys",
     "counterfactuals",
+    "given_covariates",
     "prediction_vocabulary",
 ]
 
@@ -93,12 +98,63 @@ def prediction_vocabulary(model: Compositional, frame: pd.DataFrame) -> tuple[st
     return (*reg.components, *extra)
 
 
-def counterfactuals(
-    model: Compositional, controls: AnnData | None, conditions: pd.DataFrame
-) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-    """Yield (condition row, mean, variance): every start cell under each condition.
+def given_covariates(model: Compositional, conditions: pd.DataFrame) -> list[str]:
+    """The registry's covariates the conditions table gives (the contexts it asks for)."""
+    return [k for k in model.registry.covariate_keys if k in conditions.columns]
 
-    Without ``controls``, the start is the mean basal latent of the condition's context.
+
+def context_keys(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """One string per row of ``frame``: its values of the covariates ``keys``."""
+    values = frame[keys].astype(str).to_numpy()
+    return np.array(["\x1f".join(r) for r in values.tolist()], dtype=object)
+
+
+def check_context_match(
+    model: Compositional, obs: pd.DataFrame, conditions: pd.DataFrame, *, cross_context: bool
+) -> None:
+    """Refuse a condition whose context (the covariates the table gives) no start cell shares,
+    unless ``cross_context``: it would be predicted from cells of other contexts."""
+    keys = given_covariates(model, conditions)
+    if cross_context or not keys or not len(obs):  # no start cells: check_start_cells says so
+        return
+    if any(k not in obs.columns for k in keys):  # encoding the start cells names the column
+        return
+    reg = model.registry
+    have = {tuple(r) for r in obs[keys].astype(str).to_numpy().tolist()}
+    for i, row in enumerate(conditions[keys].astype(str).to_numpy().tolist()):
+        ctx = tuple(row)
+        if ctx in have:
+            continue
+        known = all(v in reg.covariate_categories[k] for k, v in zip(keys, ctx, strict=True))
+        if not known:
+            continue  # an unknown value: encoding the conditions names it
+        asked = ", ".join(f"{k}={v!r}" for k, v in zip(keys, ctx, strict=True))
+        shown = sorted(have, key=str)[:10]
+        contexts = [dict(zip(keys, c, strict=True)) for c in shown]
+        raise RegistrationError(
+            f"Condition row {i} asks for {asked}, but none of the {len(obs)} start cells has "
+            f"that {'context' if len(keys) > 1 else 'value'} (column(s) {keys}); the start "
+            f"cells' contexts are {contexts}{' ...' if len(have) > 10 else ''}. Pass start "
+            f"cells of that context (e.g. controls[controls.obs[{keys[0]!r}] == "
+            f"{ctx[0]!r}]), or cross_context=True (CLI: --cross-context) to predict it from "
+            "cells of other contexts."
+        )
+
+
+def counterfactuals(
+    model: Compositional,
+    controls: AnnData | None,
+    conditions: pd.DataFrame,
+    *,
+    cross_context: bool = False,
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray | None]]:
+    """Yield (condition row, mean, variance, start cells): the start cells under each condition.
+
+    A condition that gives a covariate starts only from the cells of that value (none in a
+    block of cells without one: the caller checks a match exists, see
+    :func:`check_context_match`); with ``cross_context``, from every cell, its covariate
+    replaced by the condition's. Start cells are positions in ``controls``; without
+    ``controls`` (``None``) the start is the mean basal latent of the condition's context.
     """
     import torch
 
@@ -106,6 +162,7 @@ def counterfactuals(
     reg = model.registry
     cond = condition_batch(model, conditions)
     given_cov = [k in conditions.columns for k in reg.covariate_keys]
+    match = [k for k, given in enumerate(given_cov) if given and not cross_context]
     given_time = reg.time_key is not None and reg.time_key in conditions.columns
     cells = None
     if controls is not None:
@@ -116,6 +173,7 @@ def counterfactuals(
         z_cells = model._encode(cells)
     with torch.no_grad():
         for i in range(len(conditions)):
+            rows = None
             if cells is None:
                 ctx = tuple(cond.covariates[i].tolist())
                 z0 = model._basal["contexts"].get(ctx, model._basal["all"])[None, :]
@@ -123,15 +181,27 @@ def counterfactuals(
                 time = None if cond.time is None else cond.time[i : i + 1]
                 library = None
             else:
-                z0, cov = z_cells, cells.covariates.clone()
+                rows = np.arange(z_cells.shape[0])
+                z0, cov, time, library = z_cells, cells.covariates, cells.time, cells.library
+                if match:
+                    same = (cells.covariates[:, match] == cond.covariates[i, match]).all(1)
+                    rows = np.flatnonzero(same.numpy())
+                    if not rows.size:  # no start cell of this context here
+                        empty = torch.zeros(0, reg.n_vars)
+                        yield i, empty, empty, rows
+                        continue
+                    if rows.size < z_cells.shape[0]:  # only then a copy of the cells' rows
+                        take = torch.from_numpy(rows)
+                        z0, cov = z_cells[take], cov[take]
+                        time = None if time is None else time[take]
+                        library = None if library is None else library[take]
+                cov = cov.clone()
                 for k, given in enumerate(given_cov):
                     if given:
                         cov[:, k] = cond.covariates[i, k]
                 check_cell_covariates(reg, cov)
-                time = cells.time
                 if cond.time is not None and (given_time or time is None):
                     time = cond.time[i].expand(z0.shape[0])
-                library = cells.library
             n = z0.shape[0]
             e = module.perturbation_effect(
                 cond.components[i : i + 1].expand(n, -1),
@@ -140,7 +210,7 @@ def counterfactuals(
             )
             h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
             mean, var = module.decode(h, e, library)
-            yield i, mean, var
+            yield i, mean, var, rows
 
 
 def check_cell_covariates(registry: Registry, cov: torch.Tensor) -> None:
@@ -152,3 +222,46 @@ def check_cell_covariates(registry: Registry, cov: torch.Tensor) -> None:
             f"The start cells have values of {bad} that the model never saw; give these "
             f"covariates in the conditions table. Known values: {known}."
         )
+
+
+def check_doses(model: Compositional, conditions: pd.DataFrame, *, extrapolate: bool) -> np.ndarray:
+    """Per condition, whether it asks for a dose outside the trained range
+    (:func:`phenocast.models.check_dose_range`); refuses a table without the dose column of a
+    model trained with one."""
+    from .._doses import check_dose_range, dose_requests
+
+    reg = model.registry
+    if reg.dose_key is None:
+        return np.zeros(len(conditions), dtype=bool)
+    if reg.dose_key not in conditions.columns:
+        raise RegistrationError(
+            f"conditions lacks the dose column {reg.dose_key!r}: the model was trained with "
+            f"doses, so a condition must give its dose (it no longer means dose 1). Add a "
+            f"{reg.dose_key!r} column: one dose per component, e.g. '1' or '1+0.5' for a pair "
+            f"(the table has {list(conditions.columns)})."
+        )
+    requests = dose_requests(reg.parse_frame(conditions), set(model.trained_components_))
+    return check_dose_range(requests, model.trained_doses_ or None, extrapolate=extrapolate)
+
+
+def cell_obs(
+    model: Compositional,
+    controls: AnnData,
+    conditions: pd.DataFrame,
+    i: int,
+    rows: np.ndarray,
+    extrapolated: np.ndarray,
+) -> pd.DataFrame:
+    """``obs`` of the start cells ``rows`` of ``controls`` under condition ``i``: the
+    condition's columns, ``condition_index``, ``control_cell``, ``source_<covariate>`` (the
+    start cell's own value) and, with a dose column, ``extrapolated``."""
+    reg, n = model.registry, len(rows)
+    frame = pd.DataFrame({c: [conditions.iloc[i][c]] * n for c in conditions.columns})
+    frame["condition_index"] = i
+    frame["control_cell"] = controls.obs_names.to_numpy()[rows]
+    for k in reg.covariate_keys:
+        if k in controls.obs.columns:
+            frame[f"source_{k}"] = controls.obs[k].astype(str).to_numpy()[rows]
+    if reg.dose_key is not None:
+        frame["extrapolated"] = bool(extrapolated[i])
+    return frame

@@ -170,26 +170,34 @@ def predict_to_file(
     *,
     overwrite: bool = False,
     block: int = PREDICT_BLOCK,
+    cross_context: bool = False,
+    extrapolated: np.ndarray | None = None,
 ) -> AnnData:
-    """Every control cell under every condition, written to ``out`` (``.h5ad`` / ``.zarr``)
-    block by block: ``X`` the mean, layer ``variance``; returned opened on disk."""
-    from ._counterfactual import counterfactuals
+    """The start cells of each condition's context (every cell with ``cross_context``) under
+    that condition, written to ``out`` (``.h5ad`` / ``.zarr``) block by block: ``X`` the
+    mean, layer ``variance``; returned opened on disk. ``extrapolated`` flags conditions
+    (from :meth:`Compositional.check_doses`) for the obs column of that name."""
+    from ._counterfactual import cell_obs, counterfactuals
 
     reg = model.registry
-    raw = model._predict_mean_raw(controls, conditions) if model.anchor_ is not None else None
-    shift = None if raw is None else model._anchor_shift(controls, conditions, raw)
+    flags = np.zeros(len(conditions), dtype=bool) if extrapolated is None else extrapolated
+    shift = None
+    if model.anchor_ is not None:
+        raw = model._predict_mean_raw(controls, conditions, cross_context=cross_context)
+        shift = model._anchor_shift(controls, conditions, raw, cross_context=cross_context)
     var = pd.DataFrame(index=list(reg.var_names))
     with MatrixWriter(out, var, sparse=False, layers=("variance",), overwrite=overwrite) as writer:
         for i in range(len(conditions)):
             row = conditions.iloc[i : i + 1]
             for part in control_blocks(controls, reg, block):
-                for _, mean, variance in counterfactuals(model, part, row):
-                    obs = pd.DataFrame(
-                        {c: [row.iloc[0][c]] * part.n_obs for c in conditions.columns}
-                    )
+                for _, mean, variance, rows in counterfactuals(
+                    model, part, row, cross_context=cross_context
+                ):
+                    if rows is None or not len(rows):
+                        continue  # no start cell of the condition's context in this block
+                    obs = cell_obs(model, part, row, 0, rows, flags[i : i + 1])
                     obs["condition_index"] = i
-                    obs["control_cell"] = part.obs_names.to_numpy()
-                    obs.index = [f"{c}-{i}" for c in part.obs_names]
+                    obs.index = [f"{c}-{i}" for c in obs["control_cell"]]
                     for col in obs.columns:
                         if obs[col].dtype == object:
                             obs[col] = obs[col].astype(str)

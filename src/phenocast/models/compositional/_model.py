@@ -462,52 +462,72 @@ class Compositional:
         *,
         out: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
+        cross_context: bool = False,
+        extrapolate: bool = False,
     ) -> AnnData:
-        """Counterfactuals: every control cell under every condition.
+        """Counterfactuals: the start cells of each condition's context under that condition.
 
         Parameters
         ----------
         controls
-            Cells to start from (usually control cells); their covariates are used unless the
-            conditions table gives them.
+            Cells to start from (usually control cells). A condition that gives a covariate
+            (e.g. ``cell_type="T"``) starts from the cells whose covariate is that value
+            only; one that does not keeps every cell, each in its own context.
         conditions
             One row per condition with the registry's perturbation column and, optionally, dose,
-            time and covariate columns.
-
-        Returns
-        -------
-        AnnData
-            ``n_controls × n_conditions`` cells: ``X`` and ``layers["mean"]`` hold the predicted
-            mean, ``layers["variance"]`` the predicted variance; ``obs`` has the condition's
-            columns, ``condition_index`` and ``control_cell``.
-
+            time and covariate columns. A model trained with a dose column needs it here.
+        out
             With ``out`` (``*.h5ad`` or ``*.zarr``) the predictions are written there block by
             block (``X`` the mean, layer ``variance``), never all in memory, and the file is
             returned opened on disk; ``controls`` may then be on disk too. An existing file
             is replaced only with ``overwrite``.
+        overwrite
+            Replace an existing ``out``.
+        cross_context
+            Start every condition from every cell, its covariates replaced by the
+            condition's (e.g. a K562 condition from cells of other lines); without it, a
+            condition none of whose start cells share its context is an error.
+        extrapolate
+            Allow doses outside each perturbation's trained range (marked in the
+            ``extrapolated`` column); without it they are an error
+            (:func:`phenocast.models.check_dose_range`).
+
+        Returns
+        -------
+        AnnData
+            One cell per (start cell, condition) pair: ``X`` and ``layers["mean"]`` hold the
+            predicted mean, ``layers["variance"]`` the predicted variance; ``obs`` has the
+            condition's columns, ``condition_index``, ``control_cell``,
+            ``source_<covariate>`` (the start cell's own value) and, for a model with a dose
+            column, ``extrapolated``.
         """
         import anndata as ad
 
+        from ._counterfactual import cell_obs, check_context_match, check_doses, counterfactuals
+
         if controls is None:
             raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
+        flags = check_doses(self, conditions, extrapolate=extrapolate)
+        check_context_match(self, controls.obs, conditions, cross_context=cross_context)
         if out is not None:
             from ._large import predict_to_file
 
-            return predict_to_file(self, controls, conditions, out, overwrite=overwrite)
+            return predict_to_file(
+                self, controls, conditions, out, overwrite=overwrite,
+                cross_context=cross_context, extrapolated=flags,
+            )  # fmt: skip
         means, variances, obs = [], [], []
-        raw = self._predict_mean_raw(controls, conditions) if self.anchor_ is not None else None
-        shift = None if raw is None else self._anchor_shift(controls, conditions, raw)
-        from ._counterfactual import counterfactuals
-
-        for i, mean, var in counterfactuals(self, controls, conditions):
+        shift = None
+        if self.anchor_ is not None:
+            raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
+            shift = self._anchor_shift(controls, conditions, raw, cross_context=cross_context)
+        for i, mean, var, rows in counterfactuals(
+            self, controls, conditions, cross_context=cross_context
+        ):
+            assert rows is not None  # start cells are given
             means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
             variances.append(finite(var.numpy()))
-            rows = pd.DataFrame(
-                {c: [conditions.iloc[i][c]] * controls.n_obs for c in conditions.columns}
-            )
-            rows["condition_index"] = i
-            rows["control_cell"] = controls.obs_names.to_numpy()
-            obs.append(rows)
+            obs.append(cell_obs(self, controls, conditions, i, rows, flags))
         frame = pd.concat(obs, ignore_index=True)
         frame.index = [
             f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
@@ -518,40 +538,72 @@ class Compositional:
         out.layers["variance"] = np.concatenate(variances)
         return out
 
-    def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
-        """Mean predicted profile per condition, ``(n_conditions, n_genes)``."""
-        if self.module is None and self.anchor_ is not None:  # the baseline alone (α = 0)
-            return self._anchor_model.predict_mean(controls, conditions)
-        raw = self._predict_mean_raw(controls, conditions)
-        return raw + self._anchor_shift(controls, conditions, raw)
+    def predict_mean(
+        self,
+        controls: AnnData | None,
+        conditions: pd.DataFrame,
+        *,
+        cross_context: bool = False,
+        extrapolate: bool = False,
+    ) -> np.ndarray:
+        """Mean predicted profile per condition, ``(n_conditions, n_genes)``: the mean over
+        the start cells of the condition's context (see :meth:`predict` for
+        ``cross_context`` and ``extrapolate``; :meth:`check_doses` gives which rows
+        extrapolate), or from the context's stored basal state when ``controls`` is ``None``.
+        """
+        from ._counterfactual import check_context_match, check_doses
 
-    def _predict_mean_raw(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
+        check_doses(self, conditions, extrapolate=extrapolate)
+        if controls is not None:
+            check_context_match(self, controls.obs, conditions, cross_context=cross_context)
+        if self.module is None and self.anchor_ is not None:  # the baseline alone (α = 0)
+            from ._anchor import by_context
+
+            baseline = self._anchor_model
+            return by_context(self, controls, conditions, baseline.predict_mean, cross_context)
+        raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
+        return raw + self._anchor_shift(controls, conditions, raw, cross_context=cross_context)
+
+    def check_doses(self, conditions: pd.DataFrame, *, extrapolate: bool = False) -> np.ndarray:
+        """Which conditions ask for a dose outside their perturbation's trained range.
+
+        Raises :class:`~phenocast.models.DoseRangeError` for any such dose unless
+        ``extrapolate``, and a :class:`~phenocast.data.RegistrationError` when the model was
+        trained with a dose column that ``conditions`` lacks. Returns ``(n_conditions,)``
+        booleans (the ``extrapolated`` column of :meth:`predict`).
+        """
+        from ._counterfactual import check_doses
+
+        return check_doses(self, conditions, extrapolate=extrapolate)
+
+    def _predict_mean_raw(
+        self, controls: AnnData | None, conditions: pd.DataFrame, *, cross_context: bool = False
+    ) -> np.ndarray:
         from ._counterfactual import counterfactuals
         from ._large import control_blocks
 
         out = np.zeros((len(conditions), self.registry.n_vars))
+        counts = np.zeros(len(conditions))
         parts = [None] if controls is None else control_blocks(controls, self.registry)
-        n = 0
         for part in parts:
-            for i, mean, _ in counterfactuals(self, part, conditions):
+            for i, mean, _, rows in counterfactuals(
+                self, part, conditions, cross_context=cross_context
+            ):
                 out[i] += mean.sum(0).numpy()
-            n += 1 if part is None else part.n_obs
-        return finite(out / max(n, 1))
+                counts[i] += 1 if rows is None else len(rows)
+        return finite(out / np.maximum(counts, 1)[:, None])
 
     def _anchor_shift(
-        self, controls: AnnData | None, conditions: pd.DataFrame, raw: np.ndarray
+        self,
+        controls: AnnData | None,
+        conditions: pd.DataFrame,
+        raw: np.ndarray,
+        *,
+        cross_context: bool = False,
     ) -> np.ndarray:
-        """``(1 − α)(baseline − model)`` per condition; 0 where the baseline cannot answer
-        (the model's answer stands)."""
-        from .._base import predict_rows
+        from ._anchor import anchor_shift
 
-        shift = np.zeros_like(raw)
-        if self.anchor_ is None or self.anchor_.alpha == 1.0:
-            return shift
-        base = predict_rows(self._anchor_model, controls, conditions, n_genes=raw.shape[1])
-        ok = ~np.isnan(base).any(1)
-        shift[ok] = (1.0 - self.anchor_.alpha) * (base[ok] - raw[ok])
-        return shift
+        return anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
 
     def dose_response(
         self,
@@ -559,12 +611,14 @@ class Compositional:
         doses: Any,
         *,
         controls: AnnData | None = None,
+        extrapolate: bool = False,
         **covariates: str,
     ) -> pd.DataFrame:
         """Predicted mean profile of ``perturbation`` at each dose (rows) per gene (columns).
 
-        Covariates (e.g. ``cell_type="CD14 Mono"``) select the context; without ``controls``
-        the context's mean basal state is used.
+        Covariates (e.g. ``cell_type="CD14 Mono"``) select the context (and the start cells
+        of ``controls`` in it); without ``controls`` the context's mean basal state is used.
+        Doses outside the trained range need ``extrapolate=True``, as in :meth:`predict`.
         """
         reg = self.registry
         unknown = sorted(set(covariates) - set(reg.covariate_keys))
@@ -585,7 +639,7 @@ class Compositional:
                     raise ValueError(
                         f"Give {k}=... (one of {list(reg.covariate_categories[k])[:10]})."
                     )
-        means = self.predict_mean(controls, frame)
+        means = self.predict_mean(controls, frame, extrapolate=extrapolate)
         return pd.DataFrame(means, index=pd.Index(doses, name="dose"), columns=list(reg.var_names))
 
     # ------------------------------------------------------------------ save / load

@@ -28,6 +28,7 @@ from ...data import (
 from ...metrics import MIEstimate, predictive_mi
 from .._base import register_model
 from .._checks import check_training_data
+from .._doses import check_dose_range, dose_requests
 from .._persist import ModelDirectoryError, read_model_dir, write_model_dir
 from ._config import MultiModalConfig
 from ._core import ArrayCore
@@ -76,6 +77,9 @@ class MultiModalModel(ArrayCore):
     def __init__(self, config: MultiModalConfig | None = None) -> None:
         super().__init__(config)
         self._features: ComponentFeatures | None = None
+        #: Component → sorted distinct doses it was fitted on; ``None`` for a model saved
+        #: before they were recorded (its doses are then not checked).
+        self.trained_doses_: dict[str, tuple[float, ...]] | None = None
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -155,6 +159,12 @@ class MultiModalModel(ArrayCore):
         self.modalities_ = data.modalities
         self.feature_names_ = {m: list(data.feature_names(m)) for m in data.modalities}
         self.components_ = tuple(vocab)
+        self.trained_doses_ = {
+            # str() of a float32 is its shortest repr: 0.01, not 0.009999999776
+            c: tuple(float(str(v)) for v in np.unique(doses[comps == j]))
+            for j, c in enumerate(vocab)
+            if (comps == j).any()
+        }
         self.control_ = data.control
         self.feature_hash_ = None if self._features is None else self._features.content_hash
         return self
@@ -283,6 +293,7 @@ class MultiModalModel(ArrayCore):
         featuriser: Featuriser | FeatureTable | None = None,
         n_samples: int | None = None,
         seed: int | None = None,
+        extrapolate: bool = False,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The ``target`` readout of perturbations from the perturbation alone.
 
@@ -302,6 +313,10 @@ class MultiModalModel(ArrayCore):
             featuriser given to :meth:`fit`; after :meth:`load`, pass the same one again).
         n_samples, seed
             Prior draws (default ``config.n_samples``; 0 decodes the prior mean) and seed.
+        extrapolate
+            Allow doses outside each component's trained range; without it they raise
+            :class:`~phenocast.models.DoseRangeError` (:func:`~phenocast.models.check_dose_range`).
+            :meth:`check_doses` tells which conditions extrapolate.
 
         Returns
         -------
@@ -313,6 +328,7 @@ class MultiModalModel(ArrayCore):
         self._modality(target, role="target")
         self._require_prior("generate()")
         parsed = parse_conditions(conditions, control=self.control_)
+        self._check_doses(parsed, extrapolate=extrapolate)
         comps, doses, feats = self._encode(parsed, featuriser)
         mean, var = self._generate_arrays(
             target,
@@ -335,6 +351,7 @@ class MultiModalModel(ArrayCore):
         n_draws: int = 100,
         featuriser: Featuriser | FeatureTable | None = None,
         seed: int | None = None,
+        extrapolate: bool = False,
     ) -> MuData:
         """Joint draws of every readout of perturbations, from the perturbation alone.
 
@@ -345,7 +362,7 @@ class MultiModalModel(ArrayCore):
 
         Parameters
         ----------
-        conditions, featuriser
+        conditions, featuriser, extrapolate
             As in :meth:`generate`.
         n_draws
             Draws per condition.
@@ -355,7 +372,8 @@ class MultiModalModel(ArrayCore):
         Returns
         -------
         A MuData with one modality per readout; its rows are ``"<condition key>#<draw>"``
-        with ``obs`` columns ``condition`` and ``draw``, the same rows in every modality.
+        with ``obs`` columns ``condition``, ``draw`` and ``extrapolated`` (a dose outside the
+        trained range), the same rows in every modality.
         """
         import anndata as ad
         import mudata
@@ -363,6 +381,7 @@ class MultiModalModel(ArrayCore):
         self._require_fitted()
         self._require_prior("sample()")
         parsed = parse_conditions(conditions, control=self.control_)
+        flags = self._check_doses(parsed, extrapolate=extrapolate)
         comps, doses, feats = self._encode(parsed, featuriser)
         draws = self._sample_arrays(comps, doses, features=feats, n_draws=n_draws, seed=seed)
         keys = [c.key for c in parsed]
@@ -370,6 +389,7 @@ class MultiModalModel(ArrayCore):
             {
                 "condition": np.repeat(keys, n_draws),
                 "draw": np.tile(np.arange(n_draws), len(keys)),
+                "extrapolated": np.repeat(flags, n_draws),
             }
         )
         obs.index = [f"{c}#{d}" for c, d in zip(obs["condition"], obs["draw"], strict=True)]
@@ -388,6 +408,26 @@ class MultiModalModel(ArrayCore):
             out = mudata.MuData(mods)
         out.obs = obs.copy()
         return out
+
+    def check_doses(
+        self, conditions: Sequence[str] | pd.DataFrame, *, extrapolate: bool = False
+    ) -> np.ndarray:
+        """Which conditions (as :meth:`generate` takes them) ask for a dose outside a
+        component's trained range: ``(n_conditions,)`` booleans; raises
+        :class:`~phenocast.models.DoseRangeError` for any unless ``extrapolate``."""
+        self._require_fitted()
+        parsed = parse_conditions(conditions, control=self.control_)
+        return self._check_doses(parsed, extrapolate=extrapolate)
+
+    def _check_doses(self, parsed: Sequence[Condition], *, extrapolate: bool) -> np.ndarray:
+        requests = dose_requests(parsed, set(self.components_))
+        return check_dose_range(requests, self.trained_doses_, extrapolate=extrapolate)
+
+    @property
+    def trained_with_doses(self) -> bool:
+        """Whether the training doses varied (not every component at dose 1 only), so a
+        condition must state its dose."""
+        return any(d != 1.0 for v in (self.trained_doses_ or {}).values() for d in v)
 
     def _require_prior(self, what: str) -> None:
         self._require_fitted()
@@ -549,7 +589,8 @@ class MultiModalModel(ArrayCore):
 
         ``config.json`` holds the format and version, the config and the network's sizes;
         ``registry.json`` what the model knows of its data: the feature names of every
-        modality, the component vocabulary, the control label and the featuriser's name and
+        modality, the component vocabulary, the doses each component was trained at, the
+        control label and the featuriser's name and
         content hash (not its matrix); ``weights.pt`` a state dict of tensors, read back with
         ``torch.load(weights_only=True)``. Each file is written to a temporary file and renamed.
         """
@@ -559,6 +600,9 @@ class MultiModalModel(ArrayCore):
             "feature_names": self.feature_names_,
             "components": list(self.components_),
             "control": self.control_,
+            "trained_doses": None
+            if self.trained_doses_ is None
+            else {c: list(v) for c, v in self.trained_doses_.items()},
             "featuriser": None
             if self._features is None and self.feature_hash_ is None
             else {
@@ -602,6 +646,10 @@ class MultiModalModel(ArrayCore):
         model.feature_names_ = {m: list(v) for m, v in registry["feature_names"].items()}
         model.components_ = tuple(registry["components"])
         model.control_ = registry["control"]
+        doses = registry.get("trained_doses")  # absent from directories saved before
+        model.trained_doses_ = (
+            None if doses is None else {str(c): tuple(map(float, v)) for c, v in doses.items()}
+        )
         feat = registry.get("featuriser")
         model.feature_hash_ = None if feat is None else feat["content_hash"]
         return model
