@@ -116,3 +116,18 @@ def test_ctrl_c_during_training_raises_a_named_interrupt_and_restores_ctrl_c():
         _fit_toy(ctrl_c)
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     signal.signal(signal.SIGINT, before)
+
+
+def test_a_context_the_model_never_saw_is_an_unsupported_condition(model, data):
+    from phenocast.models import UnsupportedConditionError, predict_rows
+
+    cond = pd.DataFrame({"perturbation": ["P0"], "dose": ["1"], "cell_type": ["T7"]})
+    with pytest.raises(UnsupportedConditionError, match=r"'cell_type' has value\(s\) \['T7'\]"):
+        model.predict_mean(None, cond)
+    ctrl = data[data.obs["is_control"].to_numpy()][:4].copy()
+    ctrl.obs["cell_type"] = "T7"
+    with pytest.raises(RegistrationError, match="never saw"):  # start cells in it: named too
+        model.predict_mean(ctrl, cond.drop(columns="cell_type"))
+    # the benchmark runner's path: an unanswerable row is NaN, not a crash
+    rows = predict_rows(model, None, cond, n_genes=data.n_vars)
+    assert np.isnan(rows).all()

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ...data import RegistrationError, dense_rows
 from ._checks import check_start_cells
-from ._model import UntrainedComponentError
+from ._model import UnseenContextError, UntrainedComponentError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -48,7 +48,16 @@ def condition_batch(model: Compositional, conditions: pd.DataFrame) -> Batch:
         raise RegistrationError("conditions has no rows; give one row per condition to predict.")
     frame = conditions.copy()
     for key in reg.covariate_keys:
-        if key not in frame.columns:
+        if key in frame.columns:
+            unseen = sorted(set(frame[key].astype(str)) - set(reg.covariate_categories[key]))
+            if unseen:
+                raise UnseenContextError(
+                    f"conditions column {key!r} has value(s) {unseen[:5]} the model was never "
+                    f"fitted on, so it has no embedding for them; known: "
+                    f"{list(reg.covariate_categories[key])[:10]}. Fit on data that contains "
+                    "them (with their control cells), or predict in a known context."
+                )
+        else:
             frame[key] = reg.covariate_categories[key][0]  # replaced by the cells' own below
     if reg.time_key is not None and reg.time_key not in frame.columns:
         frame[reg.time_key] = 0.0
@@ -218,7 +227,7 @@ def check_cell_covariates(registry: Registry, cov: torch.Tensor) -> None:
     bad = [reg.covariate_keys[k] for k in range(cov.shape[1]) if (cov[:, k] < 0).any()]
     if bad:
         known = {k: list(reg.covariate_categories[k])[:20] for k in bad}
-        raise RegistrationError(
+        raise UnseenContextError(
             f"The start cells have values of {bad} that the model never saw; give these "
             f"covariates in the conditions table. Known values: {known}."
         )

@@ -35,6 +35,11 @@ class UntrainedComponentError(RegistrationError, UnsupportedConditionError):
     """A condition names a component the model's fitting data never contained."""
 
 
+class UnseenContextError(RegistrationError, UnsupportedConditionError):
+    """A condition or a start cell is in a covariate value (e.g. a cell line) the model was
+    never fitted on, so it has no embedding for it."""
+
+
 @register_model("compositional")
 class Compositional:
     """A compositional perturbation autoencoder (CPA class).
