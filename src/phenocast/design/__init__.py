@@ -12,6 +12,7 @@ from ._acquisition import (
 from ._llm import LLMAcquisition
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
+from ._portfolio import DEFAULT_ARMS, Portfolio
 from ._propose import DesignError, gene_priors, propose
 from ._surrogates import (
     SURROGATES,
@@ -24,6 +25,7 @@ from ._surrogates import (
 
 __all__ = [
     "ACQUISITIONS",
+    "DEFAULT_ARMS",
     "SURROGATES",
     "Acquisition",
     "AcquisitionContext",
@@ -36,6 +38,7 @@ __all__ = [
     "PerturbationLoop",
     "PerturbationPool",
     "PerturbationResult",
+    "Portfolio",
     "Prediction",
     "ProfileGP",
     "ReplayOracle",
