@@ -343,7 +343,9 @@ def main(argv: list[str] | None = None) -> None:
         for (screen, strategy, _), got in zip(tasks, pool.map(_task, tasks), strict=True):
             rows += got
             vals = [r["hit_ratio_20"] for r in got]
-            console.log(f"{screen} {strategy}: {np.mean(vals):.3f} ± {np.std(vals):.3f}")
+            console.log(
+                f"{screen} {strategy}: {np.mean(vals):.3f} ± {np.std(vals):.3f}", markup=False
+            )
             # partial results survive an interrupted run
             args.out.mkdir(parents=True, exist_ok=True)
             write_json(args.out / "screen_al.partial.json", rows, indent=None)

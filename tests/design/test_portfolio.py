@@ -159,3 +159,26 @@ def test_leave_one_screen_out_ties_and_bad_tables(bench):
     gap.iloc[1, 0] = np.nan
     with pytest.raises(ValueError, match="missing values"):
         bench.leave_one_screen_out(gap)
+
+
+def test_propose_credits_the_arms_named_in_the_last_proposals_reasons():
+    planted = [f"G{i}" for i in range(0, 600, 6)]
+    feats, y = noise_screen(n=600, planted=planted)
+    first = pd.DataFrame({"gene": y.index[1:60:2], "value": y.to_numpy()[1:60:2]})
+    batch = propose(list(y.index), first, feats, acquisition="portfolio", batch_size=40,
+                    essential=planted)  # fmt: skip
+    ess_picks = batch.loc[arm_of(batch) == "essential", "gene"]
+    assert len(ess_picks) >= 3 and batch["reason"].str.contains(r"\(0/0 of its picks").all()
+    measured = batch[["gene", "reason"]].assign(value=y.loc[batch["gene"]].to_numpy())
+    results = pd.concat([first, measured], ignore_index=True)
+    again = propose(list(y.index), results, feats, acquisition="portfolio", batch_size=40,
+                    essential=planted)  # fmt: skip
+    why = again.loc[arm_of(again) == "essential", "reason"]
+    n = len(ess_picks)
+    assert why.str.contains(rf"\({n}/{n} of its picks").all()  # every essential pick paid
+    assert len(why) > n  # and the prior list gets more of the next batch
+    blind = propose(list(y.index), results.drop(columns="reason"), feats,
+                    acquisition="portfolio", batch_size=40, essential=planted)  # fmt: skip
+    assert blind["reason"].str.contains(r"\(0/0 of its picks").all()
+    with pytest.raises(ValueError, match=r"Arm\(s\) \['nope'\] are not arms of this portfolio"):
+        Portfolio().credit({"G1": "nope"})

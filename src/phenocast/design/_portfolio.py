@@ -4,7 +4,8 @@ hits its own picks produced, batch by batch (Thompson sampling over arms)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -15,6 +16,7 @@ __all__ = ["DEFAULT_ARMS", "Portfolio"]
 #: The portfolio's arms: a fixed prior (unmeasured essential genes), graph neighbours of hits,
 #: a model of hits, a model of the mean, and unbiased exploration.
 DEFAULT_ARMS = ("essential", "kg-exploit", "hit-model", "greedy", "random")
+_ARM = re.compile(r"^portfolio arm (\S+) \(")
 
 
 @register_acquisition("portfolio")
@@ -60,9 +62,11 @@ class Portfolio:
     Notes
     -----
     The portfolio remembers which arm picked which gene between calls (one instance per
-    loop; :meth:`reset` forgets). Genes it did not pick — the initial random batch, or
-    earlier results given to :func:`~phenocast.design.propose` — inform the arms' models but
-    credit no arm. Cost per cycle: the sum of the arms' costs, plus O(b × arms).
+    loop; :meth:`reset` forgets; :meth:`credit` tells it about picks made by an earlier
+    instance, as :func:`~phenocast.design.propose` does from the results' ``reason`` column).
+    Genes no arm picked — the initial random batch, other results — inform the arms' models
+    and the success bar but credit no arm. Cost per cycle: the sum of the arms' costs, plus
+    O(b × arms).
     """
 
     needs_model = True
@@ -98,6 +102,22 @@ class Portfolio:
         self._record: dict[str, tuple[int, int]] = {a: (0, 0) for a in self.arms}
         #: One dict per call: arm → genes it filled in that batch.
         self.allocations: list[dict[str, int]] = []
+
+    def credit(self, picks: Mapping[str, str]) -> None:
+        """Credit genes picked earlier — e.g. in the last lab cycle's proposals — to the arms
+        that picked them (``gene → arm``), so the next call learns from their results.
+
+        An arm that is not one of :attr:`arms` is refused by name.
+        """
+        unknown = sorted({a for a in picks.values() if a not in self.arms})
+        if unknown:
+            raise ValueError(f"Arm(s) {unknown} are not arms of this portfolio {self.arms}.")
+        self._arm_of.update({str(g): a for g, a in picks.items()})
+
+    @staticmethod
+    def arms_in(reasons: Sequence[str]) -> list[str | None]:
+        """The arm named by each reason this portfolio wrote (None for other reasons)."""
+        return [m.group(1) if (m := _ARM.match(str(r))) else None for r in reasons]
 
     def record(self) -> dict[str, tuple[int, int]]:
         """Per arm: (successes, picks measured) as credited at the last call."""

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._acquisition import AcquisitionContext, make_acquisition
+from ._portfolio import Portfolio
 from ._surrogates import make_surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +51,9 @@ def propose(
     candidates
         Genes that could be measured next (measured ones are skipped).
     results
-        Measurements so far: columns ``gene`` and ``value`` (one row per gene).
+        Measurements so far: columns ``gene`` and ``value`` (one row per gene). With the
+        ``portfolio`` acquisition, a ``reason`` column — the earlier proposals' reasons kept
+        beside their values — credits each earlier pick to the arm that chose it.
     features
         Gene features; candidates without features are refused by name.
     mode
@@ -120,6 +123,10 @@ def propose(
     )  # fmt: skip
     if acq.name == "kg-exploit" and graph is None:
         acq = make_acquisition("greedy")
+    if isinstance(acq, Portfolio) and "reason" in results.columns:
+        # the last proposals' reasons, returned with their values: credit each arm its picks
+        arms = Portfolio.arms_in(results["reason"].fillna("").tolist())
+        acq.credit({g: a for g, a in zip(genes, arms, strict=True) if a in acq.arms})
     sel = acq.select(ctx, min(batch_size, len(pool)))
     pred = model.predict(x[sel.indices])
     return pd.DataFrame(
