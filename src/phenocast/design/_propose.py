@@ -20,10 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DesignError", "gene_priors", "propose"]
 
-#: The acquisition each mode uses unless one is named.
-MODES = {"explore": "batchbald", "exploit": "kg-exploit"}
+#: The acquisition each mode uses unless one is named. ``exploit`` is the portfolio: it won
+#: the leave-one-screen-out comparison of screen-al (README, "Active learning").
+MODES = {"explore": "batchbald", "exploit": "portfolio"}
 #: Acquisitions that rank by the measured values (meaningless when they are all equal).
-EXPLOITING = frozenset({"kg-exploit", "greedy", "ucb"})
+EXPLOITING = frozenset({"kg-exploit", "greedy", "ucb", "portfolio"})
 
 
 class DesignError(ValueError):
@@ -57,8 +58,10 @@ def propose(
     features
         Gene features; candidates without features are refused by name.
     mode
-        ``"explore"`` (joint information gain, BatchBALD-style) or ``"exploit"`` (graph
-        neighbours of the best results, else the highest predictions).
+        ``"explore"`` (joint information gain, BatchBALD-style) or ``"exploit"`` (the
+        ``portfolio``: essential genes, graph neighbours of the best results, a model of hits,
+        the highest predictions and random picks, each arm's share of the batch following the
+        hits of its earlier picks, read from a ``reason`` column of ``results``).
     acquisition
         Any registered acquisition, overriding ``mode``.
     """
