@@ -11,6 +11,7 @@ from ._acquisition import (
 )
 from ._llm import LLMAcquisition
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
+from ._pairs import pair_features
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
 from ._portfolio import DEFAULT_ARMS, Portfolio
 from ._propose import DesignError, gene_priors, propose
@@ -47,6 +48,7 @@ __all__ = [
     "gene_priors",
     "make_acquisition",
     "make_surrogate",
+    "pair_features",
     "propose",
     "register_acquisition",
 ]
