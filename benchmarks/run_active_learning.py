@@ -239,22 +239,24 @@ def held_out_lines(cell: pd.DataFrame, strategies: list[str], screens: list[str]
     best_in = table.mean(axis=1).idxmax()
     in_mean = float(table.loc[best_in].mean())
     out_mean = float(loso["held_out"].mean())
+    words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+    rest, nth = words.get(len(screens) - 1, "others"), f"{len(screens)}th"
+    nth = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(len(screens), nth)
     lines = [
         f"Choosing one strategy by looking at these screens: in-sample the best is {best_in} "
         f"({in_mean:.3f}, {in_mean / greedy:.2f}× greedy); chosen leave-one-screen-out (on "
-        f"the other four, scored on the fifth) it scores {out_mean:.3f} "
+        f"the other {rest}, scored on the {nth}) it scores {out_mean:.3f} "
         f"({out_mean / greedy:.2f}× greedy), the honest number.",
     ]
     if PORTFOLIO not in means.index:
         return lines
     pf = means.loc[PORTFOLIO, screens]
     rand_mean = means.loc["random", screens] if "random" in means.index else None
-    rand_sd = (
-        cell["std"].unstack("screen").loc["random", screens] if rand_mean is not None else None
-    )
+    sds = cell["std"].unstack("screen").fillna(0.0)  # one seed: no spread
+    rand_sd = sds.loc["random", screens] if rand_mean is not None else None
     lines += [
         "",
-        "| held-out screen | chosen on the other four | its hit ratio | best single (in-sample) "
+        f"| held-out screen | chosen on the other {rest} | its hit ratio | best single (in-sample) "
         "| portfolio | portfolio ≥ chosen | portfolio ≥ random − 1 sd |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -278,7 +280,7 @@ def held_out_lines(cell: pd.DataFrame, strategies: list[str], screens: list[str]
         f"Portfolio (arms and prior fixed in advance, nothing chosen on these screens, so its "
         f"held-out number is its in-sample number): mean {pf.mean():.3f}, {ratio:.2f}× greedy "
         f"(target ≥ 1.25: {'met' if ratio >= 1.25 else 'not met'}); ≥ the strategy chosen on "
-        f"the other four on {wins}/{n} screens (target ≥ {need}/{n}: "
+        f"the other {rest} on {wins}/{n} screens (target ≥ {need}/{n}: "
         f"{'met' if wins >= need else 'not met'}); ≥ random − 1 seed sd on {above}/{n} (target "
         f"{n}/{n}: {'met' if above == n else 'not met'}).",
     ]
