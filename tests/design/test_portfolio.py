@@ -74,7 +74,9 @@ def test_each_pick_names_its_arm_and_record():
     later = res.picks[res.picks["cycle"] > 0]
     arms = arm_of(later)
     assert arms.notna().all() and set(arms) <= {"essential", "greedy", "random"}
-    assert later["reason"].str.contains(r"of its picks in the top 10 % measured").all()
+    assert (
+        later["reason"].str.contains(r"of its picks in the screen's top 10 %, posterior mean").all()
+    )
     assert later.loc[arms == "essential", "reason"].str.contains("essential gene").all()
     # the batch counts in the reasons are the allocations, and every essential pick is listed
     for cycle, alloc in enumerate(pf.allocations, start=1):
@@ -182,3 +184,19 @@ def test_propose_credits_the_arms_named_in_the_last_proposals_reasons():
     assert blind["reason"].str.contains(r"\(0/0 of its picks").all()
     with pytest.raises(ValueError, match=r"Arm\(s\) \['nope'\] are not arms of this portfolio"):
         Portfolio().credit({"G1": "nope"})
+
+
+def test_when_every_arm_runs_dry_the_rest_is_random_and_credits_no_arm():
+    feats, y = noise_screen(n=300)
+    few = ["G1", "G2", "G3"]  # the only arm that can act has three genes to offer
+    pf = Portfolio(arms=("essential", "kg-exploit"))  # no graph: kg-exploit sits out
+    res = ActiveLoop("bayesian-ridge", feats, ReplayOracle(y), pf, batch_size=10, cycles=2,
+                     essential=few, seed=2).run()  # fmt: skip
+    first = res.picks[res.picks["cycle"] == 1]
+    ess_first = set(few) - set(res.picks.loc[res.picks["cycle"] == 0, "gene"])
+    assert set(first.loc[arm_of(first) == "essential", "gene"]) == ess_first
+    assert pf.allocations[0] == {"essential": len(ess_first), "kg-exploit": 0,
+                                 "exhausted": 10 - len(ess_first)}  # fmt: skip
+    assert (first["reason"] == "random (arms exhausted)").sum() == 10 - len(ess_first)
+    assert pf.allocations[1]["exhausted"] == 10  # no essential gene left
+    assert sum(n for _, n in pf.record().values()) == len(ess_first)

@@ -26,15 +26,15 @@ class Portfolio:
 
     Each arm keeps a Beta posterior over the rate at which the genes *it* picked turned out to
     be successes — values in the screen's top ``1 − hit_quantile``, the bar estimated every
-    cycle from the genes no exploiting arm chose (the initial batch and the random arm's
-    picks, an unbiased sample of the screen; all measured genes while fewer than 10 are).
-    Each slot of a batch goes to the arm whose posterior draw is
-    largest (a fresh draw per slot), which fills it with its best-ranked gene not yet taken;
-    so an arm's share of a batch is the posterior probability that it is the best arm: a
-    strategy that keeps producing hits takes over the batch, one that stops (an exhausted
-    prior list, a model that has run out of good guesses) loses it, and while the arms are
-    indistinguishable — no hits anywhere — the batch stays spread over all of them,
-    exploration included. Every pick's reason names its arm and that arm's record.
+    cycle from the genes no exploiting arm chose (the initial batch and the random arm's picks,
+    an unbiased sample of the screen; all measured genes while fewer than 10 are). Each slot of
+    a batch goes to the arm whose posterior draw is largest (a fresh draw per slot), which fills
+    it with its best-ranked gene not yet taken; so an arm's share of a batch is the posterior
+    probability that it is the best arm: a strategy that keeps producing hits takes over the
+    batch, one that stops (an exhausted prior list, a model that has run out of good guesses)
+    loses it, and while the arms are indistinguishable — no hits anywhere — the batch stays
+    spread over all of them, exploration included. Every pick's reason names its arm and that
+    arm's record.
 
     Parameters
     ----------
@@ -127,7 +127,8 @@ class Portfolio:
         rng = ctx.rng if self._rng is None else self._rng
         names = ctx.names[ctx.labelled]
         # credit: only this portfolio's own picks that have since been measured
-        self._arm_of = {g: a for g, a in self._arm_of.items() if g in set(names.tolist())}
+        measured = set(names.tolist())
+        self._arm_of = {g: a for g, a in self._arm_of.items() if g in measured}
         # the bar is the screen's top decile, estimated from the genes no exploiting arm chose
         # (the initial batch and the random arm's picks: an unbiased sample), so it does not
         # rise as the measurements fill with hits and make the arm that finds them look worse
@@ -144,8 +145,6 @@ class Portfolio:
             ranked = self._ranking(arm, ctx, batch_size)
             if ranked is not None and len(ranked.indices):
                 rankings[arm] = ranked
-        if not rankings:
-            raise ValueError(f"No arm of the portfolio {self.arms} can act on this pool.")
         live = list(rankings)
         a0, b0 = self.prior
         alpha = np.array([a0 + self._record[a][0] for a in live])
@@ -171,20 +170,26 @@ class Portfolio:
         if len(picks) < batch_size:  # every arm's list is used up: fill at random
             rest = np.setdiff1d(ctx.candidates, np.fromiter(taken, int, len(taken)))
             for idx in rng.choice(rest, batch_size - len(picks), replace=False):
-                picks.append((int(idx), "random", float("nan"), "random (arms exhausted)"))
+                picks.append((int(idx), "exhausted", float("nan"), "random (arms exhausted)"))
         counts = {a: sum(p[1] == a for p in picks) for a in self.arms}
+        if len(picks) > sum(counts.values()):
+            counts["exhausted"] = len(picks) - sum(counts.values())
         self.allocations.append(counts)
         reasons = []
         for _, arm, _, why in picks:
-            s, n = self._record.get(arm, (0, 0))
+            if arm not in self.arms:
+                reasons.append(why)
+                continue
+            s, n = self._record[arm]
             mean = (a0 + s) / (a0 + b0 + n)
             reasons.append(
-                f"portfolio arm {arm} ({s}/{n} of its picks in the top "
-                f"{100 * (1 - self.hit_quantile):.0f} % measured, posterior mean {mean:.2f}; "
+                f"portfolio arm {arm} ({s}/{n} of its picks in the screen's top "
+                f"{100 * (1 - self.hit_quantile):.0f} %, posterior mean {mean:.2f}; "
                 f"{counts[arm]}/{batch_size} of this batch): {why}"
             )
         for idx, arm, _, _ in picks:
-            self._arm_of[str(ctx.names[idx])] = arm
+            if arm in self.arms:  # a fill-in after every arm ran dry credits none
+                self._arm_of[str(ctx.names[idx])] = arm
         return Selection(
             np.array([p[0] for p in picks], dtype=np.int64),
             np.array([p[2] for p in picks]),
