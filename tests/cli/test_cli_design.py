@@ -40,7 +40,9 @@ def invoke(root, *args):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(("mode", "criterion"), [("explore", "batchbald"), ("exploit", "greedy")])
+@pytest.mark.parametrize(
+    ("mode", "criterion"), [("explore", "batchbald"), ("exploit", "portfolio")]
+)
 def test_design_proposes_unmeasured_genes_with_reasons(files, mode, criterion):
     root, y = files
     result = invoke(root, "--mode", mode, "--batch-size", "10")
@@ -50,9 +52,12 @@ def test_design_proposes_unmeasured_genes_with_reasons(files, mode, criterion):
     assert not set(batch["gene"]) & {f"G{i}" for i in range(30)}
     assert (batch["criterion"] == criterion).all() and batch["reason"].notna().all()
     assert (batch["uncertainty"] > 0).all()
-    if mode == "exploit":  # without a graph, exploit is the highest predictions: true top genes
+    if mode == "exploit":  # without a graph or essential genes: hit-model, greedy and random
+        arm = batch["reason"].str.extract(r"^portfolio arm (\S+) ")[0]
+        assert set(arm) <= {"hit-model", "greedy", "random"} and arm.nunique() >= 2
         top = {f"G{i}" for i in np.argsort(-y[30:])[:20] + 30}
-        assert len(set(batch["gene"]) & top) >= 7
+        modelled = batch.loc[arm != "random", "gene"]
+        assert len(set(modelled) & top) >= 0.7 * len(modelled)  # the model arms: true top genes
 
 
 def test_design_lists_and_skips_candidates_without_features(files):

@@ -17,9 +17,9 @@ def design(
     candidates: Annotated[Path, typer.Option(help="Genes that could be measured, one per line.")],
     results: Annotated[Path, typer.Option(help="CSV of measurements so far: gene,value.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV of the next batch.")],
-    mode: Annotated[str, typer.Option(help="explore (information gain) or exploit.")] = PROPOSE[
-        "mode"
-    ],
+    mode: Annotated[
+        str, typer.Option(help="explore (information gain) or exploit (portfolio of strategies).")
+    ] = PROPOSE["mode"],
     batch_size: Annotated[int, typer.Option(help="Genes to propose.")] = PROPOSE["batch_size"],
     acquisition: Annotated[
         str | None, typer.Option(help="Any registered acquisition, overriding --mode.")

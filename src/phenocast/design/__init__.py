@@ -11,7 +11,9 @@ from ._acquisition import (
 )
 from ._llm import LLMAcquisition
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
+from ._pairs import pair_features
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
+from ._portfolio import DEFAULT_ARMS, Portfolio
 from ._propose import DesignError, gene_priors, hit_curve, propose
 from ._surrogates import (
     SURROGATES,
@@ -24,6 +26,7 @@ from ._surrogates import (
 
 __all__ = [
     "ACQUISITIONS",
+    "DEFAULT_ARMS",
     "SURROGATES",
     "Acquisition",
     "AcquisitionContext",
@@ -36,6 +39,7 @@ __all__ = [
     "PerturbationLoop",
     "PerturbationPool",
     "PerturbationResult",
+    "Portfolio",
     "Prediction",
     "ProfileGP",
     "ReplayOracle",
@@ -45,6 +49,7 @@ __all__ = [
     "hit_curve",
     "make_acquisition",
     "make_surrogate",
+    "pair_features",
     "propose",
     "register_acquisition",
 ]

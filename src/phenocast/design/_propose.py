@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._acquisition import AcquisitionContext, make_acquisition
+from ._portfolio import Portfolio
 from ._surrogates import make_surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,10 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DesignError", "gene_priors", "hit_curve", "propose"]
 
-#: The acquisition each mode uses unless one is named.
-MODES = {"explore": "batchbald", "exploit": "kg-exploit"}
+#: The acquisition each mode uses unless one is named. ``exploit`` is the portfolio: it won
+#: the leave-one-screen-out comparison of screen-al (README, "Active learning").
+MODES = {"explore": "batchbald", "exploit": "portfolio"}
 #: Acquisitions that rank by the measured values (meaningless when they are all equal).
-EXPLOITING = frozenset({"kg-exploit", "greedy", "ucb"})
+EXPLOITING = frozenset({"kg-exploit", "greedy", "ucb", "portfolio"})
 
 
 class DesignError(ValueError):
@@ -50,14 +52,18 @@ def propose(
     candidates
         Genes that could be measured next (measured ones are skipped).
     results
-        Measurements so far: columns ``gene`` and ``value`` (one row per gene).
+        Measurements so far: columns ``gene`` and ``value`` (one row per gene). With the
+        ``portfolio`` acquisition, a ``reason`` column — the earlier proposals' reasons kept
+        beside their values — credits each earlier pick to the arm that chose it.
     features
         Gene features. Unmeasured candidates without features cannot be ranked: they are
         left out of the batch and listed in ``attrs["skipped"]``; only when no unmeasured
         candidate has features is the call refused.
     mode
-        ``"explore"`` (joint information gain, BatchBALD-style) or ``"exploit"`` (graph
-        neighbours of the best results, else the highest predictions).
+        ``"explore"`` (joint information gain, BatchBALD-style) or ``"exploit"`` (the
+        ``portfolio``: essential genes, graph neighbours of the best results, a model of hits,
+        the highest predictions and random picks, each arm's share of the batch following the
+        hits of its earlier picks, read from a ``reason`` column of ``results``).
     acquisition
         Any registered acquisition, overriding ``mode``.
 
@@ -130,6 +136,10 @@ def propose(
     )  # fmt: skip
     if acq.name == "kg-exploit" and graph is None:
         acq = make_acquisition("greedy")
+    if isinstance(acq, Portfolio) and "reason" in results.columns:
+        # the last proposals' reasons, returned with their values: credit each arm its picks
+        arms = Portfolio.arms_in(results["reason"].fillna("").tolist())
+        acq.credit({g: a for g, a in zip(genes, arms, strict=True) if a in acq.arms})
     sel = acq.select(ctx, min(batch_size, len(pool)))
     pred = model.predict(x[sel.indices])
     batch = pd.DataFrame(
