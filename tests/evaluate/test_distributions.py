@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from phenocast.cli import app
-from phenocast.cli._benchmark import _distribution_scorer
 from phenocast.data import register
 from phenocast.evaluate import (
     CELLS_MEAN,
@@ -204,9 +203,7 @@ def test_a_task_without_cells_is_unscored(fold):
     assert scorer.scores("toy").table.empty
 
 
-def test_cli_switch_builds_the_scorer_and_rejects_unknown_yardsticks():
-    assert isinstance(_distribution_scorer("means,distributions", max_cells=50), DistributionScorer)
-    assert _distribution_scorer("means", max_cells=50) is None
+def test_cli_rejects_an_unknown_yardstick_and_names_distributions():
     result = CliRunner().invoke(
         app, ["benchmark", "-t", "norman-combos", "--metrics", "distribution"], terminal_width=200
     )
@@ -232,3 +229,14 @@ def test_cli_metrics_distributions_adds_the_columns(fold, monkeypatch, tmp_path)
     saved = task["models"]
     assert not math.isnan(saved["mean-shift"]["metrics"]["dist:energy"]["mean"])
     assert saved[NOISE_CEILING]["metrics"]["dist:var_r2"]["mean"] is not None
+
+
+def test_cli_without_distributions_adds_no_columns(fold, monkeypatch, tmp_path):
+    import phenocast.evaluate as ev
+
+    monkeypatch.setattr(ev, "get_tasks", lambda spec: [_task(fold)])
+    out = tmp_path / "r.json"
+    args = ["benchmark", "-t", "toy", "-m", "mean-shift", "--json", str(out)]
+    result = CliRunner().invoke(app, args, terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["tasks"]["toy"]["metrics"] == ["pearson_delta"]
