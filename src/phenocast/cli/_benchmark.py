@@ -34,8 +34,10 @@ def benchmark(
         typer.Option(
             "--metrics",
             help="Comma list of yardsticks: 'means' (the task's metrics on condition means, "
-            "always shown) and 'cell-eval' (cell-eval's scores of the held-out cells, as "
-            "ce:<metric> columns; needs the eval extra).",
+            "always shown), 'cell-eval' (cell-eval's scores of the held-out cells, as "
+            "ce:<metric> columns; needs the eval extra) and 'distributions' (energy distance "
+            "and per-gene variance R² of the predicted vs the observed cells, as dist:energy "
+            "and dist:var_r2 columns).",
         ),
     ] = "means",
     cell_eval_profile: Annotated[
@@ -44,6 +46,13 @@ def benchmark(
     cell_eval_ceiling: Annotated[
         bool, typer.Option(help="Also score cell-eval's data ceiling (the noise-ceiling row).")
     ] = True,
+    dist_max_cells: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            help="Cap on the cells of each side of an energy distance (a seeded subsample).",
+        ),
+    ] = 300,
     folds: Annotated[
         int | None, typer.Option(min=1, help="Keep only each task's first N folds.")
     ] = None,
@@ -69,6 +78,7 @@ def benchmark(
             expand_models(model)  # fail fast on an unknown name
     with failing(ValueError, ImportError):
         scorer = _cell_eval_scorer(metrics, cell_eval_profile, ceiling=cell_eval_ceiling)
+        dist = _distribution_scorer(metrics, max_cells=dist_max_cells)
     if folds is not None:
         from ..evaluate import first_folds
 
@@ -77,12 +87,18 @@ def benchmark(
         None if max_epochs is None else {"compositional": {"train": {"max_epochs": max_epochs}}}
     )
     with failing(FileNotFoundError):
-        result = run_benchmark(tasks, model, data_dir=data_dir, overrides=overrides, on_fit=scorer)
+        result = run_benchmark(
+            tasks, model, data_dir=data_dir, overrides=overrides, on_fit=_both(scorer, dist)
+        )
     out = console()
     if scorer is not None:
         scorer.attach(result)
         for name, why in scorer.unscored.items():
             out.print(f"[yellow]cell-eval did not score {name}:[/yellow] {why}")
+    if dist is not None:
+        dist.attach(result)
+        for name, why in dist.unscored.items():
+            out.print(f"[yellow]no distribution metrics for {name}:[/yellow] {why}")
     for table in rich_tables(result, per_fold=per_fold):
         out.print(table)
     if json_path is not None:
@@ -93,7 +109,7 @@ def benchmark(
         out.print(f"wrote {markdown}")
 
 
-_YARDSTICKS = ("means", "cell-eval")
+_YARDSTICKS = ("means", "cell-eval", "distributions")
 _PROFILES = ("vcc", "minimal", "full", "de", "anndata", "pds")
 
 
@@ -113,6 +129,29 @@ def _cell_eval_scorer(metrics: str, profile: str, *, ceiling: bool) -> Any:
     from ..evaluate import CellEvalScorer
 
     return CellEvalScorer(profile=profile, ceiling=ceiling)  # type: ignore[arg-type]
+
+
+def _distribution_scorer(metrics: str, *, max_cells: int) -> Any:
+    """A :class:`~phenocast.evaluate.DistributionScorer` when ``metrics`` names
+    distributions, else ``None`` (``metrics`` is checked by :func:`_cell_eval_scorer`)."""
+    if "distributions" not in [m.strip() for m in metrics.split(",")]:
+        return None
+    from ..evaluate import DistributionScorer
+
+    return DistributionScorer(max_cells=max_cells)
+
+
+def _both(*hooks: Any) -> Any:
+    """One ``on_fit`` hook calling each of ``hooks`` that is not None (None if none is)."""
+    live = [h for h in hooks if h is not None]
+    if not live:
+        return None
+
+    def on_fit(*args: Any) -> None:
+        for hook in live:
+            hook(*args)
+
+    return on_fit
 
 
 def demo(

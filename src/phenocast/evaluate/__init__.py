@@ -29,6 +29,15 @@ from ._celleval import (
     score_cell_eval,
     unscorable,
 )
+from ._distributions import (
+    CELLS_MEAN_ONLY,
+    CELLS_SAMPLED,
+    DIST_PREFIX,
+    DistributionScorer,
+    DistributionScores,
+    distribution_scores,
+    variance_r2,
+)
 from ._folds import first_folds, subsample_groups, training_groups, validation_split
 from ._runner import (
     NOISE_CEILING,
@@ -59,10 +68,13 @@ from ._tasks import GROUPS, TASKS, Fold, QueryGroup, Task, get_tasks
 __all__ = [
     "CALIBRATION_METHODS",
     "CELLS_MEAN",
+    "CELLS_MEAN_ONLY",
     "CELLS_PER_CELL",
+    "CELLS_SAMPLED",
     "CELL_EVAL_CEILING",
     "CELL_EVAL_CONTROL",
     "CELL_EVAL_PERT_COL",
+    "DIST_PREFIX",
     "GROUPS",
     "NOISE_CEILING",
     "TASKS",
@@ -71,6 +83,8 @@ __all__ = [
     "CalibrationSetup",
     "CellEvalScorer",
     "CellEvalScores",
+    "DistributionScorer",
+    "DistributionScores",
     "FitRecord",
     "Fold",
     "FoldFit",
@@ -84,6 +98,7 @@ __all__ = [
     "calibration_summary",
     "cell_eval",
     "cell_eval_pair",
+    "distribution_scores",
     "expand_models",
     "first_folds",
     "fit_fold",
@@ -106,6 +121,7 @@ __all__ = [
     "training_groups",
     "unscorable",
     "validation_split",
+    "variance_r2",
 ]
 
 #: Names that moved to :mod:`phenocast.report`; the old spelling still works, with a warning.

@@ -97,7 +97,11 @@ def _dense(x: Any) -> np.ndarray:
 
 
 def predicted_cells(
-    model: Any, fold: Fold, group: QueryGroup
+    model: Any,
+    fold: Fold,
+    group: QueryGroup,
+    *,
+    variances: list[np.ndarray | None] | None = None,
 ) -> tuple[list[np.ndarray | None], str, dict[str, str]]:
     """``model``'s cells for each condition of ``group``, how they were formed, and why some
     conditions have none.
@@ -109,6 +113,11 @@ def predicted_cells(
     fold, group
         The fold and one of its query groups; ``group.controls`` are the start cells (the
         context's own control cells).
+    variances
+        An empty list to fill, per condition, with the model's predicted per-cell variance
+        (``layers["variance"]`` of a per-cell ``predict``, aligned with the cells), or
+        ``None`` where the model gives none (a mean-only model, an unsupported condition). A
+        distribution metric samples noise from it (:class:`~phenocast.evaluate.DistributionScorer`).
 
     Returns
     -------
@@ -140,11 +149,16 @@ def predicted_cells(
                     reasons[str(label)] = str(err)
                     continue
                 parts.append((np.array([i]), one))
+        var: list[np.ndarray | None] = [None] * len(conditions)
         for rows, pred in parts:
             which = pred.obs["condition_index"].to_numpy()
             x = _dense(pred.X)
+            v = _dense(pred.layers["variance"]) if "variance" in pred.layers else None
             for j, i in enumerate(rows):
                 out[int(i)] = x[which == j]
+                var[int(i)] = None if v is None else v[which == j]
+        if variances is not None:
+            variances[:] = var
         return out, CELLS_PER_CELL, reasons
     ctrl = _dense(fold.registry.matrix(group.controls))
     means = predict_rows(model, group.controls, conditions, n_genes=ctrl.shape[1], reasons=reasons)
@@ -153,6 +167,8 @@ def predicted_cells(
     # cell by it would make each such gene "differentially expressed" in cell-eval's tests
     change[np.abs(change) <= np.finfo(np.float32).eps * max(1.0, float(np.abs(ctrl).max()))] = 0
     cells = [None if np.isnan(d).all() else ctrl + d for d in change]
+    if variances is not None:
+        variances[:] = [None] * len(cells)
     return cells, CELLS_MEAN, reasons
 
 
