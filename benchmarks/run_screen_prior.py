@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    # one replay is small matrix algebra: more BLAS threads only contend (as in screen-al)
+    threadpool_limits(1)
     if args.update_readme:
         check_block("screen-prior")
     from rich.console import Console
