@@ -106,7 +106,7 @@ def test_the_readme_has_the_blocks_this_test_runs():
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("section", PYTHON_SECTIONS)
-def test_python_blocks_run(section, tmp_path, monkeypatch, offline_llm):
+def test_python_blocks_run(section, tmp_path, monkeypatch, offline_llm, data_dir_absolute):
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "__readme__"}
     for block in (b for b in BLOCKS if b.lang == "python" and b.section == section):
@@ -231,7 +231,7 @@ def inputs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("section", BASH_SECTIONS)
-def test_bash_blocks_run(section, inputs, tmp_path, monkeypatch):
+def test_bash_blocks_run(section, inputs, tmp_path, monkeypatch, data_dir_absolute):
     work = tmp_path / "work"
     shutil.copytree(inputs, work)
     ran = 0
@@ -251,6 +251,14 @@ def test_bash_blocks_run(section, inputs, tmp_path, monkeypatch):
                 _run(args)
                 ran += 1
     assert ran, "no command of the section ran"
+
+
+@pytest.fixture
+def data_dir_absolute(monkeypatch):
+    """``PHENOCAST_DATA_DIR`` as an absolute path: the blocks run in their own working
+    directory, where a relative one (CI's ``../shared/data``) would point elsewhere."""
+    if value := os.environ.get("PHENOCAST_DATA_DIR"):
+        monkeypatch.setenv("PHENOCAST_DATA_DIR", str(Path(value).resolve()))
 
 
 @pytest.fixture
