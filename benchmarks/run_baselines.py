@@ -18,9 +18,10 @@ from rich.console import Console
 
 from phenocast.evaluate import get_tasks, markdown_summary, rich_tables, run_benchmark
 
+#: Every general baseline on every task, then each task's own (e.g. l1000-time's nearest-time).
 BASELINES = (
     "no-change,mean-shift,transfer,additive,nearest-dose,dose-interp,"
-    "entity-additive,entity-ridge,linear"
+    "entity-additive,entity-ridge,linear,baselines"
 )
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,6 +25,7 @@ from phenocast.evaluate import (
     fit_fold,
     limits_report,
     predict_groups,
+    run_benchmark,
     run_task,
     speed_report,
     subsample_groups,
@@ -204,3 +205,10 @@ def test_models_of_other_data_are_refused_by_the_runner_with_their_benchmark_nam
     with pytest.raises(KeyError, match=r"Unknown model 'lnear'; available models: no-change"):
         expand_models("lnear")
     assert "multimodal" not in str([name for _, name, _ in expand_models("additive,linear")])
+
+
+def test_baselines_in_a_model_list_are_the_task_s_own_once_each(data):
+    fold = _fold(data, ["P0"])
+    task = dataclasses.replace(_task([fold]), baselines=("transfer", "mean-shift"))
+    res = run_benchmark([task], "no-change,transfer,baselines", progress=False)
+    assert list(res.tasks[0].models)[:3] == ["no-change", "transfer", "mean-shift"]

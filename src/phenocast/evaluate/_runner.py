@@ -139,6 +139,18 @@ def _nanmean(values: Iterable[float | None]) -> float:
     return float(np.nanmean(arr))
 
 
+def _task_models(task: Task, models: str | Sequence[str]) -> list[str]:
+    """``models`` for ``task``: the item ``"baselines"`` stands for the task's own baselines;
+    a name given twice runs once (first place kept)."""
+    parts = models.split(",") if isinstance(models, str) else list(models)
+    out: list[str] = []
+    for part in (p.strip() for p in parts):
+        for name in task.baselines if part == "baselines" else (part,):
+            if name and name not in out:
+                out.append(name)
+    return out
+
+
 def expand_models(spec: str | Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
     """Parse ``"a,b,nearest-dose[upper]"`` into (label, model name, config) triples.
 
@@ -391,7 +403,8 @@ def run_benchmark(
     overrides: Mapping[str, dict[str, Any]] | None = None,
     on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
 ) -> BenchmarkResult:
-    """Run ``models`` (a comma list or names; ``"baselines"`` = each task's own baselines)
+    """Run ``models`` (a comma list or names; ``"baselines"``, alone or in the list, = each
+    task's own baselines)
     on ``tasks`` (``on_fit`` as in :func:`run_task`).
 
     ``progress`` shows a transient Rich spinner naming the current step; ``on_step`` is also
@@ -410,7 +423,7 @@ def run_benchmark(
     ) as bar:
         job = bar.add_task("benchmark", total=len(tasks))
         for task in tasks:
-            spec = ",".join(task.baselines) if models == "baselines" else models
+            spec = _task_models(task, models)
             out.append(
                 run_task(
                     task,
