@@ -113,7 +113,8 @@ def test_unknown_perturbation_covariate_and_genes(data, fitted):
     with pytest.raises(RegistrationError, match=r"'P9' .*Known components: 'P0', 'P1', 'P2'"):
         fitted.predict_mean(ctrl_cells, pd.DataFrame({"perturbation": ["P9"], "dose": ["1"]}))
     bad = pd.DataFrame({"perturbation": ["P1"], "dose": ["1"], "cell_type": ["T7"]})
-    with pytest.raises(RegistrationError, match=r"\['T7'\] the model was never fitted on.*known: \['T0', 'T1'\]"):
+    unseen = r"\['T7'\] the model was never fitted on.*known: \['T0', 'T1'\]"
+    with pytest.raises(RegistrationError, match=unseen):
         fitted.predict_mean(ctrl_cells, bad)
     with pytest.raises(RegistrationError, match=r"registered gene\(s\) missing \(e.g. \['G0000'"):
         fitted.predict_mean(
