@@ -61,3 +61,32 @@ def test_bad_ensembles_are_refused():
         Ensemble(lambda s: None, n_members=3, seeds=[0, 0, 1])
     with pytest.raises(RuntimeError, match="not fitted"):
         Ensemble(lambda s: None, n_members=2).predict_mean(None, pd.DataFrame())
+
+
+def test_an_ensemble_passes_the_dose_rule_and_the_context_rule_to_its_members():
+    from phenocast.models import DoseRangeError
+
+    adata = synthetic(
+        n_genes=20, n_cell_types=2, n_perturbations=2, combinations=0, doses=(0.1, 1),
+        cells_per_condition=10, seed=5,
+    )  # fmt: skip
+    reg = register(
+        adata, perturbation="perturbation", control="control", dose="dose",
+        covariates=["cell_type"],
+    )  # fmt: skip
+    ens = Ensemble(lambda s: member(reg, s), n_members=2).fit(adata)
+    assert ens.trained_doses_ == ens.members[0].trained_doses_
+    far = pd.DataFrame({"perturbation": ["P0"], "dose": ["50"], "cell_type": ["T1"]})
+    with pytest.raises(DoseRangeError, match="extrapolate"):
+        ens.predict_mean(None, far)
+    assert np.isfinite(ens.predict_mean(None, far, extrapolate=True)).all()
+    t0 = adata[(adata.obs["is_control"] & (adata.obs["cell_type"] == "T0")).to_numpy()][:5]
+    with pytest.raises(ValueError, match="cross_context"):  # T1 asked, only T0 cells given
+        ens.predict_mean(t0, far, extrapolate=True)
+    crossed = ens.predict_uncertainty(t0, far, cross_context=True, extrapolate=True)
+    assert np.isfinite(crossed.mean).all() and (crossed.aleatoric > 0).all()
+    # a screen over the ensemble now knows the trained doses: it refuses, then marks
+    with pytest.raises(screen.ScreenError, match="outside"):
+        screen.run(ens, doses=[50.0], max_order=1)
+    marked = screen.run(ens, doses=[50.0], max_order=1, extrapolate=True)
+    assert marked.hits["extrapolated"].all()

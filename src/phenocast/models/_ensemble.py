@@ -79,26 +79,72 @@ class Ensemble:
             raise RuntimeError("The ensemble is not fitted; call fit(adata) first.")
         return self.members
 
-    def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
-        return self.predict_uncertainty(controls, conditions).mean
+    @property
+    def trained_doses_(self) -> dict[str, tuple[float, ...]]:
+        """The doses the members were fitted on (they share the data); an ``AttributeError``
+        when the members record none, as for a model without doses."""
+        return self._require()[0].trained_doses_
 
-    def predict_uncertainty(self, controls: AnnData | None, conditions: pd.DataFrame) -> Prediction:
+    def predict_mean(
+        self,
+        controls: AnnData | None,
+        conditions: pd.DataFrame,
+        *,
+        cross_context: bool = False,
+        extrapolate: bool = False,
+    ) -> np.ndarray:
+        """The members' mean prediction; ``cross_context`` and ``extrapolate`` reach every
+        member that takes them (see :meth:`phenocast.models.Compositional.predict`)."""
+        return self.predict_uncertainty(
+            controls, conditions, cross_context=cross_context, extrapolate=extrapolate
+        ).mean
+
+    def predict_uncertainty(
+        self,
+        controls: AnnData | None,
+        conditions: pd.DataFrame,
+        *,
+        cross_context: bool = False,
+        extrapolate: bool = False,
+    ) -> Prediction:
         """Mean, epistemic and aleatoric variance of each condition's mean profile."""
         members = self._require()
-        means = np.stack([np.asarray(m.predict_mean(controls, conditions)) for m in members])
+        options = {"cross_context": cross_context, "extrapolate": extrapolate}
+        means = np.stack(
+            [
+                np.asarray(m.predict_mean(controls, conditions, **taken(m.predict_mean, options)))
+                for m in members
+            ]
+        )
         aleatoric = np.zeros_like(means[0])
         if controls is not None and all(hasattr(m, "predict") for m in members):
             # the noise a member predicts for one cell, averaged over start cells and members
-            aleatoric = np.mean([cell_averages(m, controls, conditions)[1] for m in members], 0)
+            aleatoric = np.mean(
+                [
+                    cell_averages(m, controls, conditions, **taken(m.predict, options))[1]
+                    for m in members
+                ],
+                0,
+            )
         return Prediction(means.mean(0), means.var(0, ddof=1), aleatoric)
 
 
+def taken(method: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The keyword ``options`` that ``method`` accepts, the others left out (a baseline
+    takes neither ``cross_context`` nor ``extrapolate``)."""
+    import inspect
+
+    accepted = inspect.signature(method).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
 def cell_averages(
-    model: Any, controls: AnnData, conditions: pd.DataFrame
+    model: Any, controls: AnnData, conditions: pd.DataFrame, **options: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per condition, the average over start cells of ``model.predict``'s per-cell ``mean``
-    and ``variance`` layers: two ``(n_conditions, n_genes)`` arrays."""
-    cells = model.predict(controls, conditions)
+    and ``variance`` layers: two ``(n_conditions, n_genes)`` arrays (``options`` go to
+    ``predict``)."""
+    cells = model.predict(controls, conditions, **options)
     idx = cells.obs["condition_index"].to_numpy()
     layers = [np.asarray(cells.layers[k], dtype=np.float64) for k in ("mean", "variance")]
     mean, var = (np.stack([a[idx == i].mean(0) for i in range(len(conditions))]) for a in layers)

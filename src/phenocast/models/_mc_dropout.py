@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._ensemble import Prediction, cell_averages
+from ._ensemble import Prediction, cell_averages, taken
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -98,9 +98,25 @@ class MCDropout:
     def registry(self) -> Any:
         return self.model.registry
 
-    def predict_mean(self, controls: AnnData | None, conditions: pd.DataFrame) -> np.ndarray:
-        """The deterministic (eval-mode, no dropout) prediction of the wrapped model."""
-        return np.asarray(self.model.predict_mean(controls, conditions))
+    @property
+    def trained_doses_(self) -> dict[str, tuple[float, ...]]:
+        """The doses the wrapped model was fitted on."""
+        return self.model.trained_doses_
+
+    def predict_mean(
+        self,
+        controls: AnnData | None,
+        conditions: pd.DataFrame,
+        *,
+        cross_context: bool = False,
+        extrapolate: bool = False,
+    ) -> np.ndarray:
+        """The deterministic (eval-mode, no dropout) prediction of the wrapped model
+        (``cross_context`` and ``extrapolate`` as in its ``predict_mean``)."""
+        options = {"cross_context": cross_context, "extrapolate": extrapolate}
+        return np.asarray(
+            self.model.predict_mean(controls, conditions, **taken(self.model.predict_mean, options))
+        )
 
     def predict_uncertainty(
         self,

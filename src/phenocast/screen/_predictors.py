@@ -10,6 +10,7 @@ conditions table only where its protocol wants one, with numeric doses.
 
 from __future__ import annotations
 
+from inspect import signature
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -66,6 +67,8 @@ class GenericPredictor:
             self._ctrl = np.asarray(self.registry.matrix(controls).mean(0)).ravel()
         else:
             ctrl_frame = pd.DataFrame({self.registry.perturbation_key: ["control"]})
+            if self.registry.dose_key is not None:  # a control has no dose to give
+                ctrl_frame[self.registry.dose_key] = "1"
             for k, v in context.items():
                 ctrl_frame[k] = v
             try:
@@ -83,10 +86,16 @@ class GenericPredictor:
         self, components: np.ndarray, doses: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         frame = self.registry.decode_conditions(components, doses, context=self._context)
+        # the screen has applied the dose rule already (refused, or marked what extrapolates)
         if hasattr(self.model, "predict_uncertainty"):  # an ensemble: epistemic spread
-            pred = self.model.predict_uncertainty(self._controls, frame)
+            method = self.model.predict_uncertainty
+            extra = {"extrapolate": True} if "extrapolate" in signature(method).parameters else {}
+            pred = method(self._controls, frame, **extra)
             return np.asarray(pred.mean, dtype=np.float64), pred.variance.mean(1)
-        return predict_rows(self.model, self._controls, frame, n_genes=self.registry.n_vars), None
+        n_genes = self.registry.n_vars
+        return predict_rows(
+            self.model, self._controls, frame, n_genes=n_genes, extrapolate=True
+        ), None
 
 
 def predictor_for(
