@@ -105,6 +105,16 @@ def create_model(name: str, registry: Registry, config: dict[str, Any] | None = 
     return cls(registry, cfg_cls.from_dict(config))
 
 
+def accepted_options(method: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The keyword ``options`` that ``method`` accepts, the others left out: a wrapper or
+    the runner passes ``extrapolate`` / ``cross_context`` only to a model that takes them (a
+    baseline takes neither)."""
+    import inspect
+
+    accepted = inspect.signature(method).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
 def predict_rows(
     model: Any,
     controls: AnnData | None,
@@ -120,13 +130,9 @@ def predict_rows(
     receives each refused condition's index label → the error's message. ``extrapolate``
     reaches the models whose ``predict_mean`` checks doses against their trained range
     (:func:`~phenocast.models.check_dose_range`)."""
-    import inspect
-
     import numpy as np
 
-    options: dict[str, Any] = {}
-    if extrapolate and "extrapolate" in inspect.signature(model.predict_mean).parameters:
-        options["extrapolate"] = True
+    options = accepted_options(model.predict_mean, {"extrapolate": True} if extrapolate else {})
     try:
         return np.asarray(model.predict_mean(controls, conditions, **options), dtype=np.float64)
     except UnsupportedConditionError:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._base import accepted_options
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from anndata import AnnData
@@ -112,30 +114,19 @@ class Ensemble:
         options = {"cross_context": cross_context, "extrapolate": extrapolate}
         means = np.stack(
             [
-                np.asarray(m.predict_mean(controls, conditions, **taken(m.predict_mean, options)))
+                m.predict_mean(controls, conditions, **accepted_options(m.predict_mean, options))
                 for m in members
             ]
         )
         aleatoric = np.zeros_like(means[0])
         if controls is not None and all(hasattr(m, "predict") for m in members):
             # the noise a member predicts for one cell, averaged over start cells and members
-            aleatoric = np.mean(
-                [
-                    cell_averages(m, controls, conditions, **taken(m.predict, options))[1]
-                    for m in members
-                ],
-                0,
-            )
+            noise = [
+                cell_averages(m, controls, conditions, **accepted_options(m.predict, options))[1]
+                for m in members
+            ]
+            aleatoric = np.mean(noise, 0)
         return Prediction(means.mean(0), means.var(0, ddof=1), aleatoric)
-
-
-def taken(method: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
-    """The keyword ``options`` that ``method`` accepts, the others left out (a baseline
-    takes neither ``cross_context`` nor ``extrapolate``)."""
-    import inspect
-
-    accepted = inspect.signature(method).parameters
-    return {k: v for k, v in options.items() if k in accepted}
 
 
 def cell_averages(

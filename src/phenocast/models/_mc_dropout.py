@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._ensemble import Prediction, cell_averages, taken
+from ._base import accepted_options
+from ._ensemble import Prediction, cell_averages
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -113,10 +114,9 @@ class MCDropout:
     ) -> np.ndarray:
         """The deterministic (eval-mode, no dropout) prediction of the wrapped model
         (``cross_context`` and ``extrapolate`` as in its ``predict_mean``)."""
+        method = self.model.predict_mean
         options = {"cross_context": cross_context, "extrapolate": extrapolate}
-        return np.asarray(
-            self.model.predict_mean(controls, conditions, **taken(self.model.predict_mean, options))
-        )
+        return np.asarray(method(controls, conditions, **accepted_options(method, options)))
 
     def predict_uncertainty(
         self,

@@ -10,13 +10,12 @@ conditions table only where its protocol wants one, with numeric doses.
 
 from __future__ import annotations
 
-from inspect import signature
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
-from ..models import UnsupportedConditionError, predict_rows
+from ..models import UnsupportedConditionError, accepted_options, predict_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -89,8 +88,7 @@ class GenericPredictor:
         # the screen has applied the dose rule already (refused, or marked what extrapolates)
         if hasattr(self.model, "predict_uncertainty"):  # an ensemble: epistemic spread
             method = self.model.predict_uncertainty
-            extra = {"extrapolate": True} if "extrapolate" in signature(method).parameters else {}
-            pred = method(self._controls, frame, **extra)
+            pred = method(self._controls, frame, **accepted_options(method, {"extrapolate": True}))
             return np.asarray(pred.mean, dtype=np.float64), pred.variance.mean(1)
         n_genes = self.registry.n_vars
         return predict_rows(
