@@ -212,3 +212,15 @@ def test_baselines_in_a_model_list_are_the_task_s_own_once_each(data):
     task = dataclasses.replace(_task([fold]), baselines=("transfer", "mean-shift"))
     res = run_benchmark([task], "no-change,transfer,baselines", progress=False)
     assert list(res.tasks[0].models)[:3] == ["no-change", "transfer", "mean-shift"]
+
+
+def test_on_fit_takes_several_hooks(data):
+    fold = _fold(data, ["P0"])
+    seen: list[tuple[str, str]] = []
+    run_task(
+        _task([fold]),
+        expand_models("transfer"),
+        on_fit=[lambda t, label, f, fit: seen.append(("a", label)), None,
+                lambda t, label, f, fit: seen.append(("b", label))],
+    )  # fmt: skip
+    assert seen == [("a", "transfer"), ("b", "transfer")]

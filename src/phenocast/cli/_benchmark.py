@@ -88,7 +88,7 @@ def benchmark(
     )
     with failing(FileNotFoundError):
         result = run_benchmark(
-            tasks, model, data_dir=data_dir, overrides=overrides, on_fit=_both(scorer, dist)
+            tasks, model, data_dir=data_dir, overrides=overrides, on_fit=[scorer, dist]
         )
     out = console()
     if scorer is not None:
@@ -139,19 +139,6 @@ def _distribution_scorer(metrics: str, *, max_cells: int) -> Any:
     from ..evaluate import DistributionScorer
 
     return DistributionScorer(max_cells=max_cells)
-
-
-def _both(*hooks: Any) -> Any:
-    """One ``on_fit`` hook calling each of ``hooks`` that is not None (None if none is)."""
-    live = [h for h in hooks if h is not None]
-    if not live:
-        return None
-
-    def on_fit(*args: Any) -> None:
-        for hook in live:
-            hook(*args)
-
-    return on_fit
 
 
 def demo(

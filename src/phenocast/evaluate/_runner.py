@@ -131,6 +131,10 @@ class BenchmarkResult:
         return write_json(path, self.to_dict())
 
 
+#: A hook the runner calls after each fold's fit: (task, model label, fold, fit).
+OnFit = Callable[["Task", str, "Fold", "FoldFit"], None]
+
+
 def _nanmean(values: Iterable[float | None]) -> float:
     """Mean of the values that are not NaN or None; NaN if there is none."""
     arr = np.array([math.nan if v is None else v for v in values], dtype=float)
@@ -339,15 +343,17 @@ def run_task(
     on_step: Callable[[str], None] | None = None,
     keep_predictions: bool = False,
     overrides: Mapping[str, dict[str, Any]] | None = None,
-    on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
+    on_fit: OnFit | Sequence[OnFit | None] | None = None,
 ) -> TaskResult:
     """Build a task's folds and evaluate every model on them.
 
     ``overrides`` maps a model name to config options applied last (``"train"`` merged key by
     key), e.g. ``{"compositional": {"train": {"max_epochs": 5}}}``. ``on_fit`` is called
     with (task, model label, fold, fit) after each fold's fit, while the fitted model is at
-    hand (a second yardstick scores it there; see :class:`~phenocast.evaluate.CellEvalScorer`).
+    hand (a second yardstick scores it there; see :class:`~phenocast.evaluate.CellEvalScorer`);
+    a sequence of such hooks (``None`` entries skipped) calls each in turn.
     """
+    hooks = [on_fit] if callable(on_fit) else [h for h in (on_fit or ()) if h is not None]
     from ..models import UnsupportedConditionError
 
     t0 = time.perf_counter()
@@ -368,8 +374,8 @@ def run_task(
             except UnsupportedConditionError as err:
                 res.status, res.note, res.values = "n/a", str(err), {}
                 break
-            if on_fit is not None:
-                on_fit(task, label, fold, fit)
+            for hook in hooks:
+                hook(task, label, fold, fit)
             res.fit_seconds[fold.name] = fit.fit_seconds
             res.predict_seconds[fold.name] = fit.predict_seconds
             unsupported.update({f"{fold.name}/{c}": why for c, why in fit.unsupported.items()})
@@ -401,7 +407,7 @@ def run_benchmark(
     on_step: Callable[[str], None] | None = None,
     keep_predictions: bool = False,
     overrides: Mapping[str, dict[str, Any]] | None = None,
-    on_fit: Callable[[Task, str, Fold, FoldFit], None] | None = None,
+    on_fit: OnFit | Sequence[OnFit | None] | None = None,
 ) -> BenchmarkResult:
     """Run ``models`` (a comma list or names; ``"baselines"``, alone or in the list, = each
     task's own baselines)
