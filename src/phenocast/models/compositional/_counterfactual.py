@@ -32,6 +32,7 @@ __all__ = [
     "counterfactuals",
     "given_covariates",
     "prediction_vocabulary",
+    "start_residuals",
 ]
 
 
@@ -220,6 +221,23 @@ def counterfactuals(
             h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
             mean, var = module.decode(h, e, library)
             yield i, mean, var, rows
+
+
+def start_residuals(model: Compositional, controls: AnnData) -> np.ndarray:
+    """Each start cell's residual, ``(n_cells, n_genes)``: its values minus the model's
+    reconstruction of it (its basal latent and own covariates decoded with no perturbation)."""
+    import torch
+
+    module = model._require_fitted()
+    reg = model.registry
+    x = dense_rows(reg.matrix(controls))
+    cells = model._batch(x, controls.obs, allow_unseen=True)
+    check_cell_covariates(reg, cells.covariates)
+    z = model._encode(cells)
+    with torch.no_grad():
+        h = z + module.covariate_effect(cells.covariates) if len(module.covariate_embeddings) else z
+        recon, _ = module.decode(h, torch.zeros_like(z), cells.library)
+    return np.asarray(x, dtype=np.float64) - recon.numpy().astype(np.float64)
 
 
 def check_cell_covariates(registry: Registry, cov: torch.Tensor) -> None:

@@ -469,6 +469,7 @@ class Compositional:
         overwrite: bool = False,
         cross_context: bool = False,
         extrapolate: bool = False,
+        residual: bool = False,
     ) -> AnnData:
         """Counterfactuals: the start cells of each condition's context under that condition.
 
@@ -496,22 +497,40 @@ class Compositional:
             Allow doses outside each perturbation's trained range (marked in the
             ``extrapolated`` column); without it they are an error
             (:func:`phenocast.models.check_dose_range`).
+        residual
+            Make ``X`` realistic cells rather than means: each predicted mean plus its start
+            cell's own residual (the cell's values minus the model's reconstruction of it,
+            centred over the condition's start cells), so the cells keep the start cells'
+            cell-to-cell variation and the condition's mean is unchanged (clipped at 0
+            unless the data are ``continuous``). Start from control cells. Not with ``out``.
 
         Returns
         -------
         AnnData
             One cell per (start cell, condition) pair: ``X`` and ``layers["mean"]`` hold the
-            predicted mean, ``layers["variance"]`` the predicted variance; ``obs`` has the
+            predicted mean (``X`` the cells with ``residual``), ``layers["variance"]`` the
+            predicted variance; ``obs`` has the
             condition's columns, ``condition_index``, ``control_cell``,
             ``source_<covariate>`` (the start cell's own value) and, for a model with a dose
             column, ``extrapolated``.
         """
         import anndata as ad
 
-        from ._counterfactual import cell_obs, check_context_match, check_doses, counterfactuals
+        from ._counterfactual import (
+            cell_obs,
+            check_context_match,
+            check_doses,
+            counterfactuals,
+            start_residuals,
+        )
 
         if controls is None:
             raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
+        if residual and out is not None:
+            raise ValueError(
+                "predict(residual=True) holds the start cells' residuals in memory, so it does "
+                "not write to out=; predict in memory (no out) or without residual."
+            )
         flags = check_doses(self, conditions, extrapolate=extrapolate)
         check_context_match(self, controls.obs, conditions, cross_context=cross_context)
         if out is not None:
@@ -521,7 +540,8 @@ class Compositional:
                 self, controls, conditions, out, overwrite=overwrite,
                 cross_context=cross_context, extrapolated=flags,
             )  # fmt: skip
-        means, variances, obs = [], [], []
+        means, cells, variances, obs = [], [], [], []
+        res = start_residuals(self, controls) if residual else None
         shift = None
         if self.anchor_ is not None:
             raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
@@ -531,6 +551,11 @@ class Compositional:
         ):
             assert rows is not None  # start cells are given
             means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
+            if res is not None:
+                own = res[rows]
+                drawn = means[-1] + (own - own.mean(axis=0) if len(rows) else own)
+                low = 0.0 if self.registry.x_kind != "continuous" else None
+                cells.append(drawn if low is None else np.maximum(drawn, low))
             variances.append(finite(var.numpy()))
             obs.append(cell_obs(self, controls, conditions, i, rows, flags))
         frame = pd.concat(obs, ignore_index=True)
@@ -538,7 +563,8 @@ class Compositional:
             f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
         ]
         mean = np.concatenate(means)
-        out = ad.AnnData(mean, obs=frame, var=pd.DataFrame(index=list(self.registry.var_names)))
+        x = np.concatenate(cells).astype(mean.dtype) if res is not None else mean
+        out = ad.AnnData(x, obs=frame, var=pd.DataFrame(index=list(self.registry.var_names)))
         out.layers["mean"] = mean
         out.layers["variance"] = np.concatenate(variances)
         return out
