@@ -238,6 +238,21 @@ class PairPool:
         pos = {g: i for i, g in enumerate(self.genes)}
         self._members = {n: (pos[a], pos[b]) for n, (a, b) in zip(self.names, members, strict=True)}
 
+    @classmethod
+    def covering(
+        cls,
+        names: Iterable[PairLike],
+        features: GeneFeatures,
+        *,
+        singles: pd.Series | None = None,
+        sep: str = "+",
+    ) -> PairPool:
+        """The pool of every pair in ``names``, each once whatever its order or repetitions
+        (e.g. a lab's candidates together with the pairs it has measured); a malformed pair
+        is still refused by name."""
+        unique = sorted({tuple(sorted(p)) for p in _split(names, sep)})
+        return cls(unique, features, singles=singles, sep=sep)  # type: ignore[arg-type]
+
     def __len__(self) -> int:
         return len(self.names)
 
