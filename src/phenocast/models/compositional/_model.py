@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -200,81 +199,16 @@ class Compositional:
         groups to choose the blend α against the baseline (see :mod:`._anchor`), then refit on
         everything.
         """
-        from ._anchor import (
-            AnchorFit,
-            choose_alpha,
-            fit_baseline,
-            no_validation_reason,
-            pick_anchor,
-            prepare_groups,
-            pseudobulk_anndata,
-            scorable,
-            validation_groups,
-        )
-
-        reg, cfg = self.registry, self.config
-        reg.check_genes(adata)
+        self.registry.check_genes(adata)
         check_trainable(self, adata)
         self.anchor_ = None
         self.module = None
         self._resolve_features()
-        if cfg.anchor is None:
+        if self.config.anchor is None:
             return self._fit_core(adata)
-        candidates = cfg.anchor_candidates
-        # everything that decides whether α can be chosen is cheap (group bookkeeping and the
-        # baselines' means), so it is settled before the network is trained
-        mask, groups = validation_groups(
-            adata, reg, fraction=cfg.anchor_fraction, seed=cfg.train.seed
-        )
-        reason = "" if groups else no_validation_reason(adata, reg)
-        if groups:
-            table = pseudobulk_anndata(adata, reg, rows=~mask)
-            baselines = {name: fit_baseline(name, table, reg) for name in candidates}
-            prepared = prepare_groups(adata, reg, groups)
-            keep = scorable(baselines, prepared)
-            if not keep:
-                reason = (
-                    f"no baseline of {list(candidates)} can answer any of the {len(groups)} "
-                    "held-out groups (e.g. a single at a dose measured nowhere else), so no α "
-                    "can be scored"
-                )
-        if reason:
-            self._anchor_table = pseudobulk_anndata(adata, reg)
-            self._anchor_model = fit_baseline(candidates[0], self._anchor_table, reg)
-            self.anchor_ = AnchorFit(
-                candidates[0], 0.0, note=f"no validation condition could be scored: {reason}"
-            )
-            from ...train import FitHistory
+        from ._anchor import fit_anchored
 
-            self.history_ = FitHistory([], -1, 0.0, 0.0)
-            warnings.warn(
-                f"anchor={cfg.anchor!r} cannot choose α on this data: {reason}. The model is "
-                f"the baseline {candidates[0]!r} (α = 0) and no network was trained; "
-                "Compositional with anchor=None trains the model alone.",
-                UserWarning,
-                stacklevel=2,
-            )
-            return self
-        self._fit_core(adata, rows=np.flatnonzero(~mask))
-        fits: list[AnchorFit] = []
-        cache: dict[int, np.ndarray] = {}
-        for name in candidates:
-            fits.append(
-                choose_alpha(
-                    self._predict_mean_raw,
-                    baselines[name],
-                    prepared,
-                    alphas=cfg.anchor_alphas,
-                    baseline_name=name,
-                    cache=cache,
-                )
-            )
-        anchor = pick_anchor(fits) or fits[0]
-        self._fit_core(adata)
-        self._anchor_table = pseudobulk_anndata(adata, reg)
-        self._anchor_model = fit_baseline(anchor.baseline, self._anchor_table, reg)
-        self.anchor_ = anchor
-        return self
+        return fit_anchored(self, adata)
 
     def _fit_core(self, adata: AnnData, rows: np.ndarray | None = None) -> Compositional:
         """Train on ``adata`` (or its cells ``rows``, sorted, without copying them)."""
@@ -506,42 +440,12 @@ class Compositional:
             ``source_<covariate>`` (the start cell's own value) and, for a model with a dose
             column, ``extrapolated``.
         """
-        import anndata as ad
+        from ._counterfactual import predict_cells
 
-        from ._counterfactual import cell_obs, check_context_match, check_doses, counterfactuals
-
-        if controls is None:
-            raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
-        flags = check_doses(self, conditions, extrapolate=extrapolate)
-        check_context_match(self, controls.obs, conditions, cross_context=cross_context)
-        if out is not None:
-            from ._large import predict_to_file
-
-            return predict_to_file(
-                self, controls, conditions, out, overwrite=overwrite,
-                cross_context=cross_context, extrapolated=flags,
-            )  # fmt: skip
-        means, variances, obs = [], [], []
-        shift = None
-        if self.anchor_ is not None:
-            raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
-            shift = self._anchor_shift(controls, conditions, raw, cross_context=cross_context)
-        for i, mean, var, rows in counterfactuals(
-            self, controls, conditions, cross_context=cross_context
-        ):
-            assert rows is not None  # start cells are given
-            means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
-            variances.append(finite(var.numpy()))
-            obs.append(cell_obs(self, controls, conditions, i, rows, flags))
-        frame = pd.concat(obs, ignore_index=True)
-        frame.index = [
-            f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
-        ]
-        mean = np.concatenate(means)
-        out = ad.AnnData(mean, obs=frame, var=pd.DataFrame(index=list(self.registry.var_names)))
-        out.layers["mean"] = mean
-        out.layers["variance"] = np.concatenate(variances)
-        return out
+        return predict_cells(
+            self, controls, conditions, out=out, overwrite=overwrite,
+            cross_context=cross_context, extrapolate=extrapolate,
+        )  # fmt: skip
 
     def predict_mean(
         self,
@@ -566,8 +470,10 @@ class Compositional:
 
             baseline = self._anchor_model
             return by_context(self, controls, conditions, baseline.predict_mean, cross_context)
+        from ._anchor import anchor_shift
+
         raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
-        return raw + self._anchor_shift(controls, conditions, raw, cross_context=cross_context)
+        return raw + anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
 
     def check_doses(self, conditions: pd.DataFrame, *, extrapolate: bool = False) -> np.ndarray:
         """Which conditions ask for a dose outside their perturbation's trained range.
@@ -597,18 +503,6 @@ class Compositional:
                 out[i] += mean.sum(0).numpy()
                 counts[i] += 1 if rows is None else len(rows)
         return finite(out / np.maximum(counts, 1)[:, None])
-
-    def _anchor_shift(
-        self,
-        controls: AnnData | None,
-        conditions: pd.DataFrame,
-        raw: np.ndarray,
-        *,
-        cross_context: bool = False,
-    ) -> np.ndarray:
-        from ._anchor import anchor_shift
-
-        return anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
 
     def dose_response(
         self,
