@@ -11,6 +11,7 @@ import pandas as pd
 
 from ...data import RegistrationError, Registry, dense_rows
 from .._base import UnsupportedConditionError, register_model
+from .._doses import trained_doses
 from .._persist import ModelDirectoryError
 from ._checks import check_trainable, finite
 from ._config import CompositionalConfig
@@ -291,13 +292,8 @@ class Compositional:
         self._basal = (
             streamed_basal_means(self, matrix, meta, rows) if stream else self._basal_means(batch)
         )
-        seen = np.unique(comps[comps >= 0])
-        self.trained_components_ = tuple(reg.components[j] for j in seen)
-        self.trained_doses_ = {
-            # str() of a float32 is its shortest repr: 0.01, not 0.009999999776
-            reg.components[j]: tuple(float(str(v)) for v in np.unique(doses[comps == j]))
-            for j in seen
-        }
+        self.trained_doses_ = trained_doses(comps, doses, reg.components)
+        self.trained_components_ = tuple(self.trained_doses_)
         return self
 
     def _batches(self, batch: Batch, obs: pd.DataFrame) -> Any:

@@ -10,7 +10,7 @@ save format.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +28,7 @@ from ...data import (
 from ...metrics import MIEstimate, predictive_mi
 from .._base import register_model
 from .._checks import check_training_data
-from .._doses import check_dose_range, dose_requests
-from .._persist import ModelDirectoryError, read_model_dir, write_model_dir
+from .._doses import check_dose_range, dose_requests, trained_doses
 from ._config import MultiModalConfig
 from ._core import ArrayCore
 
@@ -44,10 +43,6 @@ __all__ = ["MultiModalModel"]
 def _shown(values: Sequence[object], k: int = 5) -> str:
     head = ", ".join(repr(v) for v in list(values)[:k])
     return head + (", ..." if len(values) > k else "")
-
-
-_FORMAT = "phenocast.multimodal_model"
-_FORMAT_VERSION = 2  # 2: what the model knows of its data moved to registry.json
 
 
 @register_model("multimodal")
@@ -159,12 +154,7 @@ class MultiModalModel(ArrayCore):
         self.modalities_ = data.modalities
         self.feature_names_ = {m: list(data.feature_names(m)) for m in data.modalities}
         self.components_ = tuple(vocab)
-        self.trained_doses_ = {
-            # str() of a float32 is its shortest repr: 0.01, not 0.009999999776
-            c: tuple(float(str(v)) for v in np.unique(doses[comps == j]))
-            for j, c in enumerate(vocab)
-            if (comps == j).any()
-        }
+        self.trained_doses_ = trained_doses(comps, doses, vocab)
         self.control_ = data.control
         self.feature_hash_ = None if self._features is None else self._features.content_hash
         return self
@@ -579,9 +569,8 @@ class MultiModalModel(ArrayCore):
             confidence=confidence,
             seed=seed,
         )
-        details = dict(est.details)
-        details.update({"a": a, "b": b, "n_samples": self._n_samples(n_samples)})
-        return MIEstimate(est.value, est.se, est.ci_low, est.ci_high, est.n, est.estimator, details)
+        details = {**est.details, "a": a, "b": b, "n_samples": self._n_samples(n_samples)}
+        return dataclasses.replace(est, details=details)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -594,35 +583,9 @@ class MultiModalModel(ArrayCore):
         content hash (not its matrix); ``weights.pt`` a state dict of tensors, read back with
         ``torch.load(weights_only=True)``. Each file is written to a temporary file and renamed.
         """
-        state = self._to_state()
-        registry = {
-            "modalities": list(self.modalities_),
-            "feature_names": self.feature_names_,
-            "components": list(self.components_),
-            "control": self.control_,
-            "trained_doses": None
-            if self.trained_doses_ is None
-            else {c: list(v) for c, v in self.trained_doses_.items()},
-            "featuriser": None
-            if self._features is None and self.feature_hash_ is None
-            else {
-                "name": None if self._features is None else self._features.name,
-                "content_hash": self.feature_hash_,
-            },
-        }
-        meta = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "config": state["config"],
-            "vae": state["meta"],
-        }
-        return write_model_dir(
-            path,
-            meta=meta,
-            registry=json.dumps(registry, indent=1),
-            tensors=state["tensors"],
-            overwrite=overwrite,
-        )
+        from ._persist import save_model
+
+        return save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MultiModalModel:
@@ -630,26 +593,6 @@ class MultiModalModel(ArrayCore):
 
         Directories of format version 1 (before ``registry.json``) load too.
         """
-        meta, registry_text, tensors = read_model_dir(
-            path,
-            format=_FORMAT,
-            versions=(1, _FORMAT_VERSION),
-            writer="MultiModalModel.save",
-            registry_since=2,
-        )
-        try:
-            registry = meta if registry_text is None else json.loads(registry_text)
-        except json.JSONDecodeError as err:
-            raise ModelDirectoryError(f"{path}/registry.json is corrupt ({err}).") from None
-        model = cls._from_state({"config": meta["config"], "meta": meta["vae"], "tensors": tensors})
-        model.modalities_ = tuple(registry["modalities"])
-        model.feature_names_ = {m: list(v) for m, v in registry["feature_names"].items()}
-        model.components_ = tuple(registry["components"])
-        model.control_ = registry["control"]
-        doses = registry.get("trained_doses")  # absent from directories saved before
-        model.trained_doses_ = (
-            None if doses is None else {str(c): tuple(map(float, v)) for c, v in doses.items()}
-        )
-        feat = registry.get("featuriser")
-        model.feature_hash_ = None if feat is None else feat["content_hash"]
-        return model
+        from ._persist import load_model
+
+        return load_model(cls, path)
