@@ -15,6 +15,7 @@ from ._pairs import pair_features
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
 from ._portfolio import DEFAULT_ARMS, Portfolio
 from ._propose import DesignError, gene_priors, hit_curve, propose
+from ._selection import leave_one_screen_out
 from ._surrogates import (
     SURROGATES,
     BayesianRidge,
@@ -47,6 +48,7 @@ __all__ = [
     "Surrogate",
     "gene_priors",
     "hit_curve",
+    "leave_one_screen_out",
     "make_acquisition",
     "make_surrogate",
     "pair_features",
