@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,12 @@ def shown(path: Path) -> str:
         return str(path.resolve().relative_to(README.parent))
     except ValueError:
         return str(path)
+
+
+def invocation(script: str, argv: Sequence[str]) -> str:
+    """How ``benchmarks/<script>`` was run, for captions: its arguments but ``--update-readme``."""
+    args = [a for a in argv if a != "--update-readme"]
+    return shlex.join(["python", f"benchmarks/{script}", *args])
 
 
 def markers(name: str) -> tuple[str, str]:
