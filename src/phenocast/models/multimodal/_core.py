@@ -68,10 +68,10 @@ class ArrayCore:
         from ._module import MultiModalModule
 
         cfg, tcfg = self.config, self.config.train
-        arrays, obs = self._check_views(views, masks, fitting=True)
+        arrays, obs = check_views(views, masks, dims=None)
         n = next(iter(arrays.values())).shape[0]
-        comps, dose_arr, feats = self._check_perturbations(
-            n, components, doses, component_features, fitting=True
+        comps, dose_arr, feats = check_perturbations(
+            n, components, doses, component_features, fitted=None
         )
         self.modalities_ = tuple(arrays)
         self.dims_ = {m: int(a.shape[1]) for m, a in arrays.items()}
@@ -161,28 +161,6 @@ class ArrayCore:
                 f"This {type(self).__name__} is not fitted yet; call fit() or load()."
             )
         return self.module
-
-    def _check_views(
-        self,
-        views: dict[str, np.ndarray],
-        masks: dict[str, np.ndarray] | None,
-        *,
-        fitting: bool,
-        needed: Sequence[str] = (),
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        return check_views(views, masks, dims=None if fitting else self.dims_, needed=needed)
-
-    def _check_perturbations(
-        self,
-        n: int,
-        components: np.ndarray | None,
-        doses: np.ndarray | None,
-        features: np.ndarray | None,
-        *,
-        fitting: bool,
-    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        fitted = None if fitting else (self.use_doses_, self.n_features_)
-        return check_perturbations(n, components, doses, features, fitted=fitted)
 
     # ------------------------------------------------------------------ tensors
     def _standardise(self, m: str, x: np.ndarray) -> np.ndarray:
@@ -286,7 +264,7 @@ class ArrayCore:
         module = self._require_fitted()
         sources = self._sources(source, target)
         n_samples = self._n_samples(n_samples)
-        arrays, obs = self._check_views(views, masks, fitting=False, needed=sources)
+        arrays, obs = check_views(views, masks, dims=self.dims_, needed=sources)
         batch = self._batch(arrays, obs, None, None)
         prior = None
         if components is not None:
@@ -324,9 +302,8 @@ class ArrayCore:
                 f"{what} needs the perturbation prior: fit with components and "
                 "conditional_prior=True."
             )
-        comps, dose_arr, feats = self._check_perturbations(
-            n, components, doses, features, fitting=False
-        )
+        fitted = (self.use_doses_, self.n_features_)
+        comps, dose_arr, feats = check_perturbations(n, components, doses, features, fitted=fitted)
         assert comps is not None
         if feats is None and self.n_features_ == 0 and (comps >= self.n_components_).any():
             raise ValueError(
@@ -415,7 +392,7 @@ class ArrayCore:
         module = self._require_fitted()
         sources = self._sources(source, target)
         k = max(self._n_samples(n_samples), 2)
-        arrays, obs = self._check_views(views, masks, fitting=False, needed=[*sources, target])
+        arrays, obs = check_views(views, masks, dims=self.dims_, needed=[*sources, target])
         n = next(iter(arrays.values())).shape[0]
         has_source = np.any(np.stack([obs[s] for s in sources]), axis=0)
         rows = np.flatnonzero(obs[target] & has_source)

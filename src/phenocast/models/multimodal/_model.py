@@ -45,6 +45,17 @@ def _shown(values: Sequence[object], k: int = 5) -> str:
     return head + (", ..." if len(values) > k else "")
 
 
+def _fitted_features(
+    featuriser: Featuriser | FeatureTable, components: Sequence[str]
+) -> ComponentFeatures:
+    """The featuriser (or feature table) fitted on ``components``."""
+    from phenocast.featurize import ComponentFeatures, resolve_featuriser
+
+    resolved = resolve_featuriser(None, None, featuriser)
+    assert resolved is not None
+    return ComponentFeatures(resolved.fit(list(components)))
+
+
 @register_model("multimodal")
 class MultiModalModel(ArrayCore):
     """Several readouts of a perturbation as views of one latent; predicts one from another.
@@ -137,11 +148,7 @@ class MultiModalModel(ArrayCore):
                     "featuriser is given but the data have no perturbation components; fit "
                     "without it."
                 )
-            from phenocast.featurize import ComponentFeatures, resolve_featuriser
-
-            resolved = resolve_featuriser(None, None, featuriser)
-            assert resolved is not None
-            self._features = ComponentFeatures(resolved.fit(list(vocab)))
+            self._features = _fitted_features(featuriser, vocab)
             feats, _ = self._features.rows(vocab)
         use_perts = bool(vocab)
         self._fit_arrays(
@@ -368,7 +375,6 @@ class MultiModalModel(ArrayCore):
         import anndata as ad
         import mudata
 
-        self._require_fitted()
         self._require_prior("sample()")
         parsed = parse_conditions(conditions, control=self.control_)
         flags = self._check_doses(parsed, extrapolate=extrapolate)
@@ -435,33 +441,25 @@ class MultiModalModel(ArrayCore):
         self._require_fitted()
         index = {c: i for i, c in enumerate(self.components_)}
         new = sorted({c for cond in parsed for c in cond.components if c not in index})
-        feats = None
-        if new:
-            features = self._features_for(featuriser)
-            lacking = new if features is None else features.missing(new)
-            if lacking:
-                raise ValueError(
-                    f"Component(s) {_shown(lacking)} were not in the training data and have no "
-                    "features"
-                    + (
-                        f" in {features.name}"
-                        if features is not None
-                        else " (the model was fitted without a featuriser)"
-                        if self.feature_hash_ is None
-                        else " (a loaded model keeps no featuriser: pass the one used in fit)"
-                    )
-                    + ". Fit with a featuriser that covers them, or use only combinations "
-                    f"of trained components ({len(self.components_)}: "
-                    f"{_shown(self.components_)})."
+        features = self._features_for(featuriser) if new or self.feature_hash_ is not None else None
+        lacking = new if features is None else features.missing(new)
+        if lacking:
+            raise ValueError(
+                f"Component(s) {_shown(lacking)} were not in the training data and have no "
+                "features"
+                + (
+                    f" in {features.name}"
+                    if features is not None
+                    else " (the model was fitted without a featuriser)"
+                    if self.feature_hash_ is None
+                    else " (a loaded model keeps no featuriser: pass the one used in fit)"
                 )
-            assert features is not None
-            for c in new:
-                index[c] = len(index)
-            feats, _ = features.rows(list(index))
-        elif self.feature_hash_ is not None:
-            features = self._features_for(featuriser)
-            if features is not None:
-                feats, _ = features.rows(list(index))
+                + ". Fit with a featuriser that covers them, or use only combinations "
+                f"of trained components ({len(self.components_)}: "
+                f"{_shown(self.components_)})."
+            )
+        index.update({c: len(index) + k for k, c in enumerate(new)})
+        feats = None if features is None else features.rows(list(index))[0]
         width = max(max((len(c.components) for c in parsed), default=1), 1)
         comps = np.full((len(parsed), width), -1, dtype=np.int64)
         doses = np.zeros((len(parsed), width), dtype=np.float64)
@@ -475,16 +473,12 @@ class MultiModalModel(ArrayCore):
     ) -> ComponentFeatures | None:
         if featuriser is None:
             return self._features
-        from phenocast.featurize import ComponentFeatures, resolve_featuriser
-
         if self.feature_hash_ is None:
             raise ValueError(
                 "The model was fitted without component features, so it cannot use a "
                 "featuriser in generate(); refit with fit(..., featuriser=...)."
             )
-        resolved = resolve_featuriser(None, None, featuriser)
-        assert resolved is not None
-        features = ComponentFeatures(resolved.fit(list(self.components_)))
+        features = _fitted_features(featuriser, self.components_)
         features.check_hash(self.feature_hash_, where="MultiModalModel.generate")
         return features
 
