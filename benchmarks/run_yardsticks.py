@@ -5,8 +5,9 @@ model, in one run.
     PHENOCAST_DATA_DIR=../shared/data python benchmarks/run_yardsticks.py --update-readme
 
 Mean-only baselines are scored as the context's control cells plus their predicted mean change
-(the per-cell baseline); the compositional model as its per-cell predictions, with its
-predicted noise sampled (``· mean cells``: without it). Definitions in docs/benchmarks.md. With
+(the per-cell baseline); the compositional model as its per-cell predictions plus each start
+cell's own residual (``· sampled noise``: its means plus Gaussian noise of its predicted
+variance instead). Definitions in docs/benchmarks.md. With
 ``--update-readme`` the tables replace the README block between ``<!-- yardsticks:begin -->``
 and ``<!-- yardsticks:end -->``.
 """

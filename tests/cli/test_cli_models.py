@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -345,3 +346,18 @@ def test_predict_extrapolate_and_the_dose_column(files, tmp_path):
     pd.DataFrame({"perturbation": ["P0"], "cell_type": ["T0"]}).to_csv(nodose, index=False)
     result, text = predict_cli(files, nodose, tmp_path / "n.h5ad")
     assert result.exit_code == 2 and "lacks the dose column 'dose'" in text
+
+
+def test_predict_residual_cells(files, tmp_path):
+    args = ["predict", str(files / "model"), "--conditions", str(files / "cond.csv")]
+    plain, cells = tmp_path / "plain.h5ad", tmp_path / "cells.h5ad"
+    start = ["--controls", str(files / "ctrl.h5ad")]
+    assert runner.invoke(app, [*args, *start, "--out", str(plain)]).exit_code == 0
+    result = runner.invoke(app, [*args, *start, "--residual", "--out", str(cells)])
+    assert result.exit_code == 0, result.stdout
+    a, b = ad.read_h5ad(plain), ad.read_h5ad(cells)
+    np.testing.assert_allclose(b.layers["mean"], a.X, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(b.X, a.X)  # the start cells' own residuals were added
+    result = runner.invoke(app, [*args, "--residual", "--out", str(tmp_path / "x.h5ad")])
+    assert result.exit_code == 2 and "give --controls" in result.stdout
+    assert not (tmp_path / "x.h5ad").exists()

@@ -182,3 +182,14 @@ def test_train_on_a_bundled_dataset_refuses_a_dose_column_it_lacks(tmp_path):
     result = invoke("train", "cellbox_korkut2015", "--out", str(tmp_path / "m"), "--dose", "conc")
     assert result.exit_code == 2 and "no dose column 'conc'" in result.text, result.text
     assert "'perturbation'" in result.text and not (tmp_path / "m").exists()
+
+
+def test_train_with_an_empty_dose_reads_every_component_at_dose_1(dosed, tmp_path):
+    from phenocast.models import MultiModalModel
+
+    assert MultiModalModel.load(dosed / "model").trained_with_doses  # the 'dose' column
+    out = tmp_path / "m"
+    data = str(dosed / "dosed.h5mu")
+    result = invoke("train", data, "--out", str(out), "--dose", "", "--epochs", "2")
+    assert result.exit_code == 0, result.text
+    assert not MultiModalModel.load(out).trained_with_doses

@@ -16,6 +16,8 @@ from phenocast.data import register
 from phenocast.evaluate import (
     CELLS_MEAN,
     CELLS_MEAN_ONLY,
+    CELLS_PER_CELL,
+    CELLS_RESIDUAL,
     CELLS_SAMPLED,
     NOISE_CEILING,
     BenchmarkResult,
@@ -240,3 +242,42 @@ def test_cli_without_distributions_adds_no_columns(fold, monkeypatch, tmp_path):
     result = CliRunner().invoke(app, args, terminal_width=250)
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["tasks"]["toy"]["metrics"] == ["pearson_delta"]
+
+
+class _Residual(_Generative):
+    """A per-cell model whose ``predict`` takes ``residual``: then ``X`` is each mean plus its
+    start cell's centred values (the start cells' spread), ``layers["mean"]`` the means."""
+
+    def predict(
+        self, controls: ad.AnnData, conditions: pd.DataFrame, *, residual: bool = False
+    ) -> ad.AnnData:
+        out = super().predict(controls, conditions)
+        out.layers["mean"] = out.X.copy()
+        if residual:
+            x = np.asarray(controls.X, dtype=np.float64)
+            out.X = out.X + np.tile(x - x.mean(0), (len(conditions), 1))
+        return out
+
+
+def test_a_model_that_takes_residual_is_scored_on_residual_cells_with_a_sampled_row(fold):
+    group = fold.groups[0]
+    means: list = []
+    model = _Residual(fold)
+    cells, kind, _ = predicted_cells(model, fold, group, means=means)
+    assert kind == CELLS_RESIDUAL
+    ctrl = np.asarray(group.controls.X, dtype=np.float64)
+    np.testing.assert_allclose(cells[0] - means[0], ctrl - ctrl.mean(0))
+    plain, kind, _ = predicted_cells(model, fold, group, residual=False)
+    assert kind == CELLS_PER_CELL
+    np.testing.assert_allclose(plain[0], means[0])
+    scorer = DistributionScorer(max_cells=30, seed=0)
+    scorer(_task(fold), "res", fold, type("Fit", (), {"model": model})())
+    table = scorer.scores("toy").table
+    assert set(table["model"]) == {"res", "res · sampled noise", NOISE_CEILING}
+    assert set(table[table["model"] == "res"]["cells"]) == {CELLS_RESIDUAL}
+    assert set(table[table["model"] == "res · sampled noise"]["cells"]) == {CELLS_SAMPLED}
+    # P1 triples the spread of genes 5-9, which the start cells' residuals do not have and
+    # the sampled noise (the observed variance) does
+    p1 = table[(table["condition"] == "P1") & (table["metric"] == "var_r2")]
+    by = dict(zip(p1["model"], p1["value"], strict=True))
+    assert by["res · sampled noise"] > by["res"]

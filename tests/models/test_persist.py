@@ -66,3 +66,21 @@ def test_a_corrupt_multimodal_registry_is_named(tmp_path):
     (path / "registry.json").write_text("{broken")
     with pytest.raises(ModelDirectoryError, match=r"registry\.json is corrupt"):
         MultiModalModel.load(path)
+
+
+def test_a_saved_model_does_not_keep_its_run_checkpoint_settings(tmp_path):
+    from phenocast.data import register, synthetic
+    from phenocast.models import Compositional, CompositionalConfig
+
+    adata = synthetic(n_genes=8, n_cell_types=1, n_perturbations=2, cells_per_condition=10)
+    reg = register(adata, perturbation="perturbation", control="control")
+    train = {"max_epochs": 1, "checkpoint_dir": str(tmp_path / "ckpt")}
+    model = Compositional(reg, CompositionalConfig.from_dict({"train": train})).fit(adata)
+    model.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["config"]["train"]["checkpoint_dir"] is None
+    assert saved["config"]["train"]["resume"] is False
+    assert model.config.train.checkpoint_dir == str(tmp_path / "ckpt")  # the run's own is kept
+    loaded = Compositional.load(tmp_path / "m")
+    assert loaded.config.train.checkpoint_dir is None
+    assert loaded.config.train.max_epochs == 1

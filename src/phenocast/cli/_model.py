@@ -130,6 +130,13 @@ def predict(
             "'extrapolated' column) instead of refusing them."
         ),
     ] = False,
+    residual: Annotated[
+        bool,
+        typer.Option(
+            help="Write realistic cells: each predicted mean plus its start cell's own residual "
+            "(needs --controls; the means stay in layer 'mean')."
+        ),
+    ] = False,
 ) -> None:
     """Predict counterfactuals for the conditions of a CSV and write them as .h5ad.
 
@@ -140,7 +147,7 @@ def predict(
     import pandas as pd
 
     from ..data import RegistrationError, atomic_write
-    from ..models import DoseRangeError
+    from ..models import DoseRangeError, accepted_options
     from ..train import DENSE_LIMIT_BYTES
 
     check_output_file(out, overwrite)
@@ -154,6 +161,17 @@ def predict(
     start = read_h5ad(controls, "controls") if controls is not None else None
     size = 0 if start is None else start.n_obs * len(table) * len(reg.var_names) * 4
     options = {"cross_context": cross_context, "extrapolate": extrapolate}
+    if residual:
+        if start is None:
+            raise fail("--residual adds each start cell's residual: give --controls.")
+        if "residual" not in accepted_options(model.predict, {"residual": True}):
+            raise fail(f"the model in {model_dir} ({type(model).__name__}) has no --residual.")
+        if size > DENSE_LIMIT_BYTES:
+            raise fail(
+                f"--residual holds the predictions in memory ({size / 2**30:.1f} GiB); "
+                "predict fewer start cells or conditions at a time, or drop --residual."
+            )
+        options["residual"] = True
     with failing(RegistrationError, DoseRangeError):
         if size > DENSE_LIMIT_BYTES:  # too large to hold: written block by block
             result = model.predict(start, table, out=out, overwrite=True, **options)

@@ -44,7 +44,10 @@ ConditionsCsv = Annotated[
     Path, typer.Option(help="CSV with 'perturbation' and 'dose' columns (A+B, 1+0.5).")
 ]
 Perturbation = Annotated[str, typer.Option(help="obs column of perturbations.")]
-Dose = Annotated[str | None, typer.Option(help="obs column of doses; omit for dose 1.")]
+Dose = Annotated[
+    str | None,
+    typer.Option(help="obs column of doses ('1+0.5' for a pair); --dose '' for dose 1 everywhere."),
+]
 Control = Annotated[str | None, typer.Option(help="Control label, if the data have controls.")]
 Extrapolate = Annotated[
     bool,
@@ -63,6 +66,7 @@ def _read_data(
 ) -> MultiModalData:
     from ..multimodal import DATASETS, load
 
+    dose = dose or None  # --dose '': no dose column, every component at dose 1
     if source in DATASETS:
         with failing(FileNotFoundError):
             data = load(source, data_dir=data_dir)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "CELLS_MEAN",
     "CELLS_PER_CELL",
+    "CELLS_RESIDUAL",
     "CELL_EVAL_CEILING",
     "CELL_EVAL_CONTROL",
     "CELL_EVAL_PERT_COL",
@@ -63,6 +64,7 @@ CELL_EVAL_PERT_COL = "target"
 CELL_EVAL_CONTROL = "non-targeting"
 #: How a model's cells were formed (the ``cells`` column).
 CELLS_PER_CELL = "per-cell predict"
+CELLS_RESIDUAL = "per-cell predict + start cells' residuals"
 CELLS_MEAN = "controls + mean change"
 #: The label of cell-eval's data ceiling (real cells split in halves, Spearman-Brown corrected).
 CELL_EVAL_CEILING = "cell-eval-ceiling"
@@ -102,6 +104,8 @@ def predicted_cells(
     group: QueryGroup,
     *,
     variances: list[np.ndarray | None] | None = None,
+    means: list[np.ndarray | None] | None = None,
+    residual: bool = True,
 ) -> tuple[list[np.ndarray | None], str, dict[str, str]]:
     """``model``'s cells for each condition of ``group``, how they were formed, and why some
     conditions have none.
@@ -118,6 +122,13 @@ def predicted_cells(
         (``layers["variance"]`` of a per-cell ``predict``, aligned with the cells), or
         ``None`` where the model gives none (a mean-only model, an unsupported condition). A
         distribution metric samples noise from it (:class:`~phenocast.evaluate.DistributionScorer`).
+    means
+        An empty list to fill, per condition, with a per-cell model's predicted means
+        (``layers["mean"]``), which differ from the cells when they carry residuals.
+    residual
+        Ask a per-cell model whose ``predict`` takes ``residual`` for realistic cells: each
+        predicted mean plus its start cell's own centred residual
+        (:data:`CELLS_RESIDUAL`; see ``Compositional.predict``); otherwise its means.
 
     Returns
     -------
@@ -125,12 +136,13 @@ def predicted_cells(
         Per condition (rows of ``group.conditions``), a ``(n_controls, n_genes)`` array, or
         ``None`` where the model raised ``UnsupportedConditionError``.
     kind
-        :data:`CELLS_PER_CELL` when the model has a per-cell ``predict``, else :data:`CELLS_MEAN`
-        (the control cells plus the predicted mean change).
+        :data:`CELLS_RESIDUAL` or :data:`CELLS_PER_CELL` (means) when the model has a per-cell
+        ``predict``, else :data:`CELLS_MEAN` (the control cells plus the predicted mean
+        change).
     unsupported
         Condition label → the model's reason, for conditions without cells.
     """
-    from ..models import UnsupportedConditionError, predict_rows
+    from ..models import UnsupportedConditionError, accepted_options, predict_rows
 
     if group.controls is None:
         raise ValueError("predicted_cells needs the query group's control cells; it has none.")
@@ -138,28 +150,37 @@ def predicted_cells(
     reasons: dict[str, str] = {}
     if callable(getattr(model, "predict", None)):
         out: list[np.ndarray | None] = [None] * len(conditions)
+        options = accepted_options(model.predict, {"residual": True}) if residual else {}
+        kind = CELLS_RESIDUAL if options else CELLS_PER_CELL
         try:
-            parts = [(np.arange(len(conditions)), model.predict(group.controls, conditions))]
+            parts = [
+                (np.arange(len(conditions)), model.predict(group.controls, conditions, **options))
+            ]
         except UnsupportedConditionError:
             parts = []
             for i, label in enumerate(conditions.index):
                 try:
-                    one = model.predict(group.controls, conditions.iloc[i : i + 1])
+                    one = model.predict(group.controls, conditions.iloc[i : i + 1], **options)
                 except UnsupportedConditionError as err:
                     reasons[str(label)] = str(err)
                     continue
                 parts.append((np.array([i]), one))
         var: list[np.ndarray | None] = [None] * len(conditions)
+        mean: list[np.ndarray | None] = [None] * len(conditions)
         for rows, pred in parts:
             which = pred.obs["condition_index"].to_numpy()
             x = _dense(pred.X)
             v = _dense(pred.layers["variance"]) if "variance" in pred.layers else None
+            m = _dense(pred.layers["mean"]) if "mean" in pred.layers else x
             for j, i in enumerate(rows):
                 out[int(i)] = x[which == j]
                 var[int(i)] = None if v is None else v[which == j]
+                mean[int(i)] = m[which == j]
         if variances is not None:
             variances[:] = var
-        return out, CELLS_PER_CELL, reasons
+        if means is not None:
+            means[:] = mean
+        return out, kind, reasons
     ctrl = _dense(fold.registry.matrix(group.controls))
     means = predict_rows(model, group.controls, conditions, n_genes=ctrl.shape[1], reasons=reasons)
     change = means - ctrl.mean(axis=0)

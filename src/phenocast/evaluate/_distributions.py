@@ -15,11 +15,15 @@ cells, :attr:`QueryGroup.cells`) is also scored as a distribution:
 Cells are formed as cell-eval's yardstick forms them (:func:`predicted_cells`): a model with a
 per-cell ``predict`` (the compositional model) gives one cell per own-context control cell; a
 mean-only baseline gives *the per-cell baseline*, the context's control cells plus its
-predicted mean change. A per-cell model's ``X`` holds each cell's predicted *mean*; its
-likelihood also predicts a per-cell variance (``layers["variance"]``). A distribution metric
-is fair to a generative model only when its noise is drawn, so a per-cell model's row is
-scored on *sampled cells* (mean + Gaussian noise of the predicted variance, seeded, not
-clipped) and a second row, ``<model> · mean cells``, scores the means alone. The noise-ceiling
+predicted mean change. A per-cell model's means alone have too little spread, so its cells
+carry noise. A model whose ``predict`` takes ``residual`` (the compositional model) is scored
+on *residual cells*: each predicted mean plus its start cell's own residual (the cell minus
+the model's reconstruction of it, centred), and a second row, ``<model> · sampled noise``,
+on its means plus Gaussian noise of its predicted variance (``layers["variance"]``; seeded,
+not clipped). The residual cells were chosen because they had the lower energy distance on
+each of the three single-cell tasks, so leaving any one task out chooses them too
+(docs/benchmarks.md). Another per-cell model is scored on sampled cells, with a row
+``<model> · mean cells`` for its means alone. The noise-ceiling
 row scores one random half of each condition's observed cells against the other half (capped
 the same way; halves hold half the cells, so its variance R² is noisier than a model's).
 """
@@ -35,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import energy_distance, r2
-from ._celleval import CELLS_PER_CELL, predicted_cells
+from ._celleval import CELLS_PER_CELL, CELLS_RESIDUAL, predicted_cells
 from ._runner import NOISE_CEILING, BenchmarkResult, FoldFit, ModelResult
 from ._tasks import Fold, QueryGroup, Task
 
@@ -59,6 +63,8 @@ CELLS_SAMPLED = "per-cell predict + sampled noise"
 CELLS_MEAN_ONLY = "per-cell predict, means only"
 #: The suffix of a per-cell model's means-only row.
 MEAN_CELLS_ROW = " · mean cells"
+#: The suffix of the row of a model scored on residual cells, with its noise sampled instead.
+SAMPLED_ROW = " · sampled noise"
 #: Metric → whether higher is better.
 _METRICS = {"energy": False, "var_r2": True}
 
@@ -215,7 +221,10 @@ class DistributionScorer:
         skipped: dict[str, str] = {}
         for group in fold.groups:
             variances: list[np.ndarray | None] = []
-            cells, kind, reasons = predicted_cells(fit.model, fold, group, variances=variances)
+            means: list[np.ndarray | None] = []
+            cells, kind, reasons = predicted_cells(
+                fit.model, fold, group, variances=variances, means=means
+            )
             skipped.update(reasons)
             for i, (cond, true) in enumerate(zip(group.conditions.index, group.cells, strict=True)):
                 pred, key = cells[i], f"{fold.name}/{cond}"
@@ -229,7 +238,18 @@ class DistributionScorer:
                         kind,
                     )
                     continue
-                if kind == CELLS_PER_CELL:
+                if kind == CELLS_RESIDUAL:
+                    self._add(
+                        task.name, label, fold.name, str(cond), self._score(pred, true, key), kind
+                    )
+                    if variances[i] is not None:
+                        noise = _rng(self.seed, label, key, "noise")
+                        drawn = _sampled(means[i], variances[i], noise)
+                        self._add(
+                            task.name, label + SAMPLED_ROW, fold.name, str(cond),
+                            self._score(drawn, true, key), CELLS_SAMPLED,
+                        )  # fmt: skip
+                elif kind == CELLS_PER_CELL:
                     drawn = _sampled(pred, variances[i], _rng(self.seed, label, key, "noise"))
                     own = CELLS_SAMPLED if variances[i] is not None else CELLS_MEAN_ONLY
                     self._add(
@@ -294,11 +314,15 @@ class DistributionScorer:
                 extra = got.notes.get(name)
                 note = f"{note}; {extra}" if extra else note
                 res.note = f"{res.note}; {note}" if res.note else note
-                means = got.table[got.table["model"] == name + MEAN_CELLS_ROW]
-                if not means.empty:
-                    row = ModelResult(name + MEAN_CELLS_ROW, note=f"dist cells: {CELLS_MEAN_ONLY}")
-                    _put(row, means)
-                    models[row.model] = row
+                for suffix, cells in (
+                    (SAMPLED_ROW, CELLS_SAMPLED),
+                    (MEAN_CELLS_ROW, CELLS_MEAN_ONLY),
+                ):
+                    part = got.table[got.table["model"] == name + suffix]
+                    if not part.empty:
+                        row = ModelResult(name + suffix, note=f"dist cells: {cells}")
+                        _put(row, part)
+                        models[row.model] = row
             # the ceiling stays last
             if NOISE_CEILING in models:
                 models[NOISE_CEILING] = models.pop(NOISE_CEILING)

@@ -63,6 +63,13 @@ def write_model_dir(
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise FileExistsError(f"{path} is not empty; pass overwrite=True to replace the model.")
     meta = {**meta, "phenocast_version": __version__}
+    train = meta.get("config", {}).get("train") if isinstance(meta.get("config"), dict) else None
+    if isinstance(train, dict) and "checkpoint_dir" in train:
+        # how the run was checkpointed is not part of the model: a loaded model refits afresh
+        meta["config"] = {
+            **meta["config"],
+            "train": {**train, "checkpoint_dir": None, "resume": False},
+        }
     if path.exists() and any(path.iterdir()):  # replaced in place: other files are kept
         (path / "config.json").unlink(missing_ok=True)  # incomplete until rewritten last
         atomic_write(path / "weights.pt", lambda p: torch.save(tensors, p))

@@ -35,6 +35,7 @@ __all__ = [
     "given_covariates",
     "predict_cells",
     "prediction_vocabulary",
+    "start_residuals",
 ]
 
 
@@ -47,16 +48,23 @@ def predict_cells(
     overwrite: bool,
     cross_context: bool,
     extrapolate: bool,
+    residual: bool,
 ) -> AnnData:
     """:meth:`Compositional.predict`: the dose rule and the context match checked, then each
     condition's start cells decoded under it (shifted towards the anchor's baseline), in
-    memory or block by block into ``out``."""
+    memory or block by block into ``out``; with ``residual``, ``X`` each mean plus its start
+    cell's own centred residual."""
     import anndata as ad
 
     from ._anchor import cell_shift
 
     if controls is None:
         raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
+    if residual and out is not None:
+        raise ValueError(
+            "predict(residual=True) holds the start cells' residuals in memory, so it does "
+            "not write to out=; predict in memory (no out) or without residual."
+        )
     flags = check_doses(model, conditions, extrapolate=extrapolate)
     check_context_match(model, controls.obs, conditions, cross_context=cross_context)
     if out is not None:
@@ -66,13 +74,19 @@ def predict_cells(
             model, controls, conditions, out, overwrite=overwrite,
             cross_context=cross_context, extrapolated=flags,
         )  # fmt: skip
-    means, variances, obs = [], [], []
+    means, cells, variances, obs = [], [], [], []
+    res = start_residuals(model, controls) if residual else None
     shift = cell_shift(model, controls, conditions, cross_context=cross_context)
     for i, mean, var, rows in counterfactuals(
         model, controls, conditions, cross_context=cross_context
     ):
         assert rows is not None  # start cells are given
         means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
+        if res is not None:
+            own = res[rows]
+            drawn = means[-1] + (own - own.mean(axis=0) if len(rows) else own)
+            low = 0.0 if model.registry.x_kind != "continuous" else None
+            cells.append(drawn if low is None else np.maximum(drawn, low))
         variances.append(finite(var.numpy()))
         obs.append(cell_obs(model, controls, conditions, i, rows, flags))
     frame = pd.concat(obs, ignore_index=True)
@@ -80,10 +94,11 @@ def predict_cells(
         f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
     ]
     mean = np.concatenate(means)
-    cells = ad.AnnData(mean, obs=frame, var=pd.DataFrame(index=list(model.registry.var_names)))
-    cells.layers["mean"] = mean
-    cells.layers["variance"] = np.concatenate(variances)
-    return cells
+    x = np.concatenate(cells).astype(mean.dtype) if res is not None else mean
+    adata = ad.AnnData(x, obs=frame, var=pd.DataFrame(index=list(model.registry.var_names)))
+    adata.layers["mean"] = mean
+    adata.layers["variance"] = np.concatenate(variances)
+    return adata
 
 
 def condition_batch(model: Compositional, conditions: pd.DataFrame) -> Batch:
@@ -271,6 +286,23 @@ def counterfactuals(
             h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
             mean, var = module.decode(h, e, library)
             yield i, mean, var, rows
+
+
+def start_residuals(model: Compositional, controls: AnnData) -> np.ndarray:
+    """Each start cell's residual, ``(n_cells, n_genes)``: its values minus the model's
+    reconstruction of it (its basal latent and own covariates decoded with no perturbation)."""
+    import torch
+
+    module = model._require_fitted()
+    reg = model.registry
+    x = dense_rows(reg.matrix(controls))
+    cells = model._batch(x, controls.obs, allow_unseen=True)
+    check_cell_covariates(reg, cells.covariates)
+    z = model._encode(cells)
+    with torch.no_grad():
+        h = z + module.covariate_effect(cells.covariates) if len(module.covariate_embeddings) else z
+        recon, _ = module.decode(h, torch.zeros_like(z), cells.library)
+    return np.asarray(x, dtype=np.float64) - recon.numpy().astype(np.float64)
 
 
 def check_cell_covariates(registry: Registry, cov: torch.Tensor) -> None:

@@ -399,6 +399,7 @@ class Compositional:
         overwrite: bool = False,
         cross_context: bool = False,
         extrapolate: bool = False,
+        residual: bool = False,
     ) -> AnnData:
         """Counterfactuals: the start cells of each condition's context under that condition.
 
@@ -426,12 +427,19 @@ class Compositional:
             Allow doses outside each perturbation's trained range (marked in the
             ``extrapolated`` column); without it they are an error
             (:func:`phenocast.models.check_dose_range`).
+        residual
+            Make ``X`` realistic cells rather than means: each predicted mean plus its start
+            cell's own residual (the cell's values minus the model's reconstruction of it,
+            centred over the condition's start cells), so the cells keep the start cells'
+            cell-to-cell variation and the condition's mean is unchanged (clipped at 0
+            unless the data are ``continuous``). Start from control cells. Not with ``out``.
 
         Returns
         -------
         AnnData
             One cell per (start cell, condition) pair: ``X`` and ``layers["mean"]`` hold the
-            predicted mean, ``layers["variance"]`` the predicted variance; ``obs`` has the
+            predicted mean (``X`` the cells with ``residual``), ``layers["variance"]`` the
+            predicted variance; ``obs`` has the
             condition's columns, ``condition_index``, ``control_cell``,
             ``source_<covariate>`` (the start cell's own value) and, for a model with a dose
             column, ``extrapolated``.
@@ -440,7 +448,7 @@ class Compositional:
 
         return predict_cells(
             self, controls, conditions, out=out, overwrite=overwrite,
-            cross_context=cross_context, extrapolate=extrapolate,
+            cross_context=cross_context, extrapolate=extrapolate, residual=residual,
         )  # fmt: skip
 
     def predict_mean(
