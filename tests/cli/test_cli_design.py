@@ -197,3 +197,34 @@ def test_report_help_shows_the_design_format():
     assert result.exit_code == 0
     text = " ".join(result.stdout.replace("│", " ").split())  # the help box wraps lines
     assert "JSON {strategy: [cumulative hits after" in text
+
+
+def test_design_proposes_gene_pairs(tmp_path):
+    rng = np.random.default_rng(1)
+    genes = [f"G{i}" for i in range(25)]
+    x = rng.standard_normal((25, 4))
+    feats = pd.DataFrame(x, columns=[f"f{j}" for j in range(4)])
+    feats.insert(0, "gene", genes)
+    feats.to_csv(tmp_path / "features.csv", index=False)
+    pairs = [f"{a}+{b}" for k, a in enumerate(genes) for b in genes[k + 1 :]]
+    (tmp_path / "candidates.txt").write_text("\n".join(pairs) + "\n")
+    done = ["+".join(reversed(p.split("+"))) for p in pairs[:40]]  # either order
+    y = rng.standard_normal(40)
+    pd.DataFrame({"gene": done, "value": y}).to_csv(tmp_path / "results.csv", index=False)
+    pd.DataFrame({"gene": genes, "value": x[:, 0]}).to_csv(tmp_path / "singles.csv", index=False)
+    args = ["--pairs", "--singles", str(tmp_path / "singles.csv"), "--acquisition",
+            "pair-portfolio", "--batch-size", "12"]  # fmt: skip
+    result = invoke(tmp_path, *args)
+    assert result.exit_code == 0, result.stdout
+    batch = pd.read_csv(tmp_path / "next.csv")
+    chosen = [p.split("+") for p in batch["gene"]]
+    assert len(batch) == 12 and all(a < b for a, b in chosen)  # the pool's names: A < B
+    assert not {frozenset(p) for p in chosen} & {frozenset(p.split("+")) for p in pairs[:40]}
+    assert batch["reason"].str.startswith("portfolio arm").all()
+    # bad input is named
+    (tmp_path / "next.csv").unlink()
+    bad = invoke(tmp_path, "--singles", str(tmp_path / "singles.csv"))
+    assert bad.exit_code == 2 and "it needs --pairs" in bad.stdout
+    (tmp_path / "candidates.txt").write_text("G1+G1\n")
+    bad = invoke(tmp_path, "--pairs")
+    assert bad.exit_code == 2 and "two different genes" in bad.stdout

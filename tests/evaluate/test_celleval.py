@@ -238,3 +238,32 @@ def test_cli_rejects_an_unknown_yardstick():
         app, ["benchmark", "-t", "norman-combos", "--metrics", "celleval"], terminal_width=200
     )
     assert result.exit_code != 0 and "Unknown --metrics" in result.output
+
+
+def test_overall_score_is_cell_evals_against_the_no_change_row(fold):
+    from phenocast.evaluate import BenchmarkResult, ModelResult
+
+    task = Task("toy", "toy task", ("pearson_delta",), ("no-change",), lambda data_dir: [fold])
+    scorer = CellEvalScorer(ceiling=False)
+    result = run_task(task, [("no-change", "no-change", {})], on_fit=scorer)
+    group = fold.groups[0]
+    shuffled = [group.cells[(i + 1) % 3] for i in range(3)]  # each condition's cells wrong
+    for label, cells in (("perfect", group.cells), ("swapped", shuffled)):
+        scorer(task, label, fold, type("Fit", (), {"model": _Cells(cells)})())
+        result.models[label] = ModelResult(label)
+    scorer.attach(BenchmarkResult([result]))
+    assert result.extra_metrics["ce:avg_score"] is True
+    score = {name: result.models[name].mean("ce:avg_score") for name in result.models}
+    assert score["no-change"] == 0.0  # the reference against itself
+    assert 0.5 < score["perfect"] <= 1.0
+    assert score["swapped"] < score["perfect"]
+    # by hand with cell-eval's own normalisation: the mean of the clipped improvements
+    per = {
+        m: {k: result.models[k].mean(f"ce:{m}") for k in ("perfect", "no-change")}
+        for m in ("overlap_at_N", "mae", "discrimination_score_l1")
+    }
+    parts = [
+        max(0.0, (per[m]["perfect"] - per[m]["no-change"]) / (1 - per[m]["no-change"]))
+        for m in ("overlap_at_N", "discrimination_score_l1")
+    ] + [max(0.0, 1 - per["mae"]["perfect"] / per["mae"]["no-change"])]
+    assert score["perfect"] == pytest.approx(np.mean(parts), rel=1e-6)

@@ -255,3 +255,17 @@ def test_progress_is_plain_lines_when_not_on_a_terminal(model, capsys):
     screen.run(model, max_order=2, progress=True, chunk_size=8)
     err = capsys.readouterr().err
     assert "screening: 100%" in err and "conditions" in err
+
+
+def test_a_baseline_screened_without_controls_uses_the_registry_control_label():
+    adata = synthetic(n_genes=10, n_cell_types=1, n_perturbations=2, doses=(0.1, 1.0), seed=4)
+    perts = adata.obs["perturbation"].astype(str).replace({"control": "DMSO"})
+    adata.obs["perturbation"] = perts.to_numpy()
+    reg = register(adata, perturbation="perturbation", control="DMSO", dose="dose")
+    base = create_model("mean-shift", reg).fit(adata)
+    res = screen.run(base, ["P0", "P1"], doses=[1.0], top_k=10)
+    assert res.path == "generic" and res.n_unanswered == 0
+    ctrl = base.predict_mean(None, pd.DataFrame({"perturbation": ["DMSO"], "dose": [()]}))[0]
+    one = base.predict_mean(None, pd.DataFrame({"perturbation": ["P0"], "dose": [(1.0,)]}))[0]
+    got = res.hits.set_index("perturbation").loc["P0", "effect"]
+    assert got == pytest.approx(np.linalg.norm(one - ctrl), rel=1e-6)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..design import DesignError, gene_priors, hit_curve, propose
-from ._util import DataDir, check_output_file, console, defaults, failing, read_list
+from ._util import DataDir, check_output_file, console, defaults, fail, failing, read_list
 
 PROPOSE = defaults(propose)
 
@@ -45,6 +45,19 @@ def design(
             "(default: the top decile of the measured values)."
         ),
     ] = None,
+    pairs: Annotated[
+        bool,
+        typer.Option(
+            "--pairs",
+            help="A combination screen: candidates and results name gene pairs 'A+B' (either "
+            "order), featurised from their members' features (and --singles); the pair "
+            "acquisitions strong-singles, pair-neighbours and pair-portfolio can be used.",
+        ),
+    ] = False,
+    singles: Annotated[
+        Path | None,
+        typer.Option(help="With --pairs: CSV gene,value of the members' single results."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
     """Propose the next batch of genes to measure, each with its prediction, uncertainty and
@@ -58,8 +71,13 @@ def design(
     names = read_list(f"@{candidates}", "candidates")
     with failing(ValueError):
         measured = read_user_csv(results, what="results")
+    if singles is not None and not pairs:
+        raise fail("--singles gives the members' results of gene pairs; it needs --pairs.")
     with failing(DesignError), failing(FileNotFoundError, suffix=" (or pass --features)."):
         feats, graph, essential = gene_priors(features, data_dir=data_dir)
+    if pairs:  # the gene-level graph and essential genes say nothing about pairs
+        with failing(DesignError, ValueError):
+            feats, graph, essential = _pair_pool(names, measured, feats, singles), None, []
     with failing(DesignError, KeyError):
         batch = propose(
             names, measured, feats, mode=mode, batch_size=batch_size,  # type: ignore[arg-type]
@@ -84,3 +102,23 @@ def design(
 
         atomic_write_text(json_path, json.dumps(curve, indent=1) + "\n")
         con.print(f"wrote the hits per cycle to {json_path} (for `phenocast report --design`)")
+
+
+def _pair_pool(names: list[str], measured: Any, feats: Any, singles: Path | None) -> Any:
+    """The pairs of the candidates and the results, from the members' features."""
+    import pandas as pd
+
+    from ..data import read_user_csv
+    from ..design import PairPool
+
+    single = None
+    if singles is not None:
+        table = read_user_csv(singles, what="singles", error=DesignError)
+        lacking = sorted({"gene", "value"} - set(table.columns))
+        if lacking:
+            raise DesignError(
+                f"{singles} needs columns gene and value (one row per gene); it lacks {lacking}."
+            )
+        single = pd.Series(table["value"].to_numpy(), index=table["gene"].astype(str).str.strip())
+    done = measured["gene"].astype(str).str.strip().tolist() if "gene" in measured else []
+    return PairPool.covering([*names, *done], feats, singles=single)

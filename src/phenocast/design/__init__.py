@@ -11,7 +11,8 @@ from ._acquisition import (
 )
 from ._llm import LLMAcquisition
 from ._loop import ActiveLoop, LoopResult, ReplayOracle
-from ._pairs import pair_features
+from ._pair_acquisitions import PAIR_ARMS, PairNeighbours, PairPortfolio, StrongSingles
+from ._pairs import PairPool, pair_features, pairs_from_matrix
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
 from ._portfolio import DEFAULT_ARMS, Portfolio
 from ._propose import DesignError, gene_priors, hit_curve, propose
@@ -28,6 +29,7 @@ from ._surrogates import (
 __all__ = [
     "ACQUISITIONS",
     "DEFAULT_ARMS",
+    "PAIR_ARMS",
     "SURROGATES",
     "Acquisition",
     "AcquisitionContext",
@@ -37,6 +39,9 @@ __all__ = [
     "DesignError",
     "LLMAcquisition",
     "LoopResult",
+    "PairNeighbours",
+    "PairPool",
+    "PairPortfolio",
     "PerturbationLoop",
     "PerturbationPool",
     "PerturbationResult",
@@ -45,6 +50,7 @@ __all__ = [
     "ProfileGP",
     "ReplayOracle",
     "Selection",
+    "StrongSingles",
     "Surrogate",
     "gene_priors",
     "hit_curve",
@@ -52,6 +58,7 @@ __all__ = [
     "make_acquisition",
     "make_surrogate",
     "pair_features",
+    "pairs_from_matrix",
     "propose",
     "register_acquisition",
 ]

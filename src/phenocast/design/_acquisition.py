@@ -18,6 +18,7 @@ from ._surrogates import Prediction, Surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..knowledge import GeneGraph
+    from ._pairs import PairPool
 
 __all__ = [
     "ACQUISITIONS",
@@ -42,6 +43,7 @@ class AcquisitionContext:
     rng: np.random.Generator
     graph: GeneGraph | None = None
     essential: frozenset[str] = frozenset()
+    pairs: PairPool | None = None  # the pool's members and singles, in a combination screen
     _prediction: Prediction | None = field(default=None, repr=False)
 
     @property

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._acquisition import Acquisition, AcquisitionContext, make_acquisition
+from ._pairs import PairPool
 from ._surrogates import Surrogate, make_surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -218,7 +219,10 @@ class ActiveLoop:
     model_factory
         ``seed → surrogate`` or a name in :data:`~phenocast.design.SURROGATES`.
     pool
-        Gene features. The pool is every gene the oracle measured (minus ``exclude``); genes
+        Gene features, or a :class:`PairPool` for a combination screen (then the "genes" are
+        its pairs, the oracle is keyed by its pair names — build it with
+        :meth:`PairPool.oracle` — and pairs with a member without features count as
+        featureless). The pool is every gene the oracle measured (minus ``exclude``); genes
         without features stay in it unless ``featureless="drop"``.
     oracle
         A :class:`ReplayOracle` (or anything with ``values``, ``restrict``, ``hits`` and
@@ -249,7 +253,7 @@ class ActiveLoop:
     def __init__(
         self,
         model_factory: Callable[[int], Surrogate] | str,
-        pool: GeneFeatures,
+        pool: GeneFeatures | PairPool,
         oracle: ReplayOracle,
         acquisition: Acquisition | str,
         *,
@@ -273,6 +277,10 @@ class ActiveLoop:
         self.acquisition = (
             make_acquisition(acquisition) if isinstance(acquisition, str) else acquisition
         )
+        self.pairs = pool if isinstance(pool, PairPool) else None
+        if self.pairs is not None:
+            self.pairs.check_names(oracle.values.index)
+            pool = self.pairs.features
         drop = set(exclude)
         measured = oracle.values.index
         covered = set(pool.genes)
@@ -297,7 +305,12 @@ class ActiveLoop:
         self.featureless = np.r_[
             np.zeros(len(with_features), dtype=bool), np.ones(len(names) - len(with_features), bool)
         ]
-        #: Genes of the screen without features (in the pool only with ``featureless="keep"``).
+        if self.pairs is not None:  # a pair with a member the gene features lack
+            partial = set(self.pairs.pairs_without_features)
+            self.featureless |= np.array([n in partial for n in names], dtype=bool)
+            without = [*without, *(n for n in with_features if n in partial)]
+        #: Genes (pairs) of the screen without features (in the pool only with
+        #: ``featureless="keep"``; pairs with a member without features always are).
         self.featureless_genes: tuple[str, ...] = tuple(without)
         self.screen_hits = frozenset(oracle.hits())
         self.oracle = oracle.restrict(names)
@@ -368,6 +381,7 @@ class ActiveLoop:
                 rng=rng,
                 graph=self.graph,
                 essential=self.essential,
+                pairs=self.pairs,
                 _prediction=pred,
             )
             sel = self.acquisition.select(ctx, self.batch_sizes[cycle])

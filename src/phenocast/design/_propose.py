@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._acquisition import AcquisitionContext, make_acquisition
+from ._pairs import PairPool
 from ._portfolio import Portfolio
 from ._surrogates import make_surrogate
 
@@ -24,7 +25,9 @@ __all__ = ["DesignError", "gene_priors", "hit_curve", "propose"]
 #: the leave-one-screen-out comparison of screen-al (README, "Active learning").
 MODES = {"explore": "batchbald", "exploit": "portfolio"}
 #: Acquisitions that rank by the measured values (meaningless when they are all equal).
-EXPLOITING = frozenset({"kg-exploit", "greedy", "ucb", "portfolio"})
+EXPLOITING = frozenset(
+    {"kg-exploit", "greedy", "ucb", "portfolio", "pair-neighbours", "pair-portfolio"}
+)
 
 
 class DesignError(ValueError):
@@ -34,7 +37,7 @@ class DesignError(ValueError):
 def propose(
     candidates: Sequence[str],
     results: pd.DataFrame,
-    features: GeneFeatures,
+    features: GeneFeatures | PairPool,
     *,
     mode: Literal["explore", "exploit"] = "explore",
     batch_size: int = 64,
@@ -58,7 +61,10 @@ def propose(
     features
         Gene features. Unmeasured candidates without features cannot be ranked: they are
         left out of the batch and listed in ``attrs["skipped"]``; only when no unmeasured
-        candidate has features is the call refused.
+        candidate has features is the call refused. A :class:`PairPool` makes it a
+        combination screen: candidates and the results' ``gene`` column name pairs ``A+B``
+        (in either order; the batch names them as the pool does), and the pair acquisitions
+        (``strong-singles``, ``pair-neighbours``, ``pair-portfolio``) can be used.
     mode
         ``"explore"`` (joint information gain, BatchBALD-style) or ``"exploit"`` (the
         ``portfolio``: essential genes, graph neighbours of the best results, a model of hits,
@@ -81,7 +87,13 @@ def propose(
             f"results lacks column(s) {missing_cols}; it needs 'gene' and 'value' (one row per "
             f"measured gene); it has {list(results.columns)}."
         )
+    pairs = features if isinstance(features, PairPool) else None
     genes = results["gene"].astype(str).str.strip()
+    if pairs is not None:
+        with_pairs = _canonical(pairs, genes.tolist(), "results' gene column")
+        genes = pd.Series(with_pairs, index=results.index)
+        candidates = _canonical(pairs, [str(c).strip() for c in candidates], "candidates")
+        features = pairs.features
     dup = sorted(set(genes[genes.duplicated()]))
     if dup:
         raise DesignError(f"results measures {dup[:10]} more than once; average replicates first.")
@@ -133,6 +145,7 @@ def propose(
     ctx = AcquisitionContext(
         names=names, x=x, labelled=labelled, y=y, candidates=pool, surrogate=model,
         rng=np.random.default_rng(seed), graph=graph, essential=frozenset(essential),
+        pairs=pairs,
     )  # fmt: skip
     if acq.name == "kg-exploit" and graph is None:
         acq = make_acquisition("greedy")
@@ -155,6 +168,13 @@ def propose(
     batch.attrs["skipped"] = list(skipped)
     batch.attrs["skipped_reason"] = f"no features ({features.method or 'the features given'})"
     return batch
+
+
+def _canonical(pairs: PairPool, names: list[str], what: str) -> list[str]:
+    try:
+        return pairs.canonical(names)
+    except ValueError as err:
+        raise DesignError(f"{what}: {err}") from None
 
 
 def hit_curve(

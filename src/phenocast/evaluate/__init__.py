@@ -30,6 +30,7 @@ from ._celleval import (
     score_cell_eval,
     unscorable,
 )
+from ._celleval_overall import attach_overall
 from ._distributions import (
     CELLS_MEAN_ONLY,
     CELLS_SAMPLED,
@@ -96,6 +97,7 @@ __all__ = [
     "Task",
     "TaskResult",
     "TaskRun",
+    "attach_overall",
     "calibrate_fold",
     "calibration_summary",
     "cell_eval",

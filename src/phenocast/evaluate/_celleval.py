@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ._celleval_overall import attach_overall
 from ._runner import NOISE_CEILING, BenchmarkResult, FoldFit, expand_models, run_task
 from ._tasks import Fold, QueryGroup, Task
 
@@ -461,7 +462,9 @@ class CellEvalScorer:
     def attach(self, result: BenchmarkResult) -> None:
         """Add the scores to ``result`` beside each task's metrics, as ``ce:<metric>``:
         per model per fold per condition; the ceiling as the noise-ceiling row's value of
-        each fold; how the cells were formed in each model's note."""
+        each fold; how the cells were formed in each model's note; and ``ce:avg_score``,
+        cell-eval's overall score of each model against the task's ``no-change`` row
+        (:func:`~phenocast.evaluate.attach_overall`)."""
         ce = _cell_eval()
         for tr in result.tasks:
             got = self.scores(tr.task.name)
@@ -483,6 +486,9 @@ class CellEvalScorer:
                     extra = got.notes.get(name)
                     note = f"{note}; {extra}" if extra else note
                     res.note = f"{res.note}; {note}" if res.note else note
+            metrics = list(dict.fromkeys(got.table["metric"]))
+            if metrics:
+                attach_overall(tr, ce, PREFIX, metrics)
             ceiling = tr.models.get(NOISE_CEILING)
             if ceiling is not None and not got.ceiling.empty:
                 for (metric, fold), part in got.ceiling.groupby(["metric", "fold"], sort=False):

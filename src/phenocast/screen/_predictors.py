@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-import pandas as pd
 
 from ..models import UnsupportedConditionError, accepted_options, predict_rows
 
@@ -65,11 +64,9 @@ class GenericPredictor:
         if controls is not None:
             self._ctrl = np.asarray(self.registry.matrix(controls).mean(0)).ravel()
         else:
-            ctrl_frame = pd.DataFrame({self.registry.perturbation_key: ["control"]})
-            if self.registry.dose_key is not None:  # a control has no dose to give
-                ctrl_frame[self.registry.dose_key] = "1"
-            for k, v in context.items():
-                ctrl_frame[k] = v
+            # a row of pads is the control (the registry's own label, no doses)
+            pads = np.full((1, 1), -1)
+            ctrl_frame = self.registry.decode_conditions(pads, np.zeros((1, 1)), context=context)
             try:
                 self._ctrl = np.asarray(self.model.predict_mean(None, ctrl_frame))[0]
             except (UnsupportedConditionError, ValueError, KeyError) as err:
