@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._featurisers import Featuriser, TableFeaturiser, make_featuriser
-from ._table import FeatureTable
+from ._table import FeatureTable, same_fingerprint
 
 __all__ = [
     "ComponentFeatures",
@@ -128,6 +128,12 @@ class ComponentFeatures:
 
     @property
     def content_hash(self) -> str:
+        """The featuriser's content hash; for a table of numbers, followed by ``~`` and its
+        :attr:`~phenocast.featurize.FeatureTable.fingerprint`, so :meth:`check_hash` accepts
+        the same features recomputed elsewhere (floating-point noise changes the hash)."""
+        table = getattr(self.featuriser, "table", None)
+        if isinstance(table, FeatureTable):
+            return f"{self.featuriser.content_hash}~{table.fingerprint}"
         return str(self.featuriser.content_hash)
 
     @property
@@ -154,10 +160,17 @@ class ComponentFeatures:
         return out, has
 
     def check_hash(self, expected: str | None, *, where: str) -> None:
-        """Raise :class:`FeatureHashError` when the features are not the fitted ones."""
-        if expected is not None and expected != self.content_hash:
-            raise FeatureHashError(
-                f"{where}: the perturbation features ({self.name}, hash {self.content_hash}) "
-                f"are not the ones the model was fitted with (hash {expected}). Pass the same "
-                "featuriser (same prior file, options and seed) or refit the model."
-            )
+        """Raise :class:`FeatureHashError` when the features are not the fitted ones: the
+        hashes differ and (where ``expected`` carries a fingerprint) so do the fingerprints
+        beyond floating-point noise."""
+        mine = self.content_hash
+        if expected is None or expected == mine:
+            return
+        if "~" in expected and "~" in mine:
+            if same_fingerprint(expected.split("~", 1)[1], mine.split("~", 1)[1]):
+                return  # the same features, recomputed with other rounding
+        raise FeatureHashError(
+            f"{where}: the perturbation features ({self.name}, hash {mine.split('~')[0]}) "
+            f"are not the ones the model was fitted with (hash {expected.split('~')[0]}). Pass "
+            "the same featuriser (same prior file, options and seed) or refit the model."
+        )

@@ -10,7 +10,27 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["FeatureTable"]
+__all__ = ["FeatureTable", "same_fingerprint"]
+
+_SKETCH = 8
+#: Relative tolerance of a sketch value, against the sum of ``|M|``: far above recomputation
+#: noise (float32 values, ~1e-7 relative per entry), far below a changed row or option.
+_SKETCH_RTOL = 1e-6
+
+
+def same_fingerprint(a: str, b: str) -> bool:
+    """Whether two :attr:`FeatureTable.fingerprint` strings describe the same features, up to
+    floating-point noise: the same names, and sketches within ``1e-6`` of the sum of ``|M|``."""
+    try:
+        (na, va), (nb, vb) = (x.split(":", 1) for x in (a, b))
+        xa = np.array(va.split(","), dtype=np.float64)
+        xb = np.array(vb.split(","), dtype=np.float64)
+    except ValueError:
+        return False
+    if na != nb or xa.shape != (_SKETCH + 1,) or xb.shape != xa.shape:
+        return False
+    scale = max(abs(xa[-1]), abs(xb[-1]), 1e-12)
+    return bool(np.all(np.abs(xa - xb) <= _SKETCH_RTOL * scale))
 
 
 class FeatureTable:
@@ -55,6 +75,21 @@ class FeatureTable:
         h.update("\n".join(self.names).encode())
         h.update(np.ascontiguousarray(self.matrix, dtype=np.float32).tobytes())
         return h.hexdigest()[:16]
+
+    @property
+    def fingerprint(self) -> str:
+        """The names' hash and a sketch of the values, ``"<hash>:<v1>,…,<v9>"``: eight
+        projections ``uᵀ M v`` on fixed ±1 vectors and the sum of ``|M|``. Features computed
+        again on another machine or with other BLAS threads differ from the fitted ones by
+        floating-point noise, which changes :attr:`content_hash` but not the fingerprint
+        beyond :func:`same_fingerprint`'s tolerance."""
+        names = hashlib.sha256("\n".join(self.names).encode()).hexdigest()[:16]
+        m = np.asarray(self.matrix, dtype=np.float64)
+        rng = np.random.default_rng(0)
+        u = rng.choice([-1.0, 1.0], size=(_SKETCH, m.shape[0]))
+        v = rng.choice([-1.0, 1.0], size=(_SKETCH, m.shape[1]))
+        sketch = [*np.einsum("kn,nd,kd->k", u, m, v).tolist(), float(np.abs(m).sum())]
+        return names + ":" + ",".join(f"{x:.12g}" for x in sketch)
 
     def __len__(self) -> int:
         return len(self.names)

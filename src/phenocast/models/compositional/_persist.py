@@ -90,8 +90,8 @@ def load_model(
         if model.config.features is None and featuriser is None:
             raise ModelDirectoryError(
                 f"{path} was fitted with perturbation features given as an object "
-                f"({feats.get('name')!r}, hash {feats.get('content_hash')}); pass the same "
-                "featuriser: Compositional.load(path, featuriser=...)."
+                f"({feats.get('name')!r}, hash {str(feats.get('content_hash')).split('~')[0]}); "
+                "pass the same featuriser: Compositional.load(path, featuriser=...)."
             )
         model._resolve_features()
         assert model.features_ is not None
