@@ -5,12 +5,12 @@ a seeded randomised SVD (`phenocast.featurize.go_annotation_features`), and gene
 annotations stay in the pool at the features' mean with a "no features" indicator. Start with
 64 random genes (seed 0..4), then 20 cycles of 64; the oracle reveals each acquired gene's
 screen value. Hits = top 1 % of the screen by value; the hit ratio is the recall over the hits
-in the pool. The surrogate is Bayesian ridge regression (evidence-maximised)
-on the features. Every registered acquisition runs beside random and greedy, plus the
-"essential genes first" heuristic, the online ``portfolio`` over strategies, and random /
-greedy / hit-model on the pool without essential genes (which shows how much a strategy owes to
-that prior). Any strategy picked by looking at these five screens is also scored by
-leave-one-screen-out: chosen on four screens, scored on the fifth (:func:`leave_one_screen_out`).
+in the pool. The surrogate is Bayesian ridge regression (evidence-maximised) on the features.
+Every registered acquisition runs beside random and greedy, plus the "essential genes first"
+heuristic, the online ``portfolio`` over strategies, and random / greedy / hit-model on the
+pool without essential genes (which shows how much a strategy owes to that prior). Any
+strategy picked by looking at these five screens is also scored by leave-one-screen-out: chosen
+on four screens, scored on the fifth (:func:`phenocast.design.leave_one_screen_out`).
 
 Run ``python benchmarks/run_active_learning.py [--quick] [--jobs N] [--update-readme]``.
 """
@@ -18,7 +18,6 @@ Run ``python benchmarks/run_active_learning.py [--quick] [--jobs N] [--update-re
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -28,12 +27,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _readme import update_block  # benchmarks/ is on sys.path
+from _readme import check_block, invocation, update_block  # benchmarks/ is on sys.path
+from rich.console import Console
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from phenocast.data import write_json
+from phenocast.data import load_genedisco_screen, write_json
+from phenocast.design import ReplayOracle, gene_priors, leave_one_screen_out
 
-ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results" / "al"
 SCREENS = (
     "schmidt2021_ifng",
     "schmidt2021_il2",
@@ -65,24 +66,6 @@ REPORT_CYCLES = (5, 10, 20)
 PORTFOLIO = "portfolio"
 #: Greedy ridge hit ratios after 20 cycles quoted by issue 5 (reference, not measured here).
 ISSUE_GREEDY = {"schmidt2021_ifng": 0.29, "schmidt2021_il2": 0.39, "zhu2021_sarscov2": 0.12}
-
-
-def _prior() -> tuple[Any, Any, list[str]]:
-    from phenocast.data import load_essential_genes, load_gene2go, load_go_graph
-    from phenocast.featurize import go_annotation_features
-    from phenocast.knowledge import GeneGraph
-
-    feats = go_annotation_features(load_gene2go(), dim=256, seed=0)
-    graph = GeneGraph.from_edges(load_go_graph(), name="GO Jaccard top-20")
-    return feats, graph, load_essential_genes()
-
-
-def _oracle(screen: str) -> Any:
-    from phenocast.data import load_genedisco_screen
-    from phenocast.design import ReplayOracle
-
-    s = load_genedisco_screen(screen)
-    return ReplayOracle(pd.Series(np.asarray(s.X).ravel(), index=s.obs_names.astype(str)))
 
 
 def run_one(screen: str, oracle: Any, strategy: str, seed: int, prior: tuple) -> dict[str, Any]:
@@ -117,42 +100,6 @@ def run_one(screen: str, oracle: Any, strategy: str, seed: int, prior: tuple) ->
     }
 
 
-def leave_one_screen_out(scores: pd.DataFrame) -> pd.DataFrame:
-    """Choose a strategy on all screens but one, score it on that one; once per screen.
-
-    Parameters
-    ----------
-    scores
-        Mean score (higher is better) with one row per candidate strategy and one column per
-        screen.
-
-    Returns
-    -------
-    One row per held-out screen: ``screen``, ``chosen`` (the strategy of best mean score over
-    the other screens; ties go to the earlier row), ``selection_score`` (that mean) and
-    ``held_out`` (the chosen strategy's score on the held-out screen).
-    """
-    if scores.shape[1] < 2 or scores.empty:
-        raise ValueError(
-            f"Leave-one-screen-out needs at least 2 screens and 1 strategy, got {scores.shape}."
-        )
-    if scores.isna().any().any():
-        raise ValueError(f"scores has missing values: {scores[scores.isna().any(axis=1)]}.")
-    rows = []
-    for held in scores.columns:
-        others = scores.drop(columns=held).mean(axis=1)
-        chosen = others.index[int(np.argmax(others.to_numpy()))]  # first of the best
-        rows.append(
-            {
-                "screen": held,
-                "chosen": chosen,
-                "selection_score": float(others[chosen]),
-                "held_out": float(scores.loc[chosen, held]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 _WORKER: dict[str, Any] = {}
 
 
@@ -160,50 +107,37 @@ def _task(task: tuple[str, str, list[int]]) -> list[dict[str, Any]]:
     """Every seed of one (screen, strategy), in a worker process."""
     screen, strategy, seeds = task
     if _WORKER.get("screen") != screen:
-        _WORKER["screen"], _WORKER["oracle"] = screen, _oracle(screen)
+        oracle = ReplayOracle.from_screen(load_genedisco_screen(screen))
+        _WORKER["screen"], _WORKER["oracle"] = screen, oracle
     return [run_one(screen, _WORKER["oracle"], strategy, s, _WORKER["prior"]) for s in seeds]
-
-
-def summarise(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    agg = frame.groupby(["strategy", "screen"]).agg(
-        mean=("hit_ratio_20", "mean"), sd=("hit_ratio_20", "std"), n=("seed", "size")
-    )
-    return agg.reset_index()
 
 
 def markdown(rows: list[dict[str, Any]], command: str, seconds: float) -> str:
     frame = pd.DataFrame(rows)
     strategies = [s for s in STRATEGIES if s in set(frame["strategy"])]
     screens = [s for s in SCREENS if s in set(frame["screen"])]
-    seeds = sorted(set(frame["seed"]))
-    cell = frame.groupby(["strategy", "screen"])["hit_ratio_20"].agg(["mean", "std"])
+    by = frame.groupby(["strategy", "screen"])["hit_ratio_20"]
+    means = by.mean().unstack("screen").loc[strategies, screens]
+    sds = by.std().unstack("screen").loc[strategies, screens].fillna(0.0)  # one seed: no spread
     lines = [
-        f"Hit ratio after 20 cycles of 64 (mean ± sd over seeds {seeds}); hits = top 1 % of "
-        "the screen; pool = every gene measured in the screen, with or without GO features.",
+        f"Hit ratio after 20 cycles of 64 (mean ± sd over seeds {sorted(set(frame['seed']))}); "
+        "hits = top 1 % of the screen; pool = every gene measured in the screen, with or "
+        "without GO features.",
         "",
         "| strategy | " + " | ".join(screens) + " | mean | × greedy | beats random & greedy |",
         "|---|" + "---|" * (len(screens) + 3),
     ]
-    greedy = cell.loc["greedy", "mean"] if "greedy" in cell.index else None
-    rand = cell.loc["random", "mean"] if "random" in cell.index else None
+    greedy = means.loc["greedy"] if "greedy" in means.index else None
+    rand = means.loc["random"] if "random" in means.index else None
     for s in strategies:
-        vals = [cell.loc[(s, sc)] for sc in screens]
-        mean = float(np.mean([v["mean"] for v in vals]))
+        mean = float(means.loc[s].mean())
         ratio = mean / float(greedy.mean()) if greedy is not None else float("nan")
-        wins = (
-            sum(cell.loc[(s, sc), "mean"] > max(greedy[sc], rand[sc]) for sc in screens)
-            if greedy is not None and rand is not None and s not in ("random", "greedy")
-            else None
-        )
-        lines.append(
-            f"| {s} | "
-            + " | ".join(
-                f"{v['mean']:.3f} ± {0 if np.isnan(v['std']) else v['std']:.3f}" for v in vals
-            )
-            + f" | {mean:.3f} | {ratio:.2f} | {'—' if wins is None else f'{wins}/{len(screens)}'} |"
-        )
-    lines += ["", *held_out_lines(cell, strategies, screens)]
+        wins = "—"
+        if greedy is not None and rand is not None and s not in ("random", "greedy"):
+            wins = f"{int((means.loc[s] > np.maximum(greedy, rand)).sum())}/{len(screens)}"
+        cells = [f"{m:.3f} ± {sd:.3f}" for m, sd in zip(means.loc[s], sds.loc[s], strict=True)]
+        lines.append(f"| {s} | {' | '.join(cells)} | {mean:.3f} | {ratio:.2f} | {wins} |")
+    lines += ["", *held_out_lines(means, sds)]
     pools = frame.groupby("screen")[["pool", "hits", "featureless"]].first()
     lines += [
         "",
@@ -225,23 +159,22 @@ def markdown(rows: list[dict[str, Any]], command: str, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def held_out_lines(cell: pd.DataFrame, strategies: list[str], screens: list[str]) -> list[str]:
+def held_out_lines(means: pd.DataFrame, sds: pd.DataFrame) -> list[str]:
     """The leave-one-screen-out choice among the single strategies, beside the in-sample one,
-    and the portfolio against it, against greedy and against random."""
+    and the portfolio against it, against greedy and against random (``means`` and ``sds``:
+    hit ratio per strategy and screen, over seeds)."""
     # every strategy and setting on the whole pool ([no-essential] runs on another pool)
-    single = [s for s in strategies if "no-essential" not in s and s != PORTFOLIO]
-    if len(screens) < 2 or "greedy" not in single:
+    single = [s for s in means.index if "no-essential" not in s and s != PORTFOLIO]
+    n = means.shape[1]
+    if n < 2 or "greedy" not in single:
         return []
-    means = cell["mean"].unstack("screen")
-    table = means.loc[single, screens]
+    table = means.loc[single]
     loso = leave_one_screen_out(table)
-    greedy = float(means.loc["greedy", screens].mean())
+    greedy = float(means.loc["greedy"].mean())
     best_in = table.mean(axis=1).idxmax()
-    in_mean = float(table.loc[best_in].mean())
-    out_mean = float(loso["held_out"].mean())
-    words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
-    rest, nth = words.get(len(screens) - 1, "others"), f"{len(screens)}th"
-    nth = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(len(screens), nth)
+    in_mean, out_mean = float(table.loc[best_in].mean()), float(loso["held_out"].mean())
+    rest = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}.get(n - 1, "others")
+    nth = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(n, f"{n}th")
     lines = [
         f"Choosing one strategy by looking at these screens: in-sample the best is {best_in} "
         f"({in_mean:.3f}, {in_mean / greedy:.2f}× greedy); chosen leave-one-screen-out (on "
@@ -250,10 +183,8 @@ def held_out_lines(cell: pd.DataFrame, strategies: list[str], screens: list[str]
     ]
     if PORTFOLIO not in means.index:
         return lines
-    pf = means.loc[PORTFOLIO, screens]
-    rand_mean = means.loc["random", screens] if "random" in means.index else None
-    sds = cell["std"].unstack("screen").fillna(0.0)  # one seed: no spread
-    rand_sd = sds.loc["random", screens] if rand_mean is not None else None
+    pf = means.loc[PORTFOLIO]
+    floor = means.loc["random"] - sds.loc["random"] if "random" in means.index else pf * np.nan
     lines += [
         "",
         f"| held-out screen | chosen on the other {rest} | its hit ratio | best single (in-sample) "
@@ -263,17 +194,15 @@ def held_out_lines(cell: pd.DataFrame, strategies: list[str], screens: list[str]
     wins = above = 0
     for row in loso.itertuples():
         sc = row.screen
-        ok = pf[sc] >= row.held_out
-        floor = float(rand_mean[sc] - rand_sd[sc]) if rand_mean is not None else float("nan")
-        safe = pf[sc] >= floor
+        ok, safe = pf[sc] >= row.held_out, pf[sc] >= floor[sc]
         wins, above = wins + ok, above + safe
         top = table[sc].idxmax()
         lines.append(
             f"| {sc} | {row.chosen} | {row.held_out:.3f} | {top} {table.loc[top, sc]:.3f} | "
-            f"{pf[sc]:.3f} | {'yes' if ok else 'no'} | {'yes' if safe else 'no'} ({floor:.3f}) |"
+            f"{pf[sc]:.3f} | {'yes' if ok else 'no'} | {'yes' if safe else 'no'} "
+            f"({floor[sc]:.3f}) |"
         )
     ratio = float(pf.mean()) / greedy
-    n = len(screens)
     need = max(1, n - 1)  # 4 of 5
     lines += [
         "",
@@ -309,7 +238,6 @@ def _figure(rows: list[dict[str, Any]], out: Path) -> Path:
     axes[0].legend(fontsize=6)
     fig.tight_layout()
     path = out / "active_learning_curves.png"
-    out.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
 
@@ -321,26 +249,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--screens", default=",".join(SCREENS))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "al")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--jobs", type=int, default=1, help="replays run in parallel")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
-    from rich.console import Console
-
+    if args.update_readme:
+        if args.quick:
+            parser.error("--update-readme refuses --quick numbers.")
+        check_block("active-learning")  # fail before the long run, not after it
     console = Console()
-    screens = args.screens.split(",")
+    screens = args.screens.split(",")[: 3 if args.quick else None]
     seeds = range(2 if args.quick else args.seeds)
-    if args.quick:
-        screens = screens[:3]
     # one replay is small matrix algebra: BLAS threads only contend with each other and with
     # the other --jobs processes (forked workers inherit the limit)
     threadpool_limits(1)
     t0 = time.perf_counter()
-    prior = _prior()
+    prior = gene_priors()  # GO features (256-d), GO graph, CEGv2 essential genes
     console.log(f"prior ready in {time.perf_counter() - t0:.0f} s: {prior[0]!r}, {prior[1]!r}")
     rows: list[dict[str, Any]] = []
     tasks = [(sc, st, list(seeds)) for sc in screens for st in args.strategies.split(",")]
     _WORKER["prior"] = prior  # forked workers inherit it
+    args.out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("fork")) as pool:
         for (screen, strategy, _), got in zip(tasks, pool.map(_task, tasks), strict=True):
             rows += got
@@ -349,20 +278,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{screen} {strategy}: {np.mean(vals):.3f} ± {np.std(vals):.3f}", markup=False
             )
             # partial results survive an interrupted run
-            args.out.mkdir(parents=True, exist_ok=True)
             write_json(args.out / "screen_al.partial.json", rows, indent=None)
     seconds = time.perf_counter() - t0
-    command = "python benchmarks/run_active_learning.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
-    )
-    md = markdown(rows, command, seconds)
+    md = markdown(rows, invocation("run_active_learning.py", argv), seconds)
     console.print(md, markup=False)
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "screen_al.json", rows)
     console.log(f"wrote {_figure(rows, args.out)}")
     if args.update_readme:
-        if args.quick:
-            raise SystemExit("--update-readme refuses --quick numbers.")
         update_block("active-learning", md)
         console.log("README.md updated")
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _readme import invocation  # benchmarks/ is on sys.path
 
 from phenocast.data import write_json
 
@@ -211,14 +211,15 @@ def main(argv: list[str] | None = None) -> int:
             markup=False,
         )
         return 2
-    from run_active_learning import _oracle, _prior  # benchmarks/ is on sys.path
+    from phenocast.data import load_genedisco_screen
+    from phenocast.design import ReplayOracle, gene_priors
 
     t0 = time.perf_counter()
-    prior = _prior()
+    prior = gene_priors()  # GO features (256-d), GO graph, CEGv2 essential genes
     console.log(f"prior ready in {time.perf_counter() - t0:.0f} s; backend {backend!r}")
     rows = []
     for screen in args.screens.split(","):
-        oracle = _oracle(screen)
+        oracle = ReplayOracle.from_screen(load_genedisco_screen(screen))
         for seed in range(args.seeds):
             for strategy in STRATEGIES:
                 row, _ = run_one(screen, oracle, strategy, seed, prior, backend, args)
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             write_json(args.out / "llm_design.partial.json", rows, indent=None)
     seconds = time.perf_counter() - t0
-    command = "python benchmarks/run_llm_design.py" + "".join(f" {shlex.quote(a)}" for a in argv)
+    command = invocation("run_llm_design.py", argv)
     md = markdown(rows, command, backend, seconds)
     console.print(md, markup=False)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -45,7 +44,7 @@ import numpy as np
 from _multimodal_cellbox import run_cellbox
 from _multimodal_report import markdown
 from _multimodal_tasks import CFG_TEXT, SYNTHETIC_MODELS, fit, run_cmea, run_cmea_half
-from _readme import check_block, update_block
+from _readme import check_block, invocation, update_block
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("cmea", "cellbox", "second", "synthetic", "real-mi")
@@ -161,9 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     if "real-mi" in tasks:
         results["real-mi"] = run_real_mi(log)
     seconds = time.perf_counter() - t0
-    command = "python benchmarks/run_multimodal.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
-    )
+    command = invocation("run_multimodal.py", argv)
     md = markdown(results, command, seconds)
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ Run ``python benchmarks/run_pair_design.py [--quick] [--jobs N] [--update-readme
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _readme import check_block, update_block  # benchmarks/ is on sys.path
+from _readme import check_block, invocation, update_block  # benchmarks/ is on sys.path
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from phenocast.data import write_json
@@ -242,9 +241,7 @@ def main(argv: list[str] | None = None) -> None:
             hits = [r[f"hits_{REPORT_CYCLES[-1]}"] for r in got]
             console.log(f"{strategy}: {np.mean(hits):.1f} ± {np.std(hits):.1f}", markup=False)
     seconds = time.perf_counter() - t0
-    command = "python benchmarks/run_pair_design.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
-    )
+    command = invocation("run_pair_design.py", argv)
     md = markdown(rows, describe(_WORKER["data"]), command, seconds)
     console.print(md, markup=False)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ Run ``python benchmarks/run_perturbation_al.py [--quick] [--update-readme]``.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _readme import check_block, update_block  # benchmarks/ is on sys.path
+from _readme import check_block, invocation, update_block  # benchmarks/ is on sys.path
 
 from phenocast.data import write_json
 
@@ -246,9 +245,7 @@ def main(argv: list[str] | None = None) -> None:
             got = [_curve(r, "test_pearson")[-1] for r in rows[-len(seeds) :]]
             console.log(f"{ds} {strategy}: r5 held-out Pearson Δ {np.mean(got):.3f}")
     seconds = time.perf_counter() - t0
-    command = "python benchmarks/run_perturbation_al.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
-    )
+    command = invocation("run_perturbation_al.py", argv)
     md = markdown(rows, meta, command, seconds)
     console.print(md, markup=False, soft_wrap=True)
     args.out.mkdir(parents=True, exist_ok=True)

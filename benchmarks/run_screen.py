@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _readme import update_block  # benchmarks/ is on sys.path
+from _readme import invocation, update_block  # benchmarks/ is on sys.path
 from _timing import matmul_ceiling, peak_memory_reset, status_mb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,9 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_l1000:
         res["l1000"] = l1000(args.out, quick=args.quick)
         console.log(f"L1000 screen done: {res['l1000']['total_seconds']:.1f} s")
-    command = "python benchmarks/run_screen.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a not in ("--update-readme",)
-    )
+    command = invocation("run_screen.py", argv)
     md = markdown(res, command)
     console.print(md)
     if args.json:

@@ -15,7 +15,6 @@ Run ``python benchmarks/run_screen_prior.py [--seeds 5] [--update-readme]``.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _readme import check_block, update_block  # benchmarks/ is on sys.path
+from _readme import check_block, invocation, update_block  # benchmarks/ is on sys.path
 from run_active_learning import SCREENS  # the screen-al screens, in its order
 
 from phenocast.data import write_json
@@ -103,8 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     rows = []
     for screen in SCREENS:
-        s = load_genedisco_screen(screen)
-        oracle = ReplayOracle(pd.Series(np.asarray(s.X).ravel(), index=s.obs_names.astype(str)))
+        oracle = ReplayOracle.from_screen(load_genedisco_screen(screen))
         for seed in range(args.seeds):
             rows.append(
                 {"screen": screen, "strategy": "random", "prior": "—", "seed": seed}
@@ -120,9 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         console.log(f"{screen} done ({time.perf_counter() - t0:.0f} s)")
     seconds = time.perf_counter() - t0
     frame = pd.DataFrame(rows)
-    command = "python benchmarks/run_screen_prior.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
-    )
+    command = invocation("run_screen_prior.py", argv)
     md = markdown(frame, command, seconds, args.seeds)
     console.print(md, markup=False, soft_wrap=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -22,14 +22,13 @@ Run ``python benchmarks/run_unseen_genes.py [--update-readme]``.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _readme import check_block, update_block  # benchmarks/ is on sys.path
+from _readme import check_block, invocation, update_block  # benchmarks/ is on sys.path
 
 from phenocast.data import write_json
 
@@ -240,9 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         results[ds] = run_dataset(ds, feats)
         console.log(f"{ds}: {results[ds]['genes']} genes, skipped {results[ds]['skipped']}")
     seconds = time.perf_counter() - t0
-    command = "python benchmarks/run_unseen_genes.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
-    )
+    command = invocation("run_unseen_genes.py", argv)
     md, met = markdown(results, command, seconds)
     console.print(md, markup=False, soft_wrap=True)
     args.out.mkdir(parents=True, exist_ok=True)

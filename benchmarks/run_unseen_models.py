@@ -27,7 +27,6 @@ Run ``python benchmarks/run_unseen_models.py [--update-readme] [--epochs N]``.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _readme import check_block, update_block  # benchmarks/ is on sys.path
+from _readme import check_block, invocation, update_block  # benchmarks/ is on sys.path
 
 from phenocast.data import write_json
 
@@ -264,9 +263,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"Unknown dataset {ds!r}; choose from {sorted(DATASETS)}.")
         results[ds] = run_dataset(ds, specs, console)
     seconds = time.perf_counter() - t0
-    command = "python benchmarks/run_unseen_models.py" + "".join(
-        f" {shlex.quote(a)}" for a in argv if a != "--update-readme"
-    )
+    command = invocation("run_unseen_models.py", argv)
     md, met = markdown(results, list(specs), command, seconds)
     console.print(md, markup=False, soft_wrap=True)
     args.out.mkdir(parents=True, exist_ok=True)

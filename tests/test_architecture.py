@@ -1,8 +1,8 @@
 """The package's layering, checked on the source: packages import each other's public names
-only, the dependency graph between top-level packages has no cycle, and the metrics are a
-leaf. Every ``import`` counts, including those inside functions and ``TYPE_CHECKING`` blocks
-(a deprecated alias that forwards an old name by ``importlib`` at first use is not an import,
-and is tested where it is defined)."""
+only, the dependency graph between top-level packages has no cycle, the metrics are a leaf,
+and files stay small. Every ``import`` counts, including those inside functions and
+``TYPE_CHECKING`` blocks (a deprecated alias that forwards an old name by ``importlib`` at first
+use is not an import, and is tested where it is defined)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pathlib import Path
 import phenocast
 
 ROOT = Path(phenocast.__file__).parent
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+#: STYLE.md 14 / issue 14: longer is asking to be simplified or split along a real seam.
+MAX_MODULE_LINES, MAX_SCRIPT_LINES = 600, 300
 
 
 def _imports() -> list[tuple[str, str, int, list[str]]]:
@@ -110,3 +113,19 @@ def test_tests_reach_into_the_private_modules_of_their_own_package_only():
                     if parts[1] != own:
                         bad.append(f"{path.relative_to(tests)}:{node.lineno} {node.module}")
     assert not bad, "tests importing another package's private modules:\n" + "\n".join(bad)
+
+
+def _longer_than(root: Path, paths: list[Path], limit: int) -> list[str]:
+    lengths = {p: len(p.read_text(encoding="utf-8").splitlines()) for p in paths}
+    return [f"{root.name}/{p.relative_to(root)}: {n}" for p, n in lengths.items() if n > limit]
+
+
+def test_no_source_module_or_benchmark_script_is_too_long():
+    modules, scripts = sorted(ROOT.rglob("*.py")), sorted(BENCHMARKS.glob("*.py"))
+    assert len(modules) > 50 and len(scripts) > 10  # the globs see the real trees
+    bad = _longer_than(ROOT, modules, MAX_MODULE_LINES)
+    bad += _longer_than(BENCHMARKS, scripts, MAX_SCRIPT_LINES)
+    assert not bad, (
+        f"files over the limits ({MAX_MODULE_LINES} lines a module, {MAX_SCRIPT_LINES} a "
+        "benchmark script): simplify them, or split them along a real seam:\n" + "\n".join(bad)
+    )

@@ -1,11 +1,7 @@
 """The online portfolio of acquisitions: it moves its batch to the arm whose picks are hits,
-keeps exploring when no arm stands out, says which arm chose each gene, and is reproducible;
-and the leave-one-screen-out selection of the active-learning benchmark."""
+keeps exploring when no arm stands out, says which arm chose each gene, and is reproducible."""
 
 from __future__ import annotations
-
-import importlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -124,43 +120,6 @@ def test_registered_and_usable_by_propose():
 def test_bad_options_are_refused_by_name(options, message):
     with pytest.raises((ValueError, KeyError), match=message):
         Portfolio(**options)
-
-
-# ------------------------------------------------------------------ leave-one-screen-out
-@pytest.fixture
-def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    return importlib.import_module("run_active_learning")
-
-
-def test_leave_one_screen_out_chooses_on_the_other_screens(bench):
-    scores = pd.DataFrame(
-        {
-            "s1": [0.9, 0.45, 0.0],
-            "s2": [0.9, 0.45, 0.2],
-            "s3": [0.1, 0.45, 0.9],
-            "s4": [0.1, 0.45, 0.3],
-        },
-        index=["A", "B", "C"],
-    )
-    out = bench.leave_one_screen_out(scores).set_index("screen")
-    assert out["chosen"].to_dict() == {"s1": "C", "s2": "B", "s3": "A", "s4": "A"}
-    np.testing.assert_allclose(out["held_out"], [0.0, 0.45, 0.1, 0.1])
-    np.testing.assert_allclose(out.loc["s3", "selection_score"], (0.9 + 0.9 + 0.1) / 3)
-    # in-sample, A (mean 0.5) would be reported; held out, the choice is worth 0.1625
-    assert scores.mean(axis=1).idxmax() == "A"
-    assert out["held_out"].mean() == pytest.approx(0.1625)
-
-
-def test_leave_one_screen_out_ties_and_bad_tables(bench):
-    tie = pd.DataFrame({"s1": [0.2, 0.2], "s2": [0.3, 0.3]}, index=["first", "second"])
-    assert set(bench.leave_one_screen_out(tie)["chosen"]) == {"first"}
-    with pytest.raises(ValueError, match=r"at least 2 screens and 1 strategy, got \(2, 1\)"):
-        bench.leave_one_screen_out(tie[["s1"]])
-    gap = tie.copy()
-    gap.iloc[1, 0] = np.nan
-    with pytest.raises(ValueError, match="missing values"):
-        bench.leave_one_screen_out(gap)
 
 
 def test_propose_credits_the_arms_named_in_the_last_proposals_reasons():

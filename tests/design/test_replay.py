@@ -136,3 +136,16 @@ def test_the_screens_own_batch_sizes_set_the_cycles():
         ActiveLoop("bayesian-ridge", feats, ReplayOracle(y), "greedy", batch_size=[5, 0])
     with pytest.raises(ValueError, match=r"3 cycles of \[100, 50, 50\] after 100 need 300 genes"):
         ActiveLoop("bayesian-ridge", feats, ReplayOracle(y), "greedy", batch_size=[100, 50, 50])
+
+
+def test_an_oracle_from_a_screen_anndata_reads_its_one_column():
+    import anndata as ad
+
+    _, y = screen(n=50)
+    adata = ad.AnnData(y.to_numpy()[:, None], obs=pd.DataFrame(index=y.index))
+    oracle = ReplayOracle.from_screen(adata, direction="down")
+    pd.testing.assert_series_equal(oracle.raw, y, check_names=False)
+    assert oracle.hits() == ReplayOracle(y, direction="down").hits()
+    two = ad.AnnData(np.ones((50, 2)), obs=pd.DataFrame(index=y.index))
+    with pytest.raises(ValueError, match=r"one value per gene: X of shape \(n_genes, 1\), got"):
+        ReplayOracle.from_screen(two)

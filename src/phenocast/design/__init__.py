@@ -16,6 +16,7 @@ from ._pairs import PairPool, pair_features, pairs_from_matrix
 from ._perturbation import PerturbationLoop, PerturbationPool, PerturbationResult, ProfileGP
 from ._portfolio import DEFAULT_ARMS, Portfolio
 from ._propose import DesignError, gene_priors, hit_curve, propose
+from ._selection import leave_one_screen_out
 from ._surrogates import (
     SURROGATES,
     BayesianRidge,
@@ -53,6 +54,7 @@ __all__ = [
     "Surrogate",
     "gene_priors",
     "hit_curve",
+    "leave_one_screen_out",
     "make_acquisition",
     "make_surrogate",
     "pair_features",

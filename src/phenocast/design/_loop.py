@@ -24,6 +24,8 @@ from ._pairs import PairPool
 from ._surrogates import Surrogate, make_surrogate
 
 if TYPE_CHECKING:  # pragma: no cover
+    from anndata import AnnData
+
     from ..featurize import GeneFeatures
     from ..knowledge import GeneGraph
 
@@ -114,6 +116,21 @@ class ReplayOracle:
                     stacklevel=2,
                 )
         self.queries = 0
+
+    @classmethod
+    def from_screen(cls, screen: AnnData, **options: Any) -> ReplayOracle:
+        """The oracle of a screen as an AnnData of one value per gene: genes in
+        ``obs_names``, the value the single column of ``X`` (as
+        :func:`phenocast.data.load_genedisco_screen` gives); ``options`` as for the
+        constructor."""
+        x = np.asarray(screen.X.toarray() if hasattr(screen.X, "toarray") else screen.X)
+        if x.ndim != 2 or x.shape[1] != 1:
+            raise ValueError(
+                f"A screen has one value per gene: X of shape (n_genes, 1), got {x.shape}. Pick "
+                "the readout column, e.g. screen[:, 'target'], or build the oracle from a "
+                "pandas Series (ReplayOracle(values))."
+            )
+        return cls(pd.Series(x[:, 0], index=screen.obs_names.astype(str)), **options)
 
     def restrict(self, names: Sequence[str]) -> ReplayOracle:
         """The oracle over ``names`` only, keeping the *screen's* hits among them."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.special import digamma
+from scipy.special import digamma, erfinv
 
 __all__ = ["MIEstimate", "gaussian_mi", "gaussian_mi_from_covariance", "predictive_mi"]
 
@@ -101,53 +101,38 @@ def _as_views(xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 f"{int(bad.any(axis=1).sum())} row(s); keep only samples observed in both "
                 "views (e.g. MultiModalData.mask(a) & mask(b))."
             )
+        const = np.flatnonzero((arr == arr[:1]).all(axis=0))  # every column when no rows
+        if 0 < const.size < arr.shape[1]:  # a wholly constant view is refused later
+            shown = ", ".join(map(str, const[:8])) + (", …" if const.size > 8 else "")
+            warnings.warn(
+                f"{name} has {const.size} constant feature(s) (columns {shown}); they carry no "
+                "information and are ignored.",
+                UserWarning,
+                stacklevel=3,
+            )
         out.append(arr)
     if out[0].shape[0] != out[1].shape[0]:
         raise ValueError(
             f"xa has {out[0].shape[0]} rows but xb has {out[1].shape[0]}; rows must be the "
             "same samples in the same order."
         )
-    for name, arr in (("xa", out[0]), ("xb", out[1])):
-        const = _constant_columns(arr)
-        if 0 < const.size < arr.shape[1]:  # a wholly constant view is refused later
-            warnings.warn(
-                f"{name} has {const.size} constant feature(s) (columns {_listed(const)}); "
-                "they carry no information and are ignored.",
-                UserWarning,
-                stacklevel=3,
-            )
     return out[0], out[1]
 
 
-def _constant_columns(x: np.ndarray) -> np.ndarray:
-    """Indices of the columns of ``x`` that hold one value in every row.
-
-    >>> _constant_columns(np.array([[1.0, 2.0, 3.0], [1.0, 5.0, 3.0]])).tolist()
-    [0, 2]
-    """
-    x = np.asarray(x)
-    if x.shape[0] == 0:
-        return np.arange(0)
-    return np.flatnonzero((x == x[:1]).all(axis=0))
-
-
-def _listed(index: np.ndarray, limit: int = 8) -> str:
-    shown = ", ".join(str(int(i)) for i in index[:limit])
-    return f"{shown}, …" if index.size > limit else shown
-
-
-def _check_not_collinear(plugin: Mapping[str, Any], n: int) -> None:
-    """Refuse views one of which is a linear function of the other: a canonical correlation
-    of 1 (to rounding) makes the joint covariance singular and the Gaussian MI infinite; the
-    estimator would report a large number set only by its numerical clip."""
+def _check_not_collinear(xa: np.ndarray, xb: np.ndarray, plugin: Mapping[str, Any]) -> None:
+    """Refuse views one of which is a linear function of the other (or the same matrix): their
+    Gaussian MI is infinite, and the estimate only a number set by its numerical clip."""
     rho = plugin.get("canonical_correlations", ())
     if rho and max(rho) > 1 - _COLLINEAR:
+        same = xa.shape == xb.shape and np.array_equal(xa, xb)
         raise ValueError(
-            f"xb is a linear function of xa (canonical correlation {max(rho):.12f} on {n} "
-            "samples): their joint covariance is singular and the Gaussian mutual information "
-            "is infinite, which no finite estimate represents. Compare two different readouts, "
+            ("xa and xb are the same matrix (a readout against itself?)" if same else
+             f"xb is a linear function of xa (canonical correlation {max(rho):.12f} on "
+             f"{xa.shape[0]} samples)")
+            + ": their joint covariance is singular and the Gaussian mutual information is "
+            "infinite, which no finite estimate represents. Compare two different readouts, "
             "or drop the features one readout copies from the other."
-        )
+        )  # fmt: skip
 
 
 def _interval(
@@ -164,14 +149,8 @@ def _interval(
         low, high = np.percentile(boot, [tail, 100 - tail])
         shift = value - float(boot.mean()) if recentre else 0.0
         return float(np.std(boot, ddof=1)), float(low) + shift, float(high) + shift
-    z = math.sqrt(2) * _erfinv(confidence)
+    z = math.sqrt(2) * float(erfinv(confidence))
     return se_fallback, value - z * se_fallback, value + z * se_fallback
-
-
-def _erfinv(p: float) -> float:
-    from scipy.special import erfinv
-
-    return float(erfinv(p))
 
 
 def _check_common(n_boot: int, confidence: float) -> None:
@@ -368,14 +347,10 @@ def _models(
     else:
         cap = max(1, n_train // 2)
         sizes = list(dict.fromkeys((min(k, da, cap), min(k, db, cap)) for k in _GRID))
-    if shrinkage == "auto":
-        shrinks: list[Shrink] = ["ledoit-wolf", 0.0]
-    elif shrinkage == "ledoit-wolf":
-        shrinks = ["ledoit-wolf"]
-    elif shrinkage is None:
-        shrinks = [0.0]
-    else:
-        shrinks = [float(shrinkage)]
+    named: dict[str | None, list[Shrink]] = {
+        "auto": ["ledoit-wolf", 0.0], "ledoit-wolf": ["ledoit-wolf"], None: [0.0]
+    }  # fmt: skip
+    shrinks = named[shrinkage] if isinstance(shrinkage, str | None) else [float(shrinkage)]
     models = [(a, b, sh) for a, b in sizes for sh in shrinks]
     # an unshrunk joint covariance needs more training rows than dimensions
     return [m for m in models if m[2] != 0.0 or m[0] + m[1] < n_train - 1] or models[:1]
@@ -479,11 +454,10 @@ def gaussian_mi(
     ------
     ValueError
         Besides bad arguments: ``xa`` and ``xb`` identical, or one a linear function of the
-        other (a canonical correlation of 1 to within 1e-9). Their mutual information is
-        infinite; a finite value (it used to be hundreds of nats with a tight interval) would
-        only reflect the estimator's numerical clip, so none is returned. A view that is
-        constant over the samples is refused too; constant features in a view only warn
-        (``UserWarning`` naming their columns), as they are ignored.
+        other (a canonical correlation of 1 to within 1e-9), whose mutual information is
+        infinite (a finite value would only reflect the estimator's numerical clip); a view
+        constant over the samples. Constant features in a view only warn (``UserWarning``
+        naming their columns), as they are ignored.
     """
     xa, xb = _as_views(xa, xb)
     _check_common(n_boot, confidence)
@@ -511,18 +485,12 @@ def gaussian_mi(
         rng = np.random.default_rng(seed)
         n_train = n - -(-n // n_folds)
         models = _models(n_components, shrinkage, xa.shape[1], xb.shape[1], n_train)
-        if xa.shape == xb.shape and np.array_equal(xa, xb):
-            raise ValueError(
-                "xa and xb are the same matrix (a readout against itself?): their mutual "
-                "information is infinite, which no finite estimate represents. Compare two "
-                "different readouts."
-            )
         terms = _crossfit(xa, xb, _fold_of(group_ids, n_folds, rng), models)
         means = terms.mean(axis=1)
         best = int(np.argmax(means))
         value = float(means[best])
         plugin = _plugin(xa, xb, models[best])
-        _check_not_collinear(plugin, n)
+        _check_not_collinear(xa, xb, plugin)
         se_cf = float(terms[best].std(ddof=1) / math.sqrt(n))
         boot = np.empty(int(n_boot))
         for b in range(int(n_boot)):

@@ -14,7 +14,13 @@ from ._base import UnsupportedConditionError
 if TYPE_CHECKING:  # pragma: no cover
     from ..data import Condition
 
-__all__ = ["DoseRangeError", "check_dose_range", "dose_requests", "trained_dose_ranges"]
+__all__ = [
+    "DoseRangeError",
+    "check_dose_range",
+    "dose_requests",
+    "trained_dose_ranges",
+    "trained_doses",
+]
 
 _FIX = (
     "Pass extrapolate=True (CLI: --extrapolate) to predict them anyway; they are marked in "
@@ -30,6 +36,17 @@ class DoseRangeError(UnsupportedConditionError):
     """A requested dose lies outside the doses the model was trained on (and
     ``extrapolate=True`` was not given): the model does not answer it as asked (a
     ``ValueError``; the benchmark runner scores such a condition as unsupported)."""
+
+
+def trained_doses(
+    components: np.ndarray, doses: np.ndarray, names: Sequence[str]
+) -> dict[str, tuple[float, ...]]:
+    """``name → sorted distinct doses`` of each component index in ``components`` (``-1``
+    pads skipped): the doses a model was fitted on, the range :func:`check_dose_range` holds
+    it to."""
+    seen = np.unique(components[components >= 0])
+    # str() of a float32 is its shortest repr: 0.01, not 0.009999999776
+    return {names[j]: tuple(float(str(v)) for v in np.unique(doses[components == j])) for j in seen}
 
 
 def trained_dose_ranges(trained: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, float]]:

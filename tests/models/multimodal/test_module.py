@@ -19,6 +19,7 @@ import torch
 from phenocast.models.multimodal._config import MultiModalConfig, MultiModalTrainConfig
 from phenocast.models.multimodal._core import ArrayCore
 from phenocast.models.multimodal._module import MultiModalBatch, MultiModalModule
+from phenocast.models.multimodal._persist import array_state, from_array_state
 
 
 class MultiModalVAE(ArrayCore):
@@ -30,8 +31,8 @@ class MultiModalVAE(ArrayCore):
     generate = ArrayCore._generate_arrays
     sample = ArrayCore._sample_arrays
     log_likelihood_target = ArrayCore._log_likelihoods
-    to_state = ArrayCore._to_state
-    from_state = classmethod(ArrayCore._from_state.__func__)
+    to_state = array_state
+    from_state = classmethod(from_array_state)
 
 
 Z80 = 1.2815515655446004  # the 90 % normal quantile: mean ± Z80·sd is an 80 % interval

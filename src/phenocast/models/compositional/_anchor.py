@@ -10,6 +10,7 @@ training (:func:`no_validation_reason`), so the model then trains no network it 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,9 @@ __all__ = [
     "AnchorFit",
     "anchor_shift",
     "by_context",
+    "cell_shift",
     "choose_alpha",
+    "fit_anchored",
     "fit_baseline",
     "no_validation_reason",
     "pick_anchor",
@@ -55,6 +58,63 @@ class AnchorFit:
     candidates: dict[str, dict[float, float]] = field(default_factory=dict)
     #: Per-group scores behind ``scores`` (α → group index → pearson_delta); not saved.
     group_scores: dict[float, dict[int, float]] = field(default_factory=dict, repr=False)
+
+
+def fit_anchored(model: Compositional, adata: AnnData) -> Compositional:
+    """``model.fit`` with ``config.anchor``: fit on all but a validation share of the perturbed
+    groups, choose the baseline and α on them, then refit on everything. Where no validation
+    group can be scored the model is the first candidate baseline (α = 0) and no network is
+    trained, with a warning saying why."""
+    reg, cfg = model.registry, model.config
+    candidates = cfg.anchor_candidates
+    # everything that decides whether α can be chosen is cheap (group bookkeeping and the
+    # baselines' means), so it is settled before the network is trained
+    mask, groups = validation_groups(adata, reg, fraction=cfg.anchor_fraction, seed=cfg.train.seed)
+    reason = "" if groups else no_validation_reason(adata, reg)
+    if groups:
+        table = pseudobulk_anndata(adata, reg, rows=~mask)
+        baselines = {name: fit_baseline(name, table, reg) for name in candidates}
+        prepared = prepare_groups(adata, reg, groups)
+        if not scorable(baselines, prepared):
+            reason = (
+                f"no baseline of {list(candidates)} can answer any of the {len(groups)} "
+                "held-out groups (e.g. a single at a dose measured nowhere else), so no α "
+                "can be scored"
+            )
+    if reason:
+        from ...train import FitHistory
+
+        anchor = AnchorFit(
+            candidates[0], 0.0, note=f"no validation condition could be scored: {reason}"
+        )
+        model.history_ = FitHistory([], -1, 0.0, 0.0)
+        warnings.warn(
+            f"anchor={cfg.anchor!r} cannot choose α on this data: {reason}. The model is "
+            f"the baseline {candidates[0]!r} (α = 0) and no network was trained; "
+            "Compositional with anchor=None trains the model alone.",
+            UserWarning,
+            stacklevel=3,  # the caller of Compositional.fit
+        )
+    else:
+        model._fit_core(adata, rows=np.flatnonzero(~mask))
+        cache: dict[int, np.ndarray] = {}
+        fits = [
+            choose_alpha(
+                model._predict_mean_raw,
+                baselines[name],
+                prepared,
+                alphas=cfg.anchor_alphas,
+                baseline_name=name,
+                cache=cache,
+            )
+            for name in candidates
+        ]
+        anchor = pick_anchor(fits) or fits[0]
+        model._fit_core(adata)
+    model._anchor_table = pseudobulk_anndata(adata, reg)
+    model._anchor_model = fit_baseline(anchor.baseline, model._anchor_table, reg)
+    model.anchor_ = anchor
+    return model
 
 
 def validation_groups(
@@ -357,3 +417,14 @@ def anchor_shift(
     ok = ~np.isnan(base).any(1)
     shift[ok] = (1.0 - model.anchor_.alpha) * (base[ok] - raw[ok])
     return shift
+
+
+def cell_shift(
+    model: Compositional, controls: AnnData, conditions: pd.DataFrame, *, cross_context: bool
+) -> np.ndarray | None:
+    """:func:`anchor_shift` of the model's mean prediction from ``controls``, added to each of
+    its per-cell predictions; ``None`` for a model without an anchor."""
+    if model.anchor_ is None:
+        return None
+    raw = model._predict_mean_raw(controls, conditions, cross_context=cross_context)
+    return anchor_shift(model, controls, conditions, raw, cross_context=cross_context)

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 
 from ...data import RegistrationError, dense_rows
-from ._checks import check_start_cells
+from ._checks import check_start_cells, finite
 from ._model import UnseenContextError, UntrainedComponentError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import os
+
     import torch
     from anndata import AnnData
 
@@ -31,9 +33,72 @@ __all__ = [
     "context_keys",
     "counterfactuals",
     "given_covariates",
+    "predict_cells",
     "prediction_vocabulary",
     "start_residuals",
 ]
+
+
+def predict_cells(
+    model: Compositional,
+    controls: AnnData,
+    conditions: pd.DataFrame,
+    *,
+    out: str | os.PathLike[str] | None,
+    overwrite: bool,
+    cross_context: bool,
+    extrapolate: bool,
+    residual: bool,
+) -> AnnData:
+    """:meth:`Compositional.predict`: the dose rule and the context match checked, then each
+    condition's start cells decoded under it (shifted towards the anchor's baseline), in
+    memory or block by block into ``out``; with ``residual``, ``X`` each mean plus its start
+    cell's own centred residual."""
+    import anndata as ad
+
+    from ._anchor import cell_shift
+
+    if controls is None:
+        raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
+    if residual and out is not None:
+        raise ValueError(
+            "predict(residual=True) holds the start cells' residuals in memory, so it does "
+            "not write to out=; predict in memory (no out) or without residual."
+        )
+    flags = check_doses(model, conditions, extrapolate=extrapolate)
+    check_context_match(model, controls.obs, conditions, cross_context=cross_context)
+    if out is not None:
+        from ._large import predict_to_file
+
+        return predict_to_file(
+            model, controls, conditions, out, overwrite=overwrite,
+            cross_context=cross_context, extrapolated=flags,
+        )  # fmt: skip
+    means, cells, variances, obs = [], [], [], []
+    res = start_residuals(model, controls) if residual else None
+    shift = cell_shift(model, controls, conditions, cross_context=cross_context)
+    for i, mean, var, rows in counterfactuals(
+        model, controls, conditions, cross_context=cross_context
+    ):
+        assert rows is not None  # start cells are given
+        means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
+        if res is not None:
+            own = res[rows]
+            drawn = means[-1] + (own - own.mean(axis=0) if len(rows) else own)
+            low = 0.0 if model.registry.x_kind != "continuous" else None
+            cells.append(drawn if low is None else np.maximum(drawn, low))
+        variances.append(finite(var.numpy()))
+        obs.append(cell_obs(model, controls, conditions, i, rows, flags))
+    frame = pd.concat(obs, ignore_index=True)
+    frame.index = [
+        f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
+    ]
+    mean = np.concatenate(means)
+    x = np.concatenate(cells).astype(mean.dtype) if res is not None else mean
+    adata = ad.AnnData(x, obs=frame, var=pd.DataFrame(index=list(model.registry.var_names)))
+    adata.layers["mean"] = mean
+    adata.layers["variance"] = np.concatenate(variances)
+    return adata
 
 
 def condition_batch(model: Compositional, conditions: pd.DataFrame) -> Batch:

@@ -177,14 +177,12 @@ def predict_to_file(
     that condition, written to ``out`` (``.h5ad`` / ``.zarr``) block by block: ``X`` the
     mean, layer ``variance``; returned opened on disk. ``extrapolated`` flags conditions
     (from :meth:`Compositional.check_doses`) for the obs column of that name."""
+    from ._anchor import cell_shift
     from ._counterfactual import cell_obs, counterfactuals
 
     reg = model.registry
     flags = np.zeros(len(conditions), dtype=bool) if extrapolated is None else extrapolated
-    shift = None
-    if model.anchor_ is not None:
-        raw = model._predict_mean_raw(controls, conditions, cross_context=cross_context)
-        shift = model._anchor_shift(controls, conditions, raw, cross_context=cross_context)
+    shift = cell_shift(model, controls, conditions, cross_context=cross_context)
     var = pd.DataFrame(index=list(reg.var_names))
     with MatrixWriter(out, var, sparse=False, layers=("variance",), overwrite=overwrite) as writer:
         for i in range(len(conditions)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -12,6 +11,7 @@ import pandas as pd
 
 from ...data import RegistrationError, Registry, dense_rows
 from .._base import UnsupportedConditionError, register_model
+from .._doses import trained_doses
 from .._persist import ModelDirectoryError
 from ._checks import check_trainable, finite
 from ._config import CompositionalConfig
@@ -200,81 +200,16 @@ class Compositional:
         groups to choose the blend α against the baseline (see :mod:`._anchor`), then refit on
         everything.
         """
-        from ._anchor import (
-            AnchorFit,
-            choose_alpha,
-            fit_baseline,
-            no_validation_reason,
-            pick_anchor,
-            prepare_groups,
-            pseudobulk_anndata,
-            scorable,
-            validation_groups,
-        )
-
-        reg, cfg = self.registry, self.config
-        reg.check_genes(adata)
+        self.registry.check_genes(adata)
         check_trainable(self, adata)
         self.anchor_ = None
         self.module = None
         self._resolve_features()
-        if cfg.anchor is None:
+        if self.config.anchor is None:
             return self._fit_core(adata)
-        candidates = cfg.anchor_candidates
-        # everything that decides whether α can be chosen is cheap (group bookkeeping and the
-        # baselines' means), so it is settled before the network is trained
-        mask, groups = validation_groups(
-            adata, reg, fraction=cfg.anchor_fraction, seed=cfg.train.seed
-        )
-        reason = "" if groups else no_validation_reason(adata, reg)
-        if groups:
-            table = pseudobulk_anndata(adata, reg, rows=~mask)
-            baselines = {name: fit_baseline(name, table, reg) for name in candidates}
-            prepared = prepare_groups(adata, reg, groups)
-            keep = scorable(baselines, prepared)
-            if not keep:
-                reason = (
-                    f"no baseline of {list(candidates)} can answer any of the {len(groups)} "
-                    "held-out groups (e.g. a single at a dose measured nowhere else), so no α "
-                    "can be scored"
-                )
-        if reason:
-            self._anchor_table = pseudobulk_anndata(adata, reg)
-            self._anchor_model = fit_baseline(candidates[0], self._anchor_table, reg)
-            self.anchor_ = AnchorFit(
-                candidates[0], 0.0, note=f"no validation condition could be scored: {reason}"
-            )
-            from ...train import FitHistory
+        from ._anchor import fit_anchored
 
-            self.history_ = FitHistory([], -1, 0.0, 0.0)
-            warnings.warn(
-                f"anchor={cfg.anchor!r} cannot choose α on this data: {reason}. The model is "
-                f"the baseline {candidates[0]!r} (α = 0) and no network was trained; "
-                "Compositional with anchor=None trains the model alone.",
-                UserWarning,
-                stacklevel=2,
-            )
-            return self
-        self._fit_core(adata, rows=np.flatnonzero(~mask))
-        fits: list[AnchorFit] = []
-        cache: dict[int, np.ndarray] = {}
-        for name in candidates:
-            fits.append(
-                choose_alpha(
-                    self._predict_mean_raw,
-                    baselines[name],
-                    prepared,
-                    alphas=cfg.anchor_alphas,
-                    baseline_name=name,
-                    cache=cache,
-                )
-            )
-        anchor = pick_anchor(fits) or fits[0]
-        self._fit_core(adata)
-        self._anchor_table = pseudobulk_anndata(adata, reg)
-        self._anchor_model = fit_baseline(anchor.baseline, self._anchor_table, reg)
-        self.anchor_ = anchor
-        return self
+        return fit_anchored(self, adata)
 
     def _fit_core(self, adata: AnnData, rows: np.ndarray | None = None) -> Compositional:
         """Train on ``adata`` (or its cells ``rows``, sorted, without copying them)."""
@@ -357,13 +292,8 @@ class Compositional:
         self._basal = (
             streamed_basal_means(self, matrix, meta, rows) if stream else self._basal_means(batch)
         )
-        seen = np.unique(comps[comps >= 0])
-        self.trained_components_ = tuple(reg.components[j] for j in seen)
-        self.trained_doses_ = {
-            # str() of a float32 is its shortest repr: 0.01, not 0.009999999776
-            reg.components[j]: tuple(float(str(v)) for v in np.unique(doses[comps == j]))
-            for j in seen
-        }
+        self.trained_doses_ = trained_doses(comps, doses, reg.components)
+        self.trained_components_ = tuple(self.trained_doses_)
         return self
 
     def _batches(self, batch: Batch, obs: pd.DataFrame) -> Any:
@@ -514,60 +444,12 @@ class Compositional:
             ``source_<covariate>`` (the start cell's own value) and, for a model with a dose
             column, ``extrapolated``.
         """
-        import anndata as ad
+        from ._counterfactual import predict_cells
 
-        from ._counterfactual import (
-            cell_obs,
-            check_context_match,
-            check_doses,
-            counterfactuals,
-            start_residuals,
-        )
-
-        if controls is None:
-            raise ValueError("predict needs control cells; use predict_mean(None, ...) for means.")
-        if residual and out is not None:
-            raise ValueError(
-                "predict(residual=True) holds the start cells' residuals in memory, so it does "
-                "not write to out=; predict in memory (no out) or without residual."
-            )
-        flags = check_doses(self, conditions, extrapolate=extrapolate)
-        check_context_match(self, controls.obs, conditions, cross_context=cross_context)
-        if out is not None:
-            from ._large import predict_to_file
-
-            return predict_to_file(
-                self, controls, conditions, out, overwrite=overwrite,
-                cross_context=cross_context, extrapolated=flags,
-            )  # fmt: skip
-        means, cells, variances, obs = [], [], [], []
-        res = start_residuals(self, controls) if residual else None
-        shift = None
-        if self.anchor_ is not None:
-            raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
-            shift = self._anchor_shift(controls, conditions, raw, cross_context=cross_context)
-        for i, mean, var, rows in counterfactuals(
-            self, controls, conditions, cross_context=cross_context
-        ):
-            assert rows is not None  # start cells are given
-            means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
-            if res is not None:
-                own = res[rows]
-                drawn = means[-1] + (own - own.mean(axis=0) if len(rows) else own)
-                low = 0.0 if self.registry.x_kind != "continuous" else None
-                cells.append(drawn if low is None else np.maximum(drawn, low))
-            variances.append(finite(var.numpy()))
-            obs.append(cell_obs(self, controls, conditions, i, rows, flags))
-        frame = pd.concat(obs, ignore_index=True)
-        frame.index = [
-            f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
-        ]
-        mean = np.concatenate(means)
-        x = np.concatenate(cells).astype(mean.dtype) if res is not None else mean
-        out = ad.AnnData(x, obs=frame, var=pd.DataFrame(index=list(self.registry.var_names)))
-        out.layers["mean"] = mean
-        out.layers["variance"] = np.concatenate(variances)
-        return out
+        return predict_cells(
+            self, controls, conditions, out=out, overwrite=overwrite,
+            cross_context=cross_context, extrapolate=extrapolate, residual=residual,
+        )  # fmt: skip
 
     def predict_mean(
         self,
@@ -592,8 +474,10 @@ class Compositional:
 
             baseline = self._anchor_model
             return by_context(self, controls, conditions, baseline.predict_mean, cross_context)
+        from ._anchor import anchor_shift
+
         raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
-        return raw + self._anchor_shift(controls, conditions, raw, cross_context=cross_context)
+        return raw + anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
 
     def check_doses(self, conditions: pd.DataFrame, *, extrapolate: bool = False) -> np.ndarray:
         """Which conditions ask for a dose outside their perturbation's trained range.
@@ -623,18 +507,6 @@ class Compositional:
                 out[i] += mean.sum(0).numpy()
                 counts[i] += 1 if rows is None else len(rows)
         return finite(out / np.maximum(counts, 1)[:, None])
-
-    def _anchor_shift(
-        self,
-        controls: AnnData | None,
-        conditions: pd.DataFrame,
-        raw: np.ndarray,
-        *,
-        cross_context: bool = False,
-    ) -> np.ndarray:
-        from ._anchor import anchor_shift
-
-        return anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
 
     def dose_response(
         self,

@@ -10,7 +10,6 @@ conditions around it; nobody else uses it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._module import MultiModalBatch, MultiModalModule
 
 __all__ = ["ArrayCore"]
-
-_FORMAT = "phenocast.multimodal_vae"
-_FORMAT_VERSION = 2  # 2: decoders have a private covariance factor (private_dim)
 
 
 class ArrayCore:
@@ -72,10 +68,10 @@ class ArrayCore:
         from ._module import MultiModalModule
 
         cfg, tcfg = self.config, self.config.train
-        arrays, obs = self._check_views(views, masks, fitting=True)
+        arrays, obs = check_views(views, masks, dims=None)
         n = next(iter(arrays.values())).shape[0]
-        comps, dose_arr, feats = self._check_perturbations(
-            n, components, doses, component_features, fitting=True
+        comps, dose_arr, feats = check_perturbations(
+            n, components, doses, component_features, fitted=None
         )
         self.modalities_ = tuple(arrays)
         self.dims_ = {m: int(a.shape[1]) for m, a in arrays.items()}
@@ -165,28 +161,6 @@ class ArrayCore:
                 f"This {type(self).__name__} is not fitted yet; call fit() or load()."
             )
         return self.module
-
-    def _check_views(
-        self,
-        views: dict[str, np.ndarray],
-        masks: dict[str, np.ndarray] | None,
-        *,
-        fitting: bool,
-        needed: Sequence[str] = (),
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        return check_views(views, masks, dims=None if fitting else self.dims_, needed=needed)
-
-    def _check_perturbations(
-        self,
-        n: int,
-        components: np.ndarray | None,
-        doses: np.ndarray | None,
-        features: np.ndarray | None,
-        *,
-        fitting: bool,
-    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        fitted = None if fitting else (self.use_doses_, self.n_features_)
-        return check_perturbations(n, components, doses, features, fitted=fitted)
 
     # ------------------------------------------------------------------ tensors
     def _standardise(self, m: str, x: np.ndarray) -> np.ndarray:
@@ -290,7 +264,7 @@ class ArrayCore:
         module = self._require_fitted()
         sources = self._sources(source, target)
         n_samples = self._n_samples(n_samples)
-        arrays, obs = self._check_views(views, masks, fitting=False, needed=sources)
+        arrays, obs = check_views(views, masks, dims=self.dims_, needed=sources)
         batch = self._batch(arrays, obs, None, None)
         prior = None
         if components is not None:
@@ -328,9 +302,8 @@ class ArrayCore:
                 f"{what} needs the perturbation prior: fit with components and "
                 "conditional_prior=True."
             )
-        comps, dose_arr, feats = self._check_perturbations(
-            n, components, doses, features, fitting=False
-        )
+        fitted = (self.use_doses_, self.n_features_)
+        comps, dose_arr, feats = check_perturbations(n, components, doses, features, fitted=fitted)
         assert comps is not None
         if feats is None and self.n_features_ == 0 and (comps >= self.n_components_).any():
             raise ValueError(
@@ -419,7 +392,7 @@ class ArrayCore:
         module = self._require_fitted()
         sources = self._sources(source, target)
         k = max(self._n_samples(n_samples), 2)
-        arrays, obs = self._check_views(views, masks, fitting=False, needed=[*sources, target])
+        arrays, obs = check_views(views, masks, dims=self.dims_, needed=[*sources, target])
         n = next(iter(arrays.values())).shape[0]
         has_source = np.any(np.stack([obs[s] for s in sources]), axis=0)
         rows = np.flatnonzero(obs[target] & has_source)
@@ -447,77 +420,3 @@ class ArrayCore:
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise ValueError(f"n_samples must be an integer >= 0, got {n_samples!r}.")
         return int(n)
-
-    # ------------------------------------------------------------------ persistence
-    def _to_state(self) -> dict[str, Any]:
-        """The fitted model as plain data: JSON-able ``config`` / ``meta`` and ``tensors``
-        (no pickled objects)."""
-        import torch
-
-        module = self._require_fitted()
-        tensors = {f"module.{k}": v.detach().clone() for k, v in module.state_dict().items()}
-        for m in self.modalities_:
-            tensors[f"mean.{m}"] = torch.from_numpy(self.means_[m].copy())
-            tensors[f"sd.{m}"] = torch.from_numpy(self.sds_[m].copy())
-        if self.n_features_:
-            tensors["feature_mean"] = torch.from_numpy(self.feature_mean_.copy())
-            tensors["feature_sd"] = torch.from_numpy(self.feature_sd_.copy())
-        tensors["marginal_prior.mu"] = self._marginal_prior[0].clone()
-        tensors["marginal_prior.logvar"] = self._marginal_prior[1].clone()
-        meta = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "modalities": list(self.modalities_),
-            "dims": dict(self.dims_),
-            "n_components": self.n_components_,
-            "n_features": self.n_features_,
-            "use_doses": self.use_doses_,
-        }
-        config = json.loads(json.dumps(self.config.to_dict()))
-        return {"config": config, "meta": meta, "tensors": tensors}
-
-    @classmethod
-    def _from_state(cls, state: dict[str, Any]) -> ArrayCore:
-        """Rebuild a model written by :meth:`_to_state`."""
-        from ._module import MultiModalModule
-
-        meta = state.get("meta", {})
-        version = meta.get("format_version")
-        if meta.get("format") != _FORMAT or version not in (1, _FORMAT_VERSION):
-            raise ValueError(
-                f"Not a {_FORMAT} state of version 1 or {_FORMAT_VERSION}: got format "
-                f"{meta.get('format')!r} version {version!r}."
-            )
-        config = dict(state["config"])
-        if version == 1:  # written before private latents: diagonal decoder covariances
-            config.setdefault("private_dim", 0)
-        model = cls(MultiModalConfig.from_dict(config))
-        tensors = state["tensors"]
-        model.modalities_ = tuple(meta["modalities"])
-        model.dims_ = {m: int(d) for m, d in meta["dims"].items()}
-        model.n_components_ = int(meta["n_components"])
-        model.n_features_ = int(meta["n_features"])
-        model.use_doses_ = bool(meta["use_doses"])
-        model.means_ = {m: tensors[f"mean.{m}"].numpy().copy() for m in model.modalities_}
-        model.sds_ = {m: tensors[f"sd.{m}"].numpy().copy() for m in model.modalities_}
-        if model.n_features_:
-            model.feature_mean_ = tensors["feature_mean"].numpy().copy()
-            model.feature_sd_ = tensors["feature_sd"].numpy().copy()
-        module = MultiModalModule(
-            dims=model.dims_,
-            config=model.config,
-            n_components=model.n_components_,
-            n_features=model.n_features_,
-            use_doses=model.use_doses_,
-        )
-        prefix = "module."
-        module.load_state_dict(
-            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        )
-        module.eval()
-        model.module = module
-        model._marginal_prior = (
-            tensors["marginal_prior.mu"].clone(),
-            tensors["marginal_prior.logvar"].clone(),
-        )
-        return model

@@ -10,7 +10,7 @@ save format.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +28,7 @@ from ...data import (
 from ...metrics import MIEstimate, predictive_mi
 from .._base import register_model
 from .._checks import check_training_data
-from .._doses import check_dose_range, dose_requests
-from .._persist import ModelDirectoryError, read_model_dir, write_model_dir
+from .._doses import check_dose_range, dose_requests, trained_doses
 from ._config import MultiModalConfig
 from ._core import ArrayCore
 
@@ -46,8 +45,15 @@ def _shown(values: Sequence[object], k: int = 5) -> str:
     return head + (", ..." if len(values) > k else "")
 
 
-_FORMAT = "phenocast.multimodal_model"
-_FORMAT_VERSION = 2  # 2: what the model knows of its data moved to registry.json
+def _fitted_features(
+    featuriser: Featuriser | FeatureTable, components: Sequence[str]
+) -> ComponentFeatures:
+    """The featuriser (or feature table) fitted on ``components``."""
+    from phenocast.featurize import ComponentFeatures, resolve_featuriser
+
+    resolved = resolve_featuriser(None, None, featuriser)
+    assert resolved is not None
+    return ComponentFeatures(resolved.fit(list(components)))
 
 
 @register_model("multimodal")
@@ -142,11 +148,7 @@ class MultiModalModel(ArrayCore):
                     "featuriser is given but the data have no perturbation components; fit "
                     "without it."
                 )
-            from phenocast.featurize import ComponentFeatures, resolve_featuriser
-
-            resolved = resolve_featuriser(None, None, featuriser)
-            assert resolved is not None
-            self._features = ComponentFeatures(resolved.fit(list(vocab)))
+            self._features = _fitted_features(featuriser, vocab)
             feats, _ = self._features.rows(vocab)
         use_perts = bool(vocab)
         self._fit_arrays(
@@ -159,12 +161,7 @@ class MultiModalModel(ArrayCore):
         self.modalities_ = data.modalities
         self.feature_names_ = {m: list(data.feature_names(m)) for m in data.modalities}
         self.components_ = tuple(vocab)
-        self.trained_doses_ = {
-            # str() of a float32 is its shortest repr: 0.01, not 0.009999999776
-            c: tuple(float(str(v)) for v in np.unique(doses[comps == j]))
-            for j, c in enumerate(vocab)
-            if (comps == j).any()
-        }
+        self.trained_doses_ = trained_doses(comps, doses, vocab)
         self.control_ = data.control
         self.feature_hash_ = None if self._features is None else self._features.content_hash
         return self
@@ -378,7 +375,6 @@ class MultiModalModel(ArrayCore):
         import anndata as ad
         import mudata
 
-        self._require_fitted()
         self._require_prior("sample()")
         parsed = parse_conditions(conditions, control=self.control_)
         flags = self._check_doses(parsed, extrapolate=extrapolate)
@@ -445,33 +441,25 @@ class MultiModalModel(ArrayCore):
         self._require_fitted()
         index = {c: i for i, c in enumerate(self.components_)}
         new = sorted({c for cond in parsed for c in cond.components if c not in index})
-        feats = None
-        if new:
-            features = self._features_for(featuriser)
-            lacking = new if features is None else features.missing(new)
-            if lacking:
-                raise ValueError(
-                    f"Component(s) {_shown(lacking)} were not in the training data and have no "
-                    "features"
-                    + (
-                        f" in {features.name}"
-                        if features is not None
-                        else " (the model was fitted without a featuriser)"
-                        if self.feature_hash_ is None
-                        else " (a loaded model keeps no featuriser: pass the one used in fit)"
-                    )
-                    + ". Fit with a featuriser that covers them, or use only combinations "
-                    f"of trained components ({len(self.components_)}: "
-                    f"{_shown(self.components_)})."
+        features = self._features_for(featuriser) if new or self.feature_hash_ is not None else None
+        lacking = new if features is None else features.missing(new)
+        if lacking:
+            raise ValueError(
+                f"Component(s) {_shown(lacking)} were not in the training data and have no "
+                "features"
+                + (
+                    f" in {features.name}"
+                    if features is not None
+                    else " (the model was fitted without a featuriser)"
+                    if self.feature_hash_ is None
+                    else " (a loaded model keeps no featuriser: pass the one used in fit)"
                 )
-            assert features is not None
-            for c in new:
-                index[c] = len(index)
-            feats, _ = features.rows(list(index))
-        elif self.feature_hash_ is not None:
-            features = self._features_for(featuriser)
-            if features is not None:
-                feats, _ = features.rows(list(index))
+                + ". Fit with a featuriser that covers them, or use only combinations "
+                f"of trained components ({len(self.components_)}: "
+                f"{_shown(self.components_)})."
+            )
+        index.update({c: len(index) + k for k, c in enumerate(new)})
+        feats = None if features is None else features.rows(list(index))[0]
         width = max(max((len(c.components) for c in parsed), default=1), 1)
         comps = np.full((len(parsed), width), -1, dtype=np.int64)
         doses = np.zeros((len(parsed), width), dtype=np.float64)
@@ -485,16 +473,12 @@ class MultiModalModel(ArrayCore):
     ) -> ComponentFeatures | None:
         if featuriser is None:
             return self._features
-        from phenocast.featurize import ComponentFeatures, resolve_featuriser
-
         if self.feature_hash_ is None:
             raise ValueError(
                 "The model was fitted without component features, so it cannot use a "
                 "featuriser in generate(); refit with fit(..., featuriser=...)."
             )
-        resolved = resolve_featuriser(None, None, featuriser)
-        assert resolved is not None
-        features = ComponentFeatures(resolved.fit(list(self.components_)))
+        features = _fitted_features(featuriser, self.components_)
         features.check_hash(self.feature_hash_, where="MultiModalModel.generate")
         return features
 
@@ -579,9 +563,8 @@ class MultiModalModel(ArrayCore):
             confidence=confidence,
             seed=seed,
         )
-        details = dict(est.details)
-        details.update({"a": a, "b": b, "n_samples": self._n_samples(n_samples)})
-        return MIEstimate(est.value, est.se, est.ci_low, est.ci_high, est.n, est.estimator, details)
+        details = {**est.details, "a": a, "b": b, "n_samples": self._n_samples(n_samples)}
+        return dataclasses.replace(est, details=details)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -594,35 +577,9 @@ class MultiModalModel(ArrayCore):
         content hash (not its matrix); ``weights.pt`` a state dict of tensors, read back with
         ``torch.load(weights_only=True)``. Each file is written to a temporary file and renamed.
         """
-        state = self._to_state()
-        registry = {
-            "modalities": list(self.modalities_),
-            "feature_names": self.feature_names_,
-            "components": list(self.components_),
-            "control": self.control_,
-            "trained_doses": None
-            if self.trained_doses_ is None
-            else {c: list(v) for c, v in self.trained_doses_.items()},
-            "featuriser": None
-            if self._features is None and self.feature_hash_ is None
-            else {
-                "name": None if self._features is None else self._features.name,
-                "content_hash": self.feature_hash_,
-            },
-        }
-        meta = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "config": state["config"],
-            "vae": state["meta"],
-        }
-        return write_model_dir(
-            path,
-            meta=meta,
-            registry=json.dumps(registry, indent=1),
-            tensors=state["tensors"],
-            overwrite=overwrite,
-        )
+        from ._persist import save_model
+
+        return save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MultiModalModel:
@@ -630,26 +587,6 @@ class MultiModalModel(ArrayCore):
 
         Directories of format version 1 (before ``registry.json``) load too.
         """
-        meta, registry_text, tensors = read_model_dir(
-            path,
-            format=_FORMAT,
-            versions=(1, _FORMAT_VERSION),
-            writer="MultiModalModel.save",
-            registry_since=2,
-        )
-        try:
-            registry = meta if registry_text is None else json.loads(registry_text)
-        except json.JSONDecodeError as err:
-            raise ModelDirectoryError(f"{path}/registry.json is corrupt ({err}).") from None
-        model = cls._from_state({"config": meta["config"], "meta": meta["vae"], "tensors": tensors})
-        model.modalities_ = tuple(registry["modalities"])
-        model.feature_names_ = {m: list(v) for m, v in registry["feature_names"].items()}
-        model.components_ = tuple(registry["components"])
-        model.control_ = registry["control"]
-        doses = registry.get("trained_doses")  # absent from directories saved before
-        model.trained_doses_ = (
-            None if doses is None else {str(c): tuple(map(float, v)) for c, v in doses.items()}
-        )
-        feat = registry.get("featuriser")
-        model.feature_hash_ = None if feat is None else feat["content_hash"]
-        return model
+        from ._persist import load_model
+
+        return load_model(cls, path)
