@@ -32,8 +32,8 @@ PROBE_STEPS = 5
 #: few minibatches at a slow thread count would cost too large a share of it.
 PROBE_MIN_STEPS = 100
 #: Values per minibatch (rows × genes) below which a fit is not probed: too little work for a
-#: second thread to pay off (see :data:`phenocast.train.THREAD_ELEMENTS`).
-PROBE_ELEMENTS = 1 << 18
+#: second thread to pay off (64 cells × 1,024 genes).
+PROBE_ELEMENTS = 1 << 16
 #: A thread count whose timed minibatch takes this many times the first count's median is
 #: abandoned at once (its threads are waiting for busy cores).
 _GIVE_UP = 3.0

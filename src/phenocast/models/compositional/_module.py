@@ -220,7 +220,8 @@ class CompositionalModule(nn.Module):
     def encoder_input(self, batch: Batch) -> torch.Tensor:
         x = batch.basal_x if batch.basal_x is not None else batch.x
         if self.likelihood == "nb":
-            return torch.log1p(x / x.sum(1).clamp(min=1.0)[:, None] * 1e4)
+            # counts per 10,000, logged: one pass over the values for the scaling
+            return torch.log1p(x * (1e4 / x.sum(1).clamp(min=1.0))[:, None])
         return x
 
     def encode(self, batch: Batch, *, sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
