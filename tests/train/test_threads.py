@@ -74,6 +74,23 @@ def test_probe_abandons_a_count_far_slower_than_one_thread(monkeypatch, restore_
     assert probe.chosen == 1 and len(probe.timings[2]) == 1
 
 
+def test_probe_times_again_when_the_cores_get_busy_and_every_so_often(monkeypatch, restore_threads):
+    clock = _Clock({1: 1.0, 2: 0.5})
+    monkeypatch.setattr(_threads.time, "perf_counter", clock)
+    probe = ThreadProbe([1, 2], steps=2, every=20)
+    assert _drive(probe, clock, 9) == [1] * 3 + [2] * 6
+    clock.cost = {1: 2.0, 2: 7.0}  # another process takes a core: two threads stall
+    used = _drive(probe, clock, 12)
+    # a stalled minibatch (7 s against 1 s at one thread) starts a new probe; two threads are
+    # abandoned after one timed minibatch (7 > 3 × 2 s) and one thread is kept
+    assert used == [2] + [1] * 3 + [2] * 2 + [1] * 6
+    assert probe.rounds == 2 and probe.chosen == 1
+    clock.cost = {1: 1.0, 2: 0.5}  # the cores are free again: one thread is kept until
+    used = _drive(probe, clock, 25)  # `every` minibatches after the choice
+    assert used[:14] == [1] * 14 and used[14:] == [1] * 3 + [2] * 8
+    assert probe.rounds == 3 and probe.chosen == 2
+
+
 def _fit(config: TrainConfig, n_genes: int):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 3, generator=gen)
