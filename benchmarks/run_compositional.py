@@ -32,6 +32,7 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ def kang_line(runs: Sequence[TaskRun], label: str, quick: bool) -> str | None:
     epochs = np.mean([r.epochs for r in recs])
     line = (
         f"Kang target: {label} fits in {mean:.1f} s per fold on average over {len(recs)} folds "
-        f"({epochs:.0f} epochs on average, {FIT_THREADS}) — {verdict} the "
+        f"({epochs:.0f} epochs on average, {fit_threads(recs)}) — {verdict} the "
         f"target of < {KANG_TARGET_SECONDS:g} s on 2 CPU cores; {CPA_TOOLS_KANG}."
     )
     if quick:
@@ -93,8 +94,12 @@ def kang_line(runs: Sequence[TaskRun], label: str, quick: bool) -> str | None:
     return line
 
 
-#: How the fits choose their threads (phenocast.train.thread_count with num_threads=None).
-FIT_THREADS = "fits on 1 torch thread (num_threads=None: one per 4 M minibatch values)"
+def fit_threads(recs: Sequence[Any]) -> str:
+    """The torch threads the fits trained with (num_threads=None: the work-size rule, then
+    the thread probe where it runs), as counted from their histories."""
+    counts = Counter(r.threads for r in recs if r.threads)
+    used = ", ".join(f"{n} thread(s) in {k} fit(s)" for n, k in sorted(counts.items()))
+    return f"fits on {used or 'unknown threads'} (num_threads=None: chosen by each fit)"
 
 
 def _torch_threads() -> int:
@@ -240,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     footer = (
         f"`{command}` — total {seconds:.0f} s wall ({seconds_baselines:.0f} s building the "
-        f"folds and running the baselines), {FIT_THREADS}, torch's default {threads} "
+        f"folds and running the baselines), {fit_threads([f for r in runs for f in r.fits])}, "
+        f"torch's default {threads} "
         f"threads elsewhere, {os.cpu_count()} CPUs."
     )
     if args.quick:

@@ -76,6 +76,7 @@ def step(name: str, store: str, n_cells: int) -> dict[str, Any]:
         model = _model(data, **train).fit(data)
         out["cells_per_second"] = model.history_.cells_per_second
         out["batch_size"] = model.config.train.batch_size_for(data.n_obs)
+        out["threads"] = getattr(model.history_, "threads", None)  # after the thread probe
     elif name == "predict":
         data = pc.data.read(store)
         model = _model(data, **{"max_epochs": 1}).fit(data)

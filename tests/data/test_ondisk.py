@@ -52,6 +52,25 @@ def test_writer_round_trip_and_block_readers(tmp_path, name, sparse):
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("dtype", [np.int32, np.float64])
+def test_take_rows_gives_float32_rows_of_any_stored_type(tmp_path, sparse, dtype):
+    x = sp.random(40, 7, density=0.4, format="csr", dtype=np.float64, random_state=2)
+    x.data = np.ceil(x.data * 9)
+    a = read(_write(tmp_path / "x.zarr", x.astype(dtype), sparse=sparse))
+    want = x.toarray().astype(np.float32)
+    for rows in (np.arange(3, 29), np.array([0, 1, 2, 9, 10, 39]), np.array([17])):
+        got = take_rows(a.X, rows, max_gap=3)
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want[rows])
+        buffer = np.full((len(rows) + 2, 7), -1.0, dtype=np.float32)
+        assert take_rows(a.X, rows, out=buffer[2:]) is not None
+        np.testing.assert_array_equal(buffer[2:], want[rows])
+        assert (buffer[:2] == -1).all()
+    with pytest.raises(ValueError, match=r"out must be a float32 array of shape \(2, 7\)"):
+        take_rows(a.X, np.array([0, 1]), out=np.zeros((3, 7), dtype=np.float32))
+
+
 def test_writer_error_leaves_nothing_and_keeps_existing(tmp_path):
     path = tmp_path / "out.zarr"
     x = sp.random(20, 4, density=0.5, format="csr", dtype=np.float32, random_state=0)

@@ -204,25 +204,59 @@ def row_blocks(
         yield start, stop, (_dense32(part) if dense else part)
 
 
-def take_rows(x: Any, rows: np.ndarray, *, max_gap: int = 256) -> np.ndarray:
-    """Dense ``float32`` rows ``rows`` (sorted ascending) of ``x``.
+def take_rows(
+    x: Any, rows: np.ndarray, *, max_gap: int = 256, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Dense ``float32`` rows ``rows`` (sorted ascending) of ``x``, written into ``out``
+    (``(len(rows), n_cols)`` float32) when given.
 
     An in-memory matrix is indexed directly; an on-disk one is read as contiguous runs (runs
     closer than ``max_gap`` rows are read as one), never row by row.
     """
     rows = np.asarray(rows, dtype=np.int64)
+    shape = (rows.size, int(x.shape[1]))
+    if out is not None and (out.shape != shape or out.dtype != np.float32):
+        raise ValueError(
+            f"take_rows: out must be a float32 array of shape {shape}, got {out.dtype} {out.shape}."
+        )
     if not is_on_disk(x):
-        return _dense32(x[rows])
+        if out is None:
+            return _dense32(x[rows])
+        _dense_into(x[rows], out)
+        return out
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
     if rows.size == 0:
-        return np.zeros((0, int(x.shape[1])), dtype=np.float32)
+        return out
     if np.any(np.diff(rows) < 0):
         raise ValueError("take_rows needs row indices sorted ascending.")
     breaks = np.flatnonzero(np.diff(rows) > max_gap) + 1
-    parts = []
+    # each run is written straight into its place in the result: a window of training rows
+    # is hundreds of MB dense, and every extra copy of it costs about as much as reading it
+    at = 0
     for run in np.split(rows, breaks):
         lo, hi = int(run[0]), int(run[-1]) + 1
-        parts.append(dense_rows(x, lo, hi)[run - lo])
-    return np.concatenate(parts)
+        block = _block_of(x, lo, hi)
+        if run.size != hi - lo:  # the run has gaps: keep the rows asked for
+            block = block[run - lo]
+        _dense_into(block, out[at : at + run.size])
+        at += run.size
+    return out
+
+
+def _dense_into(block: Any, dest: np.ndarray) -> None:
+    """Write ``block`` (dense or scipy sparse) into the ``float32`` array ``dest``."""
+    import scipy.sparse as sp
+
+    if sp.issparse(block):
+        block = block.tocsr()
+        if block.dtype != dest.dtype:
+            block = block.astype(dest.dtype)
+        if dest.flags.c_contiguous:
+            block.toarray(out=dest)
+            return
+        block = block.toarray()
+    dest[...] = np.asarray(block)
 
 
 def fingerprint(adata: AnnData) -> dict[str, Any]:

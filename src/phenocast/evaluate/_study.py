@@ -49,6 +49,8 @@ class FitRecord:
     epochs: int
     best_epoch: int
     cells_per_second: float
+    #: torch threads the (final) fit trained with (``history_.threads``; 0: unknown)
+    threads: int = 0
     alpha: float | None = None
     validation: float | None = None
     n_validation_groups: int = 0
@@ -121,7 +123,7 @@ def _fit(
     rec = FitRecord(
         task.name, fold.name, label, fraction, kept[0], kept[1], fit.fit_seconds,
         fit.predict_seconds, len(hist.epochs), int(hist.best_epoch),
-        float(hist.cells_per_second), ood=fit.values,
+        float(hist.cells_per_second), int(getattr(hist, "threads", 0)), ood=fit.values,
     )  # fmt: skip
     anchor = getattr(model, "anchor_", None)
     if anchor is not None:

@@ -30,6 +30,7 @@ from ._config import (
     SMALL_BATCH,
     THREAD_ELEMENTS,
     TrainConfig,
+    available_cores,
     check_choice,
     check_int,
     check_number,
@@ -46,10 +47,10 @@ if TYPE_CHECKING:  # pragma: no cover
         TrainingPlan,
         batch_size,
         fit_module,
-        threads,
     )
     from ._progress import PlainProgress
     from ._stream import BlockBatches
+    from ._threads import ThreadProbe, threads
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -67,10 +68,12 @@ __all__ = [
     "PairedBatches",
     "PlainProgress",
     "TensorBatches",
+    "ThreadProbe",
     "TrainConfig",
     "TrainingError",
     "TrainingInterrupted",
     "TrainingPlan",
+    "available_cores",
     "batch_size",
     "check_choice",
     "check_int",
@@ -89,9 +92,10 @@ _PLAN = frozenset(
         "TrainingPlan",
         "batch_size",
         "fit_module",
-        "threads",
     }
 )
+#: Names loaded from ``_threads`` (Lightning) on first use.
+_THREADS = frozenset({"ThreadProbe", "threads"})
 #: Names loaded from ``_stream`` (torch) on first use.
 _STREAM = frozenset({"BlockBatches"})
 #: Names loaded from ``_progress`` (Lightning) on first use.
@@ -99,8 +103,9 @@ _PROGRESS = frozenset({"PlainProgress"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in _PLAN or name in _STREAM or name in _PROGRESS:
-        module = "._plan" if name in _PLAN else "._stream" if name in _STREAM else "._progress"
+    modules = {"._plan": _PLAN, "._stream": _STREAM, "._progress": _PROGRESS, "._threads": _THREADS}
+    module = next((m for m, names in modules.items() if name in names), None)
+    if module is not None:
         value = getattr(importlib.import_module(module, __name__), name)
         globals()[name] = value
         return value

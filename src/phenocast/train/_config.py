@@ -17,6 +17,7 @@ __all__ = [
     "SMALL_BATCH",
     "THREAD_ELEMENTS",
     "TrainConfig",
+    "available_cores",
     "check_choice",
     "check_int",
     "check_number",
@@ -106,11 +107,17 @@ class TrainConfig:
         ``"bf16-mixed"`` on GPUs. With several processes every rank reads its own share of
         the data blocks (see ``data_path``) and ``batch_size`` is per process.
     num_threads
-        CPU threads torch uses while training; ``None`` picks from the work size: one
-        thread per :data:`THREAD_ELEMENTS` values in a minibatch (``batch_size × n_genes``),
-        at least one and at most the machine's cores — so one thread for every model in the
-        benchmarks, where extra threads cost more than they bring on a busy machine. Set it
-        to use more on a dedicated machine. The previous setting is restored afterwards.
+        CPU threads torch uses while training; ``None`` lets the fit choose. It starts from
+        the work size: one thread per :data:`THREAD_ELEMENTS` values in a minibatch
+        (``batch_size × n_genes``), at least one and at most the cores (so one for every
+        model in the benchmarks: on a busy machine extra threads cost more than they bring).
+        A fit with minibatches of at least ``PROBE_ELEMENTS`` values and at least
+        ``PROBE_MIN_STEPS`` planned minibatches (``max_epochs`` × per epoch), on several
+        cores, then times its first minibatches at one thread and at every core and trains
+        on with the faster (:class:`phenocast.train.ThreadProbe`; ``FitHistory.threads``
+        says which). The thread count changes floating-point rounding, so two such fits can
+        differ in their last digits when the machine's load changes between them; set
+        ``num_threads`` for a fixed count. The previous setting is restored afterwards.
     data_path, block_rows, window
         ``"memory"`` holds the training matrix densely in memory (fastest for small data);
         ``"stream"`` reads it in contiguous blocks of ``block_rows`` rows, ``window`` blocks
@@ -197,11 +204,19 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def thread_count(config: TrainConfig, n_genes: int, *, n_rows: int = 0) -> int:
-    """Threads to train with: ``config.num_threads`` if set, else one per
+    """Threads to start training with: ``config.num_threads`` if set, else one per
     :data:`THREAD_ELEMENTS` values in a minibatch of ``n_rows`` training rows, between 1 and
-    the machine's cores."""
+    the available cores."""
     if config.num_threads is not None:
         return config.num_threads
     elements = config.batch_size_for(n_rows) * n_genes
-    return max(1, min(os.cpu_count() or 1, elements // THREAD_ELEMENTS))
+    return max(1, min(available_cores(), elements // THREAD_ELEMENTS))

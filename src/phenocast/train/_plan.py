@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from ._config import CHECKPOINT_NAME, TrainConfig
 from ._errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
+from ._threads import threads
 
 __all__ = [
     "FitHistory",
@@ -116,6 +117,17 @@ class PairedBatches(TensorBatches):
         return self.make(**fields)
 
 
+def _adamw(params: Any, *, lr: float, weight_decay: float = 1e-2) -> torch.optim.AdamW:
+    """AdamW (torch's default weight decay unless given), fused into one kernel over all
+    parameters where torch has one for them (CPU and CUDA): on a CPU its per-tensor loop
+    otherwise costs about a tenth of a small minibatch's step."""
+    params = list(params)
+    fused = bool(params) and all(
+        p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params
+    )
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
 class TrainingPlan(pl.LightningModule):
     """Every model's training step: the module's ``loss`` drives it.
 
@@ -158,13 +170,9 @@ class TrainingPlan(pl.LightningModule):
         self.history = list(checkpoint.get("phenocast", {}).get("history", []))
 
     def configure_optimizers(self) -> Any:
-        opts = [
-            torch.optim.AdamW(
-                self.module.model_parameters(), lr=self.lr, weight_decay=self.weight_decay
-            )
-        ]
+        opts = [_adamw(self.module.model_parameters(), lr=self.lr, weight_decay=self.weight_decay)]
         if self.adversary:
-            opts.append(torch.optim.AdamW(self.module.adversary_parameters(), lr=self.lr))
+            opts.append(_adamw(self.module.adversary_parameters(), lr=self.lr))
         return opts
 
     def _record(self, key: str, value: torch.Tensor) -> None:
@@ -285,12 +293,15 @@ class _LastCheckpoint(pl.Callback):
 
 @dataclass
 class FitHistory:
-    """Per-epoch losses, the epoch whose weights were kept, and throughput."""
+    """Per-epoch losses, the epoch whose weights were kept, throughput, and the CPU threads
+    trained with (after the thread probe, see :class:`TrainConfig`'s ``num_threads``; 0 when
+    nothing was trained)."""
 
     epochs: list[dict[str, float]]
     best_epoch: int
     seconds: float
     cells_per_second: float
+    threads: int = 0
 
 
 @contextlib.contextmanager
@@ -311,19 +322,6 @@ def _quiet_lightning() -> Iterator[None]:
         finally:
             for lg, lv in zip(loggers, levels, strict=True):
                 lg.setLevel(lv)
-
-
-@contextlib.contextmanager
-def threads(n: int | None) -> Iterator[None]:
-    """Run the block with torch using ``n`` CPU threads (``None``: leave as is); restore."""
-    before = torch.get_num_threads()
-    if n is not None and n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def _strategy(name: str) -> str:
@@ -440,6 +438,9 @@ def fit_module(
     n_threads = (
         thread_count(config, n_genes, n_rows=n_cells) if n_genes is not None else config.num_threads
     )
+    probe = _thread_probe(config, train, n_genes, n_cells, n_threads)
+    if probe is not None:
+        callbacks.append(probe)
     with _quiet_lightning(), threads(n_threads):
         trainer = pl.Trainer(
             max_epochs=config.max_epochs,
@@ -478,10 +479,33 @@ def fit_module(
                 f"Training was interrupted (Ctrl-C) in epoch {trainer.current_epoch}; {kept}"
             ) from None
         seconds = time.perf_counter() - t0
+        used = torch.get_num_threads()
     epochs_run = max(trainer.current_epoch - start, 1)
     return FitHistory(
         epochs=plan.history,
         best_epoch=best.best_epoch,
         seconds=seconds,
         cells_per_second=n_cells * epochs_run / max(seconds, 1e-9),
+        threads=used,
     )
+
+
+def _thread_probe(
+    config: TrainConfig, train: Any, n_genes: int | None, n_cells: int, n_threads: int | None
+) -> Any:
+    """A :class:`ThreadProbe` of one thread against every core (and the work-size rule's
+    count) for a fit whose thread count is left to phenocast, long and wide enough to be
+    worth it; else ``None``."""
+    from ._config import available_cores
+    from ._threads import PROBE_ELEMENTS, PROBE_MIN_STEPS, ThreadProbe
+
+    cores = available_cores()
+    if config.num_threads is not None or n_genes is None or cores < 2:
+        return None
+    try:
+        planned = config.max_epochs * len(train)
+    except TypeError:  # an iterable without len: its size is unknown
+        return None
+    if planned < PROBE_MIN_STEPS or config.batch_size_for(n_cells) * n_genes < PROBE_ELEMENTS:
+        return None
+    return ThreadProbe(sorted({1, n_threads or 1, cores}))

@@ -170,22 +170,41 @@ class BlockBatches:
         for rows in self._windows(blocks, pad=world > 1 and self.shuffle):
             if done >= n_batches:
                 return
-            x = self._take(rows)
+            x = self._read_after(carry_x, rows)
             if carry_x is not None and carry_rows.size:
-                rows, x = np.concatenate([carry_rows, rows]), np.concatenate([carry_x, x])
+                rows = np.concatenate([carry_rows, rows])
+            pool = self._partner_pool(rows, x)
             order = rng.permutation(rows.size) if self.shuffle else np.arange(rows.size)
             stop = rows.size // self.batch_size * self.batch_size
             for b in range(0, stop, self.batch_size):
                 if done >= n_batches:
                     return
-                yield self._batch(rows, x, order[b : b + self.batch_size], gen)
+                yield self._batch(rows, x, order[b : b + self.batch_size], gen, pool)
                 done += 1
             carry_rows, carry_x = rows[order[stop:]], x[order[stop:]]
         if done < n_batches and carry_rows.size and carry_x is not None:
-            yield self._batch(carry_rows, carry_x, np.arange(carry_rows.size), gen)
+            pool = self._partner_pool(carry_rows, carry_x)
+            yield self._batch(carry_rows, carry_x, np.arange(carry_rows.size), gen, pool)
+
+    def _read_after(self, carry: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+        """The values of ``carry`` (the previous window's rows left over) followed by those of
+        ``rows``, read into one array: a window is large, so it is never copied once read."""
+        if carry is None or not len(carry):
+            return self._take(rows)
+        from ..data import take_rows
+
+        out = np.empty((len(carry) + rows.size, carry.shape[1]), dtype=np.float32)
+        out[: len(carry)] = carry
+        take_rows(self.matrix, rows, max_gap=64, out=out[len(carry) :])
+        return out
 
     def _batch(
-        self, rows: np.ndarray, x: np.ndarray, pick: np.ndarray, gen: torch.Generator
+        self,
+        rows: np.ndarray,
+        x: np.ndarray,
+        pick: np.ndarray,
+        gen: torch.Generator,
+        pool: tuple[np.ndarray, ...] | None,
     ) -> Any:
         idx = torch.from_numpy(rows[pick])
         fields = {k: (None if v is None else v[idx]) for k, v in self.fields.items()}
@@ -193,26 +212,35 @@ class BlockBatches:
         fields["x"] = xb
         if self.extra is not None:
             fields.update(self.extra(xb))
-        if self._pool_x is not None:
-            fields["basal_x"] = self._partners(rows, x, pick, xb, gen)
+        if pool is not None:
+            fields["basal_x"] = self._partners(rows, pick, xb, gen, pool)
         return self.make(**fields)
 
-    def _partners(
-        self,
-        rows: np.ndarray,
-        x: np.ndarray,
-        pick: np.ndarray,
-        xb: torch.Tensor,
-        gen: torch.Generator,
-    ) -> torch.Tensor:
-        """For each perturbed cell a random control of its context (window or pool)."""
+    def _partner_pool(self, rows: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """The controls a window's cells may be paired with — the window's own and the fixed
+        pool — sorted by context: their values, contexts, and the sorted order (once per
+        window, not per minibatch)."""
+        if self._pool_x is None:
+            return None
         assert self.context is not None and self.is_control is not None
-        assert self._pool_x is not None and self._pool_ctx is not None
+        assert self._pool_ctx is not None
         win_ctrl = np.flatnonzero(self.is_control[rows])
         cand_x = np.concatenate([x[win_ctrl], self._pool_x]) if win_ctrl.size else self._pool_x
         cand_ctx = np.concatenate([self.context[rows[win_ctrl]], self._pool_ctx])
         order = np.argsort(cand_ctx, kind="stable")
-        sorted_ctx = cand_ctx[order]
+        return cand_x, order, cand_ctx[order]
+
+    def _partners(
+        self,
+        rows: np.ndarray,
+        pick: np.ndarray,
+        xb: torch.Tensor,
+        gen: torch.Generator,
+        pool: tuple[np.ndarray, ...],
+    ) -> torch.Tensor:
+        """For each perturbed cell a random control of its context (window or pool)."""
+        assert self.context is not None and self.is_control is not None
+        cand_x, order, sorted_ctx = pool
         ctx = self.context[rows[pick]]
         lo = np.searchsorted(sorted_ctx, ctx, side="left")
         hi = np.searchsorted(sorted_ctx, ctx, side="right")

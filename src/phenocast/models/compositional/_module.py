@@ -20,6 +20,8 @@ from ._config import CompositionalConfig
 __all__ = ["Batch", "CompositionalModule", "LossOutput"]
 
 _EPS = 1e-6
+#: Counts below this are summed by histogram in the negative binomial likelihood.
+_COUNT_TABLE = 32
 
 
 @dataclass
@@ -56,6 +58,58 @@ class Batch:
 
 def _mlp(sizes: list[int], *, dropout: float) -> nn.Sequential:
     return mlp(sizes, dropout=dropout, layer_norm=True)
+
+
+def _nb_log_likelihood(x: torch.Tensor, mean: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Sum over cells and genes of the negative binomial log-likelihood of counts ``x``
+    (``(B, G)``) given ``mean`` (``(B, G)``) and the genes' inverse dispersion ``theta``
+    (``(G,)``)."""
+    log_theta_mean = torch.log(theta + mean + _EPS)
+    dense = theta * (torch.log(theta + _EPS) - log_theta_mean) + x * (
+        torch.log(mean + _EPS) - log_theta_mean
+    )
+    return dense.sum() + _log_gamma_terms(x, theta)
+
+
+def _log_gamma_terms(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``Σ lgamma(x + θ) − lgamma(θ) − lgamma(x + 1)`` over cells and genes.
+
+    ``lgamma`` and its gradient (``digamma``) cost more than the rest of a step's likelihood
+    and many of its matrix products, so for integer counts the sum is taken over each gene's
+    histogram of the values below :data:`_COUNT_TABLE` (a ``(G, _COUNT_TABLE)`` table of
+    ``lgamma`` instead of one per value; zeros contribute nothing) plus the few larger values
+    one by one. Other values (fractional or negative) take the plain formula.
+    """
+    n_genes, top = x.shape[1], _COUNT_TABLE
+    small = x.clamp(max=top)
+    offsets = torch.arange(n_genes, device=x.device, dtype=x.dtype) * (top + 1)
+    key_f = small + offsets
+    key = key_f.long()
+    if x.numel() == 0 or not bool(small.min() >= 0) or not torch.equal(key.to(x.dtype), key_f):
+        return (torch.lgamma(x + theta) - torch.lgamma(theta) - torch.lgamma(x + 1)).sum()
+    hist = torch.bincount(key.ravel(), minlength=n_genes * (top + 1)).view(n_genes, top + 1)
+    values = torch.arange(top, device=x.device, dtype=x.dtype)
+    table = (
+        torch.lgamma(values + theta[:, None])
+        - torch.lgamma(theta)[:, None]
+        - torch.lgamma(values + 1)
+    )
+    total = (hist[:, :top].to(x.dtype) * table).sum()
+    rows, cols = torch.nonzero(x >= top, as_tuple=True)
+    if rows.numel():
+        counts, th = x[rows, cols], theta[cols]
+        total = (
+            total + (torch.lgamma(counts + th) - torch.lgamma(th) - torch.lgamma(counts + 1)).sum()
+        )
+    return total
+
+
+def _gaussian_nll(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """Mean Gaussian negative log-likelihood without its constant (as
+    ``F.gaussian_nll_loss(mean, x, var)``); a variance broadcast over the cells (one per
+    gene) enters its logarithm once per gene, not once per value."""
+    v = var[:1] if var.dim() == 2 and var.stride(0) == 0 else var
+    return 0.5 * (torch.log(v).mean() + ((x - mean).pow(2) / v).mean())
 
 
 class CompositionalModule(nn.Module):
@@ -166,7 +220,8 @@ class CompositionalModule(nn.Module):
     def encoder_input(self, batch: Batch) -> torch.Tensor:
         x = batch.basal_x if batch.basal_x is not None else batch.x
         if self.likelihood == "nb":
-            return torch.log1p(x / x.sum(1).clamp(min=1.0)[:, None] * 1e4)
+            # counts per 10,000, logged: one pass over the values for the scaling
+            return torch.log1p(x * (1e4 / x.sum(1).clamp(min=1.0))[:, None])
         return x
 
     def encode(self, batch: Batch, *, sample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -279,8 +334,7 @@ class CompositionalModule(nn.Module):
             a, b = self._split(self.decoder(h))
             a = a + self.effect_readout(e)
             if self.config.context_interaction:
-                a = a + self.context_interaction(torch.cat([h, e], -1))
-                a = a - self.context_interaction(torch.cat([h, torch.zeros_like(e)], -1))
+                a = a + self._context_correction(h, e)
             if b is not None:
                 b = b + self.effect_variance(e)
         if self.likelihood == "nb":
@@ -294,6 +348,19 @@ class CompositionalModule(nn.Module):
             return a, (F.softplus(self.log_var_gene) + 1e-4).expand_as(a)
         return a, F.softplus(b) + 1e-4
 
+    def _context_correction(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """``g(h, e) − g(h, 0)`` of the context-interaction network ``g``, computed as the
+        difference of its hidden layers: the first layer's cell part is computed once and the
+        last layer is applied once (its bias cancels), instead of running ``g`` twice."""
+        first, *middle, last = self.context_interaction
+        d = h.shape[1]
+        cell = F.linear(h, first.weight[:, :d], first.bias)
+        hidden = torch.cat([cell + F.linear(e, first.weight[:, d:]), cell])
+        for layer in middle:  # row-wise (layer norm, activation, dropout)
+            hidden = layer(hidden)
+        with_e, without = hidden.split(h.shape[0])
+        return F.linear(with_e - without, last.weight)
+
     def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self._var_head:
             a, b = out.chunk(2, dim=-1)
@@ -305,16 +372,8 @@ class CompositionalModule(nn.Module):
     ) -> torch.Tensor:
         x = batch.x
         if self.likelihood == "nb":
-            theta = self.log_theta.exp()[None, :]
-            log_p = (
-                torch.lgamma(x + theta)
-                - torch.lgamma(theta)
-                - torch.lgamma(x + 1)
-                + theta * (torch.log(theta + _EPS) - torch.log(theta + mean + _EPS))
-                + x * (torch.log(mean + _EPS) - torch.log(theta + mean + _EPS))
-            )
-            return -log_p.sum(-1).mean() / self.n_genes
-        return F.gaussian_nll_loss(mean, x, var, reduction="mean", full=False)
+            return -_nb_log_likelihood(x, mean, self.log_theta.exp()) / x.numel()
+        return _gaussian_nll(x, mean, var)
 
     def adversary_loss(self, z_basal: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Loss of the classifiers reading perturbations and covariates from ``z_basal``."""
