@@ -91,6 +91,20 @@ def test_probe_times_again_when_the_cores_get_busy_and_every_so_often(monkeypatc
     assert probe.rounds == 3 and probe.chosen == 2
 
 
+def test_a_count_stalling_from_its_first_minibatch_costs_one_and_is_timed_less_often(
+    monkeypatch, restore_threads
+):
+    clock = _Clock({1: 1.0, 2: 50.0})
+    monkeypatch.setattr(_threads.time, "perf_counter", clock)
+    probe = ThreadProbe([1, 2], steps=1, every=3)
+    used = _drive(probe, clock, 18)
+    # two threads are dropped after their first minibatch; one thread wins each time, so
+    # the next probe comes after 3, then 6 minibatches
+    probe_round = [1, 1, 2]
+    assert used == probe_round + [1] * 3 + probe_round + [1] * 6 + probe_round
+    assert probe.rounds == 3 and probe.chosen == 1
+
+
 def _fit(config: TrainConfig, n_genes: int):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 3, generator=gen)

@@ -119,8 +119,8 @@ class PairedBatches(TensorBatches):
 
 def _adamw(params: Any, *, lr: float, weight_decay: float = 1e-2) -> torch.optim.AdamW:
     """AdamW (torch's default weight decay unless given), fused into one kernel over all
-    parameters where torch has one for them (CPU and CUDA): on a CPU its per-tensor loop
-    otherwise costs about a tenth of a small minibatch's step."""
+    parameters where torch has one for them (CPU and CUDA): on a CPU the per-tensor loop
+    otherwise costs a sizeable share of a small minibatch's step."""
     params = list(params)
     fused = bool(params) and all(
         p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params

@@ -33,14 +33,18 @@ PROBE_STEPS = 5
 #: A fit of fewer planned minibatches (``max_epochs`` × per epoch) is not probed: the probe's
 #: few minibatches at a slow thread count would cost too large a share of it.
 PROBE_MIN_STEPS = 100
-#: Values per minibatch (rows × genes) below which a fit is not probed: too little work for a
-#: second thread to pay off (64 cells × 1,024 genes).
-PROBE_ELEMENTS = 1 << 16
+#: Values per minibatch (rows × genes) below which a fit is not probed (e.g. 128 cells × 2,048
+#: genes): on smaller minibatches a second thread gains little on free cores, and on busy ones
+#: a single minibatch at two threads was measured a hundred times slower than at one.
+PROBE_ELEMENTS = 1 << 18
 #: A thread count whose timed minibatch takes this many times the first count's median is
 #: abandoned at once (its threads are waiting for busy cores); several threads chosen are
 #: timed again when their recent minibatches take this many times that median.
 _GIVE_UP = 3.0
-#: Minibatches after which the thread counts are timed again (the machine's load changes).
+#: The same for a count's first (untimed) minibatch, which also starts its threads.
+_WARM_GIVE_UP = 10.0
+#: Minibatches after which the thread counts are timed again (the machine's load changes);
+#: the interval doubles each time the same count is chosen again.
 PROBE_EVERY = 1000
 
 
@@ -59,13 +63,14 @@ def threads(n: int | None) -> Iterator[None]:
 
 class ThreadProbe(pl.Callback):
     """Time the first training minibatches at each thread count of ``candidates`` and train
-    on with the fastest (wall seconds per row, median of ``steps``); time them again every
-    ``every`` minibatches, and at once when the count chosen is several threads and its
-    recent minibatches take :data:`_GIVE_UP` times the one-thread median (another process
-    took the cores).
+    on with the fastest (wall seconds per row, median of ``steps``); time them again after
+    ``every`` minibatches (doubling while the same count wins), and at once when the count
+    chosen is several threads and its recent minibatches take :data:`_GIVE_UP` times the
+    one-thread median (another process took the cores).
 
     Each count first runs one untimed minibatch (its threads start); a count whose timed
-    minibatch takes :data:`_GIVE_UP` times the first count's median is abandoned at once.
+    minibatch takes :data:`_GIVE_UP` times the first count's median, or whose first one
+    :data:`_WARM_GIVE_UP` times, is abandoned at once.
     These minibatches train the model as usual: only the thread count differs, which changes
     floating-point rounding, not the computation. Inactive (``chosen`` stays the current
     count) off the CPU or with several processes. ``chosen`` (``None`` while timing),
@@ -83,6 +88,8 @@ class ThreadProbe(pl.Callback):
         self.rounds = 0
         self.active = True
         self._start = 0.0
+        self._last: int | None = None
+        self._interval = self.every
         self._restart()
 
     def _restart(self) -> None:
@@ -121,11 +128,13 @@ class ThreadProbe(pl.Callback):
             return
         n = self.candidates[self._index]
         self._done += 1
-        if self._done > 1:  # the first minibatch at a count starts its threads
+        warm = self._done > 1  # the first minibatch at a count starts its threads
+        if warm:
             self.timings[n].append(per_row)
-        slow = (
-            self._index > 0 and self.timings[n] and self.timings[n][-1] > _GIVE_UP * (self._base())
-        )
+        limit = _GIVE_UP if warm else _WARM_GIVE_UP
+        slow = self._index > 0 and per_row > limit * self._base()
+        if slow and not warm:
+            self.timings[n].append(per_row)
         if self._done > self.steps or slow:
             self._index, self._done = self._index + 1, 0
             if self._index == len(self.candidates):
@@ -137,7 +146,9 @@ class ThreadProbe(pl.Callback):
 
     def _choose(self) -> None:
         medians = {n: statistics.median(t) for n, t in self.timings.items() if t}
-        self.chosen = min(medians, key=medians.__getitem__)
+        before, self.chosen = self._last, min(medians, key=medians.__getitem__)
+        self._interval = self._interval * 2 if self.chosen == before else self.every
+        self._last = self.chosen
         torch.set_num_threads(self.chosen)
 
     def _watch(self, per_row: float) -> None:
@@ -150,5 +161,5 @@ class ThreadProbe(pl.Callback):
             and len(self._recent) == self.steps
             and statistics.median(self._recent) > _GIVE_UP * self._base()
         )
-        if stalled or self._since >= self.every:
+        if stalled or self._since >= self._interval:
             self._restart()

@@ -64,11 +64,14 @@ def _nb_log_likelihood(x: torch.Tensor, mean: torch.Tensor, theta: torch.Tensor)
     """Sum over cells and genes of the negative binomial log-likelihood of counts ``x``
     (``(B, G)``) given ``mean`` (``(B, G)``) and the genes' inverse dispersion ``theta``
     (``(G,)``)."""
-    log_theta_mean = torch.log(theta + mean + _EPS)
-    dense = theta * (torch.log(theta + _EPS) - log_theta_mean) + x * (
-        torch.log(mean + _EPS) - log_theta_mean
-    )
-    return dense.sum() + _log_gamma_terms(x, theta)
+    # θ (log θ − log(θ + μ)) + x (log μ − log(θ + μ)) summed over cells and genes, as
+    # Σ θ log θ − Σ (θ + x) log(θ + μ) + Σ x log μ: dot products need no temporary the size
+    # of the minibatch, whose allocation (fresh pages each step) costs as much as the logs
+    log_theta_mean = torch.log(mean + (theta + _EPS)).reshape(-1)
+    per_gene = torch.dot(theta, torch.log(theta + _EPS)) * x.shape[0]
+    with_mean = torch.dot((x + theta).reshape(-1), log_theta_mean)
+    with_counts = torch.dot(x.reshape(-1), torch.log(mean + _EPS).reshape(-1))
+    return per_gene - with_mean + with_counts + _log_gamma_terms(x, theta)
 
 
 def _log_gamma_terms(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -81,11 +84,17 @@ def _log_gamma_terms(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     one by one. Other values (fractional or negative) take the plain formula.
     """
     n_genes, top = x.shape[1], _COUNT_TABLE
-    small = x.clamp(max=top)
-    offsets = torch.arange(n_genes, device=x.device, dtype=x.dtype) * (top + 1)
-    key_f = small + offsets
-    key = key_f.long()
-    if x.numel() == 0 or not bool(small.min() >= 0) or not torch.equal(key.to(x.dtype), key_f):
+    x = x.detach()  # data: the gradient reaches θ through the table
+    # each value's bucket: gene × (top + 1) + min(value, top), as int32 (half the memory
+    # traffic of int64, which costs more here than the histogram itself)
+    key_f = x.clamp(max=top)
+    exact = n_genes * (top + 1) < 2**24  # every bucket exact in float32
+    integer = exact and x.numel() > 0 and bool(key_f.min() >= 0)
+    if integer:
+        key_f.add_(torch.arange(n_genes, device=x.device, dtype=x.dtype) * (top + 1))
+        key = key_f.to(torch.int32)
+        integer = torch.equal(key.to(x.dtype), key_f)
+    if not integer:
         return (torch.lgamma(x + theta) - torch.lgamma(theta) - torch.lgamma(x + 1)).sum()
     hist = torch.bincount(key.ravel(), minlength=n_genes * (top + 1)).view(n_genes, top + 1)
     values = torch.arange(top, device=x.device, dtype=x.dtype)
@@ -328,6 +337,13 @@ class CompositionalModule(nn.Module):
         context-dependent correction that vanishes without perturbation:
         ``dec(h) + W e + g(h, e) − g(h, 0)``.
         """
+        mean, head = self._decode(h, e, library)
+        return mean, self._variance(mean, head)
+
+    def _decode(
+        self, h: torch.Tensor, e: torch.Tensor, library: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mean, and the variance head's output (``None`` without one)."""
         if self.config.decoder == "joint":
             a, b = self._split(self.decoder(h + e))
         else:
@@ -341,12 +357,15 @@ class CompositionalModule(nn.Module):
             lib = (
                 library if library is not None else torch.full((h.shape[0],), 1e4, device=h.device)
             )
-            mean = torch.softmax(a, dim=-1) * lib[:, None]
-            theta = self.log_theta.exp()
-            return mean, mean + mean.pow(2) / theta
-        if b is None:
-            return a, (F.softplus(self.log_var_gene) + 1e-4).expand_as(a)
-        return a, F.softplus(b) + 1e-4
+            return torch.softmax(a, dim=-1) * lib[:, None], b
+        return a, b
+
+    def _variance(self, mean: torch.Tensor, head: torch.Tensor | None) -> torch.Tensor:
+        if self.likelihood == "nb":
+            return mean + mean.pow(2) / self.log_theta.exp()
+        if head is None:
+            return (F.softplus(self.log_var_gene) + 1e-4).expand_as(mean)
+        return F.softplus(head) + 1e-4
 
     def _context_correction(self, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         """``g(h, e) − g(h, 0)`` of the context-interaction network ``g``, computed as the
@@ -368,11 +387,15 @@ class CompositionalModule(nn.Module):
         return out, None
 
     def reconstruction_loss(
-        self, batch: Batch, mean: torch.Tensor, var: torch.Tensor
+        self, batch: Batch, mean: torch.Tensor, var: torch.Tensor | None
     ) -> torch.Tensor:
+        """Mean negative log-likelihood per value (``var`` is not used by NB, which reads
+        its dispersion from the module)."""
         x = batch.x
         if self.likelihood == "nb":
             return -_nb_log_likelihood(x, mean, self.log_theta.exp()) / x.numel()
+        if var is None:
+            raise ValueError("The Gaussian likelihood needs the decoded variance.")
         return _gaussian_nll(x, mean, var)
 
     def adversary_loss(self, z_basal: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -405,7 +428,9 @@ class CompositionalModule(nn.Module):
         (a variational basal latent) draws from torch's global generator, as it always has.
         """
         z_basal, kl = self.encode(batch, sample=self.training)
-        mean, var = self.decode(*self.compose(z_basal, batch), batch.library)
+        mean, head = self._decode(*self.compose(z_basal, batch), batch.library)
+        # the NB likelihood needs θ, not the variance: skip its arithmetic over every value
+        var = None if self.likelihood == "nb" else self._variance(mean, head)
         recon = self.reconstruction_loss(batch, mean, var)
         adv = self.adversary_loss(z_basal, batch) if adversary_weight > 0 else recon.new_zeros(())
         total = recon + self.config.kl_weight * kl - adversary_weight * adv
