@@ -80,9 +80,15 @@ def step(name: str, store: str, n_cells: int) -> dict[str, Any]:
     elif name == "predict":
         data = pc.data.read(store)
         model = _model(data, **{"max_epochs": 1}).fit(data)
-        starts = pc.data.read(store)[:PREDICT_CELLS]
-        first = (data.obs["perturbation"] != "control").to_numpy().argmax()  # a perturbed cell
-        cond = data.obs.iloc[[first]][["perturbation", "dose"]].reset_index(drop=True)
+        import numpy as np
+
+        # start from control cells (predict refuses perturbed ones), under as many conditions
+        # as it takes to predict PREDICT_CELLS cells
+        ctrl = np.flatnonzero((data.obs["perturbation"] == "control").to_numpy())[:PREDICT_CELLS]
+        starts = pc.data.read(store)[ctrl]
+        firsts = data.obs[data.obs["perturbation"] != "control"].drop_duplicates("perturbation")
+        k = -(-PREDICT_CELLS // len(ctrl))
+        cond = firsts[["perturbation", "dose"]].iloc[:k].reset_index(drop=True)
         t0 = time.perf_counter()
         out_path = Path(store).with_suffix(".pred.zarr")
         pred = model.predict(starts, cond, out=out_path, overwrite=True)
