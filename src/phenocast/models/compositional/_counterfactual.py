@@ -75,12 +75,13 @@ def predict_cells(
             cross_context=cross_context, extrapolated=flags,
         )  # fmt: skip
     means, cells, variances, obs = [], [], [], []
-    res = start_residuals(model, controls) if residual else None
+    residuals: list[np.ndarray] | None = [] if residual else None
     shift = cell_shift(model, controls, conditions, cross_context=cross_context)
     for i, mean, var, rows in counterfactuals(
-        model, controls, conditions, cross_context=cross_context
+        model, controls, conditions, cross_context=cross_context, residuals=residuals
     ):
         assert rows is not None  # start cells are given
+        res = residuals[0] if residuals else None
         means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
         if res is not None:
             own = res[rows]
@@ -94,7 +95,7 @@ def predict_cells(
         f"{c}-{i}" for c, i in zip(frame["control_cell"], frame["condition_index"], strict=True)
     ]
     mean = np.concatenate(means)
-    x = np.concatenate(cells).astype(mean.dtype) if res is not None else mean
+    x = np.concatenate(cells).astype(mean.dtype) if residual else mean
     adata = ad.AnnData(x, obs=frame, var=pd.DataFrame(index=list(model.registry.var_names)))
     adata.layers["mean"] = mean
     adata.layers["variance"] = np.concatenate(variances)
@@ -222,8 +223,12 @@ def counterfactuals(
     conditions: pd.DataFrame,
     *,
     cross_context: bool = False,
+    residuals: list[np.ndarray] | None = None,
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray | None]]:
     """Yield (condition row, mean, variance, start cells): the start cells under each condition.
+
+    With a ``residuals`` list, the start cells' residuals (:func:`start_residuals`, from the
+    cells already read and encoded here) are appended to it before the first condition.
 
     A condition that gives a covariate starts only from the cells of that value (none in a
     block of cells without one: the caller checks a match exists, see
@@ -246,6 +251,8 @@ def counterfactuals(
         check_start_cells(reg, x, controls.obs)
         cells = model._batch(x, controls.obs, allow_unseen=True)
         z_cells = model._encode(cells)
+        if residuals is not None:
+            residuals.append(start_residuals(model, x, cells, z_cells))
     with torch.no_grad():
         for i in range(len(conditions)):
             rows = None
@@ -288,17 +295,16 @@ def counterfactuals(
             yield i, mean, var, rows
 
 
-def start_residuals(model: Compositional, controls: AnnData) -> np.ndarray:
-    """Each start cell's residual, ``(n_cells, n_genes)``: its values minus the model's
-    reconstruction of it (its basal latent and own covariates decoded with no perturbation)."""
+def start_residuals(
+    model: Compositional, x: np.ndarray, cells: Batch, z: torch.Tensor
+) -> np.ndarray:
+    """Each start cell's residual, ``(n_cells, n_genes)``: its values ``x`` minus the model's
+    reconstruction of it (its basal latent ``z`` and own covariates decoded with no
+    perturbation)."""
     import torch
 
     module = model._require_fitted()
-    reg = model.registry
-    x = dense_rows(reg.matrix(controls))
-    cells = model._batch(x, controls.obs, allow_unseen=True)
-    check_cell_covariates(reg, cells.covariates)
-    z = model._encode(cells)
+    check_cell_covariates(model.registry, cells.covariates)
     with torch.no_grad():
         h = z + module.covariate_effect(cells.covariates) if len(module.covariate_embeddings) else z
         recon, _ = module.decode(h, torch.zeros_like(z), cells.library)
