@@ -33,10 +33,13 @@ PROBE_STEPS = 5
 #: A fit of fewer planned minibatches (``max_epochs`` × per epoch) is not probed: the probe's
 #: few minibatches at a slow thread count would cost too large a share of it.
 PROBE_MIN_STEPS = 100
-#: Values per minibatch (rows × genes) below which a fit is not probed (e.g. 128 cells × 2,048
-#: genes): on smaller minibatches a second thread gains little on free cores, and on busy ones
-#: a single minibatch at two threads was measured a hundred times slower than at one.
-PROBE_ELEMENTS = 1 << 18
+#: Values per minibatch (rows × genes) below which a fit is not probed (e.g. 32 cells × 2,048
+#: genes). Down to 64 × 1,000 values a second thread on free cores still paid (one epoch of
+#: 10 k × 2,000 cells, batch 64: ~1.3× one thread), and the probe drops a stalled count after
+#: one minibatch, so probing them cost nothing measurable beside a busy process
+#: (``benchmarks/run_scale.py``'s ``epoch-busy-auto`` step); on minibatches much smaller than
+#: this the threads' start-up outweighs the arithmetic.
+PROBE_ELEMENTS = 1 << 16
 #: A thread count whose timed minibatch takes this many times the first count's median is
 #: abandoned at once (its threads are waiting for busy cores); several threads chosen are
 #: timed again when their recent minibatches take this many times that median.
