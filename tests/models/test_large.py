@@ -26,7 +26,8 @@ def data(tmp_path_factory):
 
 def test_streamed_fit_from_disk_matches_streaming_in_memory_and_learns(data):
     mem, disk = data
-    on_disk = pc.models.Compositional(pc.data.register(disk, **ARGS), _cfg()).fit(disk)
+    on_disk = pc.models.Compositional(pc.data.register(disk, **ARGS), _cfg(data_path="stream"))
+    on_disk.fit(disk)
     streamed = pc.models.Compositional(pc.data.register(mem, **ARGS), _cfg(data_path="stream"))
     streamed.fit(mem)
     dense = pc.models.Compositional(pc.data.register(mem, **ARGS), _cfg(data_path="memory"))
@@ -39,6 +40,22 @@ def test_streamed_fit_from_disk_matches_streaming_in_memory_and_learns(data):
     assert a[-1]["val_loss"] == pytest.approx(dense.history_.epochs[-1]["val_loss"], rel=0.05)
     ctrl_means = on_disk._basal["contexts"]
     assert set(ctrl_means) == set(dense._basal["contexts"])
+
+
+def test_auto_reads_a_small_matrix_on_disk_into_memory_and_streams_a_large_one(data, monkeypatch):
+    from phenocast.models.compositional import _large
+
+    mem, disk = data
+
+    def losses(adata, **train):
+        model = pc.models.Compositional(pc.data.register(adata, **ARGS), _cfg(**train))
+        return [e["val_loss"] for e in model.fit(adata).history_.epochs]
+
+    in_memory, streamed = losses(mem, data_path="memory"), losses(mem, data_path="stream")
+    assert in_memory != pytest.approx(streamed, rel=1e-6)  # the two paths are told apart
+    assert losses(disk) == pytest.approx(in_memory, rel=1e-5)  # small: read into memory
+    monkeypatch.setattr(_large, "READ_IN_BYTES", 0)  # now too large to read in
+    assert losses(disk) == pytest.approx(streamed, rel=1e-5)
 
 
 def test_predict_to_file_equals_in_memory_predict(data, tmp_path):

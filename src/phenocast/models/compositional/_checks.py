@@ -1,5 +1,6 @@
 """What the compositional model refuses, by name, rather than give a wrong answer: data it
-cannot train on, start cells it cannot start from, predictions that are not finite."""
+cannot train on, start cells it cannot start from, predictions that are not finite; and the
+values a readout can hold."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...data import Registry
     from ._model import Compositional
 
-__all__ = ["check_start_cells", "check_trainable", "finite"]
+__all__ = [
+    "at_least_zero",
+    "check_start_cells",
+    "check_trainable",
+    "finite",
+    "nonnegative_cells",
+    "readout_values",
+]
 
 
 def check_trainable(model: Compositional, adata: AnnData) -> None:
@@ -74,3 +82,26 @@ def finite(values: np.ndarray) -> np.ndarray:
             "start cells; nothing was returned."
         )
     return values
+
+
+def readout_values(registry: Registry, values: np.ndarray) -> np.ndarray:
+    """Predicted means as the readout can hold them: a named error for NaN or infinite values
+    (:func:`finite`), and clipped at 0 unless the readout is continuous. Counts and
+    log-normalised expression are never negative, but a decoder's linear read-out (and the
+    anchor's shift) can go below 0 on genes near 0."""
+    return at_least_zero(registry, finite(values))
+
+
+def at_least_zero(registry: Registry, values: np.ndarray) -> np.ndarray:
+    """``values`` clipped at 0 unless the readout is continuous (NaN stays NaN)."""
+    return values if registry.x_kind == "continuous" else np.maximum(values, 0.0)
+
+
+def nonnegative_cells(cells: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``cells`` of a condition clipped at 0 and rescaled gene by gene to ``mean`` again
+    (clipping raises a gene's mean; ``cells`` average to ``mean`` ≥ 0 before it): the cells'
+    zeros and relative spread kept, the condition's mean unchanged."""
+    clipped = np.maximum(cells, 0.0)
+    have = clipped.mean(axis=0)
+    scale = np.divide(mean, have, out=np.zeros_like(have), where=have > 0)
+    return clipped * scale

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import RegistrationError, dense_rows
-from ._checks import check_start_cells, finite
+from ._checks import check_start_cells, finite, nonnegative_cells, readout_values
 from ._model import UnseenContextError, UntrainedComponentError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +53,8 @@ def predict_cells(
     """:meth:`Compositional.predict`: the dose rule and the context match checked, then each
     condition's start cells decoded under it (shifted towards the anchor's baseline), in
     memory or block by block into ``out``; with ``residual``, ``X`` each mean plus its start
-    cell's own centred residual."""
+    cell's own centred residual (for a readout that cannot be negative, clipped at 0 and
+    rescaled gene by gene to the condition's mean, :func:`nonnegative_cells`)."""
     import anndata as ad
 
     from ._anchor import cell_shift
@@ -82,12 +83,14 @@ def predict_cells(
     ):
         assert rows is not None  # start cells are given
         res = residuals[0] if residuals else None
-        means.append(finite(mean.numpy() + (0.0 if shift is None else shift[i])))
+        moved = mean.numpy() + (0.0 if shift is None else shift[i])
+        means.append(readout_values(model.registry, moved))
         if res is not None:
             own = res[rows]
             drawn = means[-1] + (own - own.mean(axis=0) if len(rows) else own)
-            low = 0.0 if model.registry.x_kind != "continuous" else None
-            cells.append(drawn if low is None else np.maximum(drawn, low))
+            if model.registry.x_kind != "continuous" and len(rows):
+                drawn = nonnegative_cells(drawn, means[-1].mean(axis=0))
+            cells.append(drawn)
         variances.append(finite(var.numpy()))
         obs.append(cell_obs(model, controls, conditions, i, rows, flags))
     frame = pd.concat(obs, ignore_index=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import MatrixWriter, Registry, dense_rows, is_on_disk, read
-from ...train import DENSE_LIMIT_BYTES
+from ...train import DENSE_LIMIT_BYTES, READ_IN_BYTES
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -26,12 +26,14 @@ PREDICT_BLOCK = 8192
 
 
 def streams(matrix: Any, config: TrainConfig) -> bool:
-    """Whether a fit reads ``matrix`` in blocks (``config.data_path``; ``"auto"``: on disk or
-    larger than :data:`phenocast.train.DENSE_LIMIT_BYTES` as dense float32)."""
+    """Whether a fit reads ``matrix`` in blocks (``config.data_path``; ``"auto"``: on disk and
+    larger than :data:`phenocast.train.READ_IN_BYTES` as dense float32, or larger than
+    :data:`phenocast.train.DENSE_LIMIT_BYTES`)."""
     if config.data_path != "auto":
         return config.data_path == "stream"
     n, g = (int(s) for s in matrix.shape)
-    return is_on_disk(matrix) or n * g * 4 > DENSE_LIMIT_BYTES
+    dense = n * g * 4
+    return (is_on_disk(matrix) and dense > READ_IN_BYTES) or dense > DENSE_LIMIT_BYTES
 
 
 def contexts(model: Compositional, meta: Batch, obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +180,7 @@ def predict_to_file(
     mean, layer ``variance``; returned opened on disk. ``extrapolated`` flags conditions
     (from :meth:`Compositional.check_doses`) for the obs column of that name."""
     from ._anchor import cell_shift
+    from ._checks import readout_values
     from ._counterfactual import cell_obs, counterfactuals
 
     reg = model.registry
@@ -199,7 +202,7 @@ def predict_to_file(
                     for col in obs.columns:
                         if obs[col].dtype == object:
                             obs[col] = obs[col].astype(str)
-                    m = mean.numpy() + (0.0 if shift is None else shift[i])
+                    m = readout_values(reg, mean.numpy() + (0.0 if shift is None else shift[i]))
                     writer.append(m, obs, variance=variance.numpy())
         writer.close()
     return read(Path(out))

@@ -13,7 +13,7 @@ from ...data import RegistrationError, Registry, dense_rows
 from .._base import UnsupportedConditionError, register_model
 from .._doses import trained_doses
 from .._persist import ModelDirectoryError
-from ._checks import check_trainable, finite
+from ._checks import at_least_zero, check_trainable, finite, readout_values
 from ._config import CompositionalConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -473,11 +473,13 @@ class Compositional:
             from ._anchor import by_context
 
             baseline = self._anchor_model
-            return by_context(self, controls, conditions, baseline.predict_mean, cross_context)
+            means = by_context(self, controls, conditions, baseline.predict_mean, cross_context)
+            return at_least_zero(self.registry, means)  # NaN: a condition it cannot answer
         from ._anchor import anchor_shift
 
         raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
-        return raw + anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
+        shift = anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
+        return readout_values(self.registry, raw + shift)
 
     def check_doses(self, conditions: pd.DataFrame, *, extrapolate: bool = False) -> np.ndarray:
         """Which conditions ask for a dose outside their perturbation's trained range.

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...data import dense_rows
 from .._base import predict_rows
+from ._checks import at_least_zero
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -92,6 +93,7 @@ class CompositionalPredictor:
         if self.alpha < 1.0 and controls is not None:
             observed = np.asarray(reg.matrix(controls).mean(0)).ravel()
             self._ctrl = self.alpha * self._ctrl + (1.0 - self.alpha) * observed
+        self._ctrl = at_least_zero(reg, self._ctrl)  # as predict_mean answers
 
     def _prepare_fast(self) -> None:
         import torch
@@ -150,7 +152,7 @@ class CompositionalPredictor:
             )
             ok = ~np.isnan(base).any(1)
             out[ok] += (1.0 - self.alpha) * (base[ok] - out[ok])
-        return out, unc.double().numpy()
+        return at_least_zero(self.registry, out), unc.double().numpy()
 
     def _predict_fast(self, e: Any) -> tuple[Any, Any]:
         import torch
