@@ -68,7 +68,7 @@ class ShortlistRandom:
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from phenocast.knowledge._llm import backend_from_env, make_backend, smollm2_gguf
+    from phenocast.knowledge import backend_from_env, make_backend, smollm2_gguf
 
     if args.backend is None:
         return backend_from_env()

@@ -18,9 +18,10 @@ zarr), every step runs in a child process of its own, whose wall time and peak r
 * ``epoch-busy-*`` — on the 10 k set, the in-memory epoch while another process keeps one core
   busy: with the default thread choice (``auto``) and with torch's default threads.
 
-Run ``python benchmarks/run_scale.py [--sizes 10000,100000,1000000] [--workdir DIR] [--json
-out.json] [--update-readme]``. The stores are written under ``--workdir`` (default: a
-temporary directory, removed at the end).
+Run ``python benchmarks/run_scale.py [--sizes 10000,100000,1000000] [--repeats K] [--workdir
+DIR] [--json out.json] [--update-readme]``; ``--repeats`` runs each epoch step K times, taking
+turns, and reports the median (a one-epoch fit of 10 k cells lasts seconds: noisy). The
+stores are written under ``--workdir`` (default: a temporary directory, removed at the end).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from _readme import update_block  # benchmarks/ is on sys.path
+from _scale_table import N_GENES, load_rows, table
 
-N_GENES = 2000
 PREDICT_CELLS = 100_000
 SYNTH = dict(n_genes=N_GENES, n_perturbations=20, n_cell_types=2, output="counts", seed=0)
 ARGS = dict(perturbation="perturbation", control="control", dose="dose", covariates=["cell_type"])
@@ -146,8 +147,24 @@ def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def run(sizes: list[int], workdir: Path, steps: set[str] | None = None) -> dict[str, Any]:
-    """Every step for every size (or only ``steps``, on stores already written)."""
+def _argv(step_name: str, store: str, n: int) -> list[str]:
+    return ["--step", step_name, "--store", store, "--cells", str(n)]
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median cells/s, with every run's cells/s when there are several."""
+    ranked = sorted(runs, key=lambda r: r["cells_per_second"])
+    mid = dict(ranked[(len(ranked) - 1) // 2])
+    if len(runs) > 1:
+        mid["cells_per_second_runs"] = [r["cells_per_second"] for r in runs]
+    return mid
+
+
+def run(
+    sizes: list[int], workdir: Path, steps: set[str] | None = None, repeats: int = 1
+) -> dict[str, Any]:
+    """Every step for every size (or only ``steps``, on stores already written); the epoch
+    steps ``repeats`` times each, taking turns, reported by their median cells/s."""
     rows: list[dict[str, Any]] = []
     for n in sizes:
         store = str(workdir / f"cells{n}.zarr")
@@ -156,8 +173,18 @@ def run(sizes: list[int], workdir: Path, steps: set[str] | None = None) -> dict[
             plan += ["epoch-memory", "epoch-before"]
         if n >= 10 * PREDICT_CELLS:
             plan.append("predict")
-        for name in [p for p in plan if steps is None or p in steps]:
-            res = _child(["--step", name, "--store", store, "--cells", str(n)])
+        chosen = [p for p in plan if steps is None or p in steps]
+        epochs = [p for p in chosen if p.startswith("epoch")]
+        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in epochs}
+        for _ in range(repeats if epochs else 0):  # the epoch steps take turns
+            if "write" in chosen and not runs[epochs[0]]:
+                rows.append({"cells": n, "step": "write", **_child(_argv("write", store, n))})
+            for e in epochs:
+                runs[e].append(_child(_argv(e, store, n)))
+        for name in chosen:
+            if name == "write" and epochs:
+                continue  # written before the epochs
+            res = _median(runs[name]) if name in runs else _child(_argv(name, store, n))
             rows.append({"cells": n, "step": name, **res})
             print(json.dumps(rows[-1]), flush=True)
         if n == 10_000 and (steps is None or "epoch-busy" in steps):
@@ -178,60 +205,6 @@ def run(sizes: list[int], workdir: Path, steps: set[str] | None = None) -> dict[
     return {"genes": N_GENES, "cpus": os.cpu_count(), "rows": rows}
 
 
-def _load_rows(path: Path) -> dict[str, Any]:
-    """A ``--json`` result, or the log of a run (its printed JSON row lines)."""
-    text = path.read_text()
-    if path.suffix == ".json":
-        return json.loads(text)
-    rows = [json.loads(ln) for ln in text.splitlines() if ln.startswith('{"cells"')]
-    return {"genes": N_GENES, "cpus": os.cpu_count(), "rows": rows}
-
-
-def table(result: dict[str, Any]) -> str:
-    lines = [
-        "| cells | step | seconds | cells/s | peak RSS (GB) |",
-        "|---:|---|---:|---:|---:|",
-    ]
-    for r in result["rows"]:
-        cps = r.get("cells_per_second")
-        lines.append(
-            f"| {r['cells']:,} | {r['step']} | {r['seconds']:.1f} | "
-            f"{'' if cps is None else f'{cps:,.0f}'} | {r['peak_rss_gb']:.2f} |"
-        )
-    by = {(r["cells"], r["step"]): r for r in result["rows"]}
-    notes = []
-    for n in sorted({r["cells"] for r in result["rows"]}):
-        disk, mem, before = (by.get((n, s)) for s in ("epoch-disk", "epoch-memory", "epoch-before"))
-        if disk and mem:
-            ratio = disk["cells_per_second"] / mem["cells_per_second"]
-            notes.append(f"{n:,} cells: on-disk throughput {ratio:.0%} of in-memory")
-        for label, new in (("on disk", disk), ("in memory", mem)):
-            if new and before:
-                ratio = new["cells_per_second"] / before["cells_per_second"]
-                notes.append(
-                    f"{n:,} cells: default batch size and path ({label}) {ratio:.2f}× the "
-                    "cells/s of the path before (dense, batch 64, torch's default threads)"
-                )
-    sec = {n: by[(n, "epoch-disk")]["seconds"] for n, s in by if s == "epoch-disk"}
-    if 100_000 in sec and 1_000_000 in sec:
-        notes.append(f"seconds per epoch, 1 M / 100 k: {sec[1_000_000] / sec[100_000]:.1f}×")
-    if (10_000, "epoch-busy-auto") in by and (10_000, "epoch-busy-default") in by:
-        auto, default = by[(10_000, "epoch-busy-auto")], by[(10_000, "epoch-busy-default")]
-        ratio = auto["cells_per_second"] / default["cells_per_second"]
-        notes.append(
-            f"10,000 cells beside a process busy on one core: {auto['cells_per_second']:,.0f} "
-            f"cells/s with the default thread choice vs {default['cells_per_second']:,.0f} with "
-            f"torch's default threads ({ratio:.1f}×)"
-        )
-    if (100_000, "ddp-1") in by and (100_000, "ddp-2") in by:
-        one, two = by[(100_000, "ddp-1")], by[(100_000, "ddp-2")]
-        notes.append(
-            f"DDP on CPU, 100 k cells: 2 processes {two['seconds']:.1f} s vs 1 process "
-            f"{one['seconds']:.1f} s per epoch ({result['cpus']} cores)"
-        )
-    return "\n".join(lines + [""] + [f"- {s}" for s in notes])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -240,6 +213,7 @@ def main() -> None:
     ap.add_argument("--update-readme", action="store_true")
     ap.add_argument("--table-from", help="print (and --update-readme) from --json files (a,b)")
     ap.add_argument("--steps", help="only these steps (comma list), on stores already written")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each epoch step (median)")
     ap.add_argument("--caption", help="the commands that measured the rows (with --table-from)")
     ap.add_argument("--step"), ap.add_argument("--store"), ap.add_argument("--cells", type=int)
     ap.add_argument("--ddp"), ap.add_argument("--world", type=int, default=1)
@@ -254,14 +228,14 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.table_from:  # the table of earlier runs, from their JSON (comma-separated)
-        runs = [_load_rows(Path(p)) for p in str(args.table_from).split(",")]
+        runs = [load_rows(Path(p)) for p in str(args.table_from).split(",")]
         result = {**runs[0], "rows": [r for run in runs for r in run["rows"]]}
         args.sizes = ",".join(str(n) for n in dict.fromkeys(r["cells"] for r in result["rows"]))
     else:
         workdir = args.workdir or Path(tempfile.mkdtemp(prefix="phenocast-scale-"))
         try:
             steps = None if args.steps is None else set(args.steps.split(","))
-            result = run(sizes, workdir, steps)
+            result = run(sizes, workdir, steps, args.repeats)
         finally:
             if args.workdir is None:
                 shutil.rmtree(workdir, ignore_errors=True)

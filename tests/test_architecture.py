@@ -115,6 +115,23 @@ def test_tests_reach_into_the_private_modules_of_their_own_package_only():
     assert not bad, "tests importing another package's private modules:\n" + "\n".join(bad)
 
 
+def test_benchmark_scripts_use_the_public_api_only():
+    # the scripts show users what the package can do: they import what a user can import
+    bad = []
+    for path in sorted(BENCHMARKS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "phenocast" and any(_is_private(p) for p in parts[1:]):
+                    bad.append(f"benchmarks/{path.name}:{node.lineno} {name}")
+    assert not bad, "benchmark scripts importing private modules:\n" + "\n".join(bad)
+
+
 def _longer_than(root: Path, paths: list[Path], limit: int) -> list[str]:
     lengths = {p: len(p.read_text(encoding="utf-8").splitlines()) for p in paths}
     return [f"{root.name}/{p.relative_to(root)}: {n}" for p, n in lengths.items() if n > limit]

@@ -361,3 +361,15 @@ def test_predict_residual_cells(files, tmp_path):
     result = runner.invoke(app, [*args, "--residual", "--out", str(tmp_path / "x.h5ad")])
     assert result.exit_code == 2 and "give --controls" in result.stdout
     assert not (tmp_path / "x.h5ad").exists()
+
+
+def test_predict_residual_refuses_an_output_too_large_to_hold(files, tmp_path, monkeypatch):
+    import phenocast.train
+
+    monkeypatch.setattr(phenocast.train, "DENSE_LIMIT_BYTES", 100)  # 20 cells × 30 genes: more
+    args = ["predict", str(files / "model"), "--conditions", str(files / "cond.csv")]
+    out = tmp_path / "x.h5ad"
+    start = ["--controls", str(files / "ctrl.h5ad")]
+    result = runner.invoke(app, [*args, *start, "--residual", "--out", str(out)])
+    assert result.exit_code == 2 and "holds the predictions in memory" in result.stdout
+    assert "drop --residual" in result.stdout and not out.exists()

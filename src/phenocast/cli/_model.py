@@ -147,7 +147,7 @@ def predict(
     import pandas as pd
 
     from ..data import RegistrationError, atomic_write
-    from ..models import DoseRangeError, accepted_options
+    from ..models import DoseRangeError
     from ..train import DENSE_LIMIT_BYTES
 
     check_output_file(out, overwrite)
@@ -164,8 +164,6 @@ def predict(
     if residual:
         if start is None:
             raise fail("--residual adds each start cell's residual: give --controls.")
-        if "residual" not in accepted_options(model.predict, {"residual": True}):
-            raise fail(f"the model in {model_dir} ({type(model).__name__}) has no --residual.")
         if size > DENSE_LIMIT_BYTES:
             raise fail(
                 f"--residual holds the predictions in memory ({size / 2**30:.1f} GiB); "
