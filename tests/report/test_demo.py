@@ -58,6 +58,8 @@ def test_demo_quiet_turns_progress_off(monkeypatch, tmp_path):
 
     def fake(out, **kwargs):
         seen.append(kwargs["progress"])
+        # the stage lines name the user's folder, not the temporary one written into
+        assert kwargs["shown_as"] == tmp_path / "r" and out != kwargs["shown_as"]
         return out
 
     monkeypatch.setattr(phenocast.report, "run_demo", fake)

@@ -188,6 +188,7 @@ def demo(
                 console=console(),
                 max_epochs=max_epochs,
                 progress=not quiet,
+                shown_as=out,
             )
         _move_into(tmp, out)
     finally:

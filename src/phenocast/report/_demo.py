@@ -133,6 +133,7 @@ def run_demo(
     models: str = DEMO_MODELS,
     max_epochs: int | None = None,
     progress: bool = True,
+    shown_as: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Fit every model on real data, predict held-out conditions, score them beside the
     baselines and the noise ceiling, and write ``report.html`` (one self-contained page),
@@ -155,6 +156,9 @@ def run_demo(
         Print one line per stage (loading each task, fitting each model on each fold,
         scoring, writing the report), each with the time since the start, and show the
         compositional model's training progress; ``False`` prints only the result tables.
+    shown_as
+        The folder the stage lines name (default: ``out``): the CLI writes into a temporary
+        folder beside the user's and moves the files in once complete.
 
     Returns
     -------
@@ -184,9 +188,10 @@ def run_demo(
     for table in rich_tables(result, per_fold=False):
         console.print(table)
     seconds = time.perf_counter() - t0
-    say(f"drawing the figures into {out / 'figures'}")
+    shown = Path(shown_as) if shown_as is not None else out
+    say(f"drawing the figures into {shown / 'figures'}")
     figures = _figures(result, out)
-    say(f"writing results.json, report.html and report.md to {out}")
+    say(f"writing results.json, report.html and report.md to {shown}")
     result.write_json(out / "results.json")
     _html_report(result, out, title=f"phenocast demo: {tasks}")
     lines = [
