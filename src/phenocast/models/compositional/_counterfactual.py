@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import RegistrationError, dense_rows
-from ._checks import check_start_cells, finite, nonnegative_cells, readout_values
+from ._checks import at_least_zero, check_start_cells, finite, nonnegative_cells
 from ._model import UnseenContextError, UntrainedComponentError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,7 +54,8 @@ def predict_cells(
     condition's start cells decoded under it (shifted towards the anchor's baseline), in
     memory or block by block into ``out``; with ``residual``, ``X`` each mean plus its start
     cell's own centred residual (for a readout that cannot be negative, clipped at 0 and
-    rescaled gene by gene to the condition's mean, :func:`nonnegative_cells`)."""
+    rescaled gene by gene to the condition's mean clipped at 0, :func:`nonnegative_cells`:
+    they average to :meth:`Compositional.predict_mean`'s answer)."""
     import anndata as ad
 
     from ._anchor import cell_shift
@@ -83,13 +84,15 @@ def predict_cells(
     ):
         assert rows is not None  # start cells are given
         res = residuals[0] if residuals else None
-        moved = mean.numpy() + (0.0 if shift is None else shift[i])
-        means.append(readout_values(model.registry, moved))
+        moved = finite(mean.numpy() + (0.0 if shift is None else shift[i]))
+        means.append(at_least_zero(model.registry, moved))
         if res is not None:
             own = res[rows]
-            drawn = means[-1] + (own - own.mean(axis=0) if len(rows) else own)
+            drawn = moved + (own - own.mean(axis=0) if len(rows) else own)
             if model.registry.x_kind != "continuous" and len(rows):
-                drawn = nonnegative_cells(drawn, means[-1].mean(axis=0))
+                # back to the condition's mean, predict_mean's answer (the mean of the
+                # per-cell means each clipped at 0 sits higher on genes near 0)
+                drawn = nonnegative_cells(drawn, np.maximum(moved.mean(axis=0), 0.0))
             cells.append(drawn)
         variances.append(finite(var.numpy()))
         obs.append(cell_obs(model, controls, conditions, i, rows, flags))
