@@ -21,10 +21,11 @@ on *residual cells*: each predicted mean plus its start cell's own residual (the
 the model's reconstruction of it, centred), and a second row, ``<model> · sampled noise``,
 on its means plus Gaussian noise of its predicted variance (``layers["variance"]``; seeded,
 not clipped). The residual cells were chosen by leaving one single-cell task out: on the
-other two they have the lower energy distance, for each task held out (docs/benchmarks.md). Another per-cell model is scored on sampled cells, with a row
-``<model> · mean cells`` for its means alone. The noise-ceiling
-row scores one random half of each condition's observed cells against the other half (capped
-the same way; halves hold half the cells, so its variance R² is noisier than a model's).
+other two they have the lower energy distance, for each task held out (docs/benchmarks.md).
+Another per-cell model is scored on sampled cells, with a row ``<model> · mean cells`` for
+its means alone. The noise-ceiling row scores one random half of each condition's observed
+cells against the other half (capped the same way; halves hold half the cells, so its
+variance R² is noisier than a model's).
 """
 
 from __future__ import annotations
