@@ -431,14 +431,16 @@ class Compositional:
             Make ``X`` realistic cells rather than means: each predicted mean plus its start
             cell's own residual (the cell's values minus the model's reconstruction of it,
             centred over the condition's start cells), so the cells keep the start cells'
-            cell-to-cell variation and the condition's mean is unchanged (clipped at 0
-            unless the data are ``continuous``). Start from control cells. Not with ``out``.
+            cell-to-cell variation and average to :meth:`predict_mean`'s answer (unless the
+            data are ``continuous``, clipped at 0 and rescaled gene by gene back to that
+            mean). Start from control cells. Not with ``out``.
 
         Returns
         -------
         AnnData
             One cell per (start cell, condition) pair: ``X`` and ``layers["mean"]`` hold the
-            predicted mean (``X`` the cells with ``residual``), ``layers["variance"]`` the
+            predicted mean, never below 0 unless the data are ``continuous`` (``X`` the
+            cells with ``residual``), ``layers["variance"]`` the
             predicted variance; ``obs`` has the
             condition's columns, ``condition_index``, ``control_cell``,
             ``source_<covariate>`` (the start cell's own value) and, for a model with a dose
@@ -463,6 +465,8 @@ class Compositional:
         the start cells of the condition's context (see :meth:`predict` for
         ``cross_context`` and ``extrapolate``; :meth:`check_doses` gives which rows
         extrapolate), or from the context's stored basal state when ``controls`` is ``None``.
+        Expression (counts, log-normalised) is never predicted below 0: the means are clipped
+        there unless the data are ``continuous``.
         """
         from ._counterfactual import check_context_match, check_doses
 
