@@ -175,16 +175,14 @@ def run(
             plan.append("predict")
         chosen = [p for p in plan if steps is None or p in steps]
         epochs = [p for p in chosen if p.startswith("epoch")]
+        done = {"write": _child(_argv("write", store, n))} if "write" in chosen else {}
         runs: dict[str, list[dict[str, Any]]] = {p: [] for p in epochs}
-        for _ in range(repeats if epochs else 0):  # the epoch steps take turns
-            if "write" in chosen and not runs[epochs[0]]:
-                rows.append({"cells": n, "step": "write", **_child(_argv("write", store, n))})
+        for _ in range(repeats):  # the epoch steps take turns
             for e in epochs:
                 runs[e].append(_child(_argv(e, store, n)))
         for name in chosen:
-            if name == "write" and epochs:
-                continue  # written before the epochs
-            res = _median(runs[name]) if name in runs else _child(_argv(name, store, n))
+            res = done.get(name) or (_median(runs[name]) if name in runs else None)
+            res = res or _child(_argv(name, store, n))
             rows.append({"cells": n, "step": name, **res})
             print(json.dumps(rows[-1]), flush=True)
         if n == 10_000 and (steps is None or "epoch-busy" in steps):
@@ -218,6 +216,8 @@ def main() -> None:
     ap.add_argument("--step"), ap.add_argument("--store"), ap.add_argument("--cells", type=int)
     ap.add_argument("--ddp"), ap.add_argument("--world", type=int, default=1)
     args = ap.parse_args()
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1, not {args.repeats}")
     if args.step:  # a child
         print(json.dumps({**step(args.step, args.store, args.cells), "worker_rss_gb": _rss_gb()}))
         return
