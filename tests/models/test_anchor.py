@@ -3,6 +3,7 @@ training and trains no network it would discard; the recommended configuration i
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,3 +81,70 @@ def test_the_recommended_configuration_is_the_benchmarks_anchored_one():
     assert CompositionalConfig().anchor is None  # the default stays the model alone
     with pytest.raises(ValueError, match=r"anchor must name baselines.*got 'additve'"):
         CompositionalConfig.recommended(baseline="additve")
+
+
+@pytest.fixture(scope="module")
+def two_types():
+    adata = synthetic(
+        n_genes=20, n_cell_types=2, n_perturbations=3, combinations=0, doses=None,
+        cells_per_condition=10, seed=1,
+    )  # fmt: skip
+    reg = register(adata, perturbation="perturbation", control="control",
+                   covariates=["cell_type"])  # fmt: skip
+    return adata, reg
+
+
+def _anchored(reg, **train):
+    cfg = CompositionalConfig.recommended(
+        baseline="mean-shift", latent_dim=4, hidden=[16],
+        train={"max_epochs": 4, "progress": False, **train},
+    )  # fmt: skip
+    return Compositional(reg, cfg)
+
+
+def test_the_two_fits_side_by_side_equal_them_one_after_the_other_on_one_thread(two_types):
+    from phenocast.train import fork_unavailable
+
+    if fork_unavailable():
+        pytest.skip(f"cannot fork here: {fork_unavailable()}")
+    adata, reg = two_types
+    both = _anchored(reg).fit(adata)  # threads left to phenocast: side by side
+    one = _anchored(reg, num_threads=1).fit(adata)  # a fixed count: one after the other
+    assert both.anchor_.side_by_side and not one.anchor_.side_by_side
+    assert both.config.train.num_threads is None  # the config is restored after the fit
+    assert both.history_.threads == 1
+    assert (both.anchor_.baseline, both.anchor_.alpha) == (one.anchor_.baseline, one.anchor_.alpha)
+    assert both.anchor_.scores == one.anchor_.scores and both.anchor_.n_groups >= 1
+    ctrl = adata[adata.obs["is_control"].to_numpy()]
+    cond = pd.DataFrame({"perturbation": ["P0", "P1"], "cell_type": ["T0", "T1"]})
+    np.testing.assert_array_equal(both.predict_mean(ctrl, cond), one.predict_mean(ctrl, cond))
+
+
+def test_a_failed_validation_fit_in_the_child_fails_the_fit(two_types, monkeypatch):
+    from phenocast.train import fork_unavailable
+
+    if fork_unavailable():
+        pytest.skip(f"cannot fork here: {fork_unavailable()}")
+    adata, reg = two_types
+    real = Compositional._fit_core
+
+    def fails_on_validation(self, data, rows=None):
+        if rows is not None:
+            raise FloatingPointError("the validation fit's loss is NaN")
+        return real(self, data, rows)
+
+    monkeypatch.setattr(Compositional, "_fit_core", fails_on_validation)
+    with pytest.raises(FloatingPointError, match="loss is NaN") as err:
+        _anchored(reg).fit(adata)
+    assert "child process running _validation_fit" in "\n".join(err.value.__notes__)
+
+
+def test_when_the_fits_run_one_after_the_other(two_types, tmp_path):
+    from phenocast.models.compositional._anchor import side_by_side_reason
+
+    adata, reg = two_types
+    assert "num_threads=2 fixes" in side_by_side_reason(_anchored(reg, num_threads=2), adata)
+    kept = _anchored(reg, checkpoint_dir=str(tmp_path))
+    assert side_by_side_reason(kept, adata) == "a checkpoint is kept"
+    streamed = _anchored(reg, data_path="stream")
+    assert side_by_side_reason(streamed, adata) == "the data are streamed from disk"

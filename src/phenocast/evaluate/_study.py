@@ -56,6 +56,8 @@ class FitRecord:
     n_validation_groups: int = 0
     anchor_note: str = ""
     anchor_baseline: str = ""
+    #: an anchored fit's validation fit ran in a child process beside its final fit
+    side_by_side: bool = False
     train_values: list[float] = field(default_factory=list)
     # metric → held-out condition label → value
     ood: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -101,6 +103,12 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def children_peak_rss_mb() -> float:
+    """Peak resident set size of the largest finished child process, in MB (0 without one)."""
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def _fit(
     task: Task,
     fold: Any,
@@ -131,6 +139,7 @@ def _fit(
         rec.anchor_baseline = anchor.baseline
         rec.n_validation_groups = anchor.n_groups
         rec.anchor_note = anchor.note
+        rec.side_by_side = bool(getattr(anchor, "side_by_side", False))
         rec.validation = anchor.scores.get(anchor.alpha) if anchor.scores else None
     if train_groups is not None:
         preds, _ = predict_groups(model, train_groups)
@@ -376,11 +385,15 @@ def speed_report(runs: Sequence[TaskRun], labels: Sequence[str]) -> Report:
     caption = (
         "Full-data fits only (the sweep's fits are not counted). fit s: wall seconds of "
         "model.fit per fold, mean (min–max); the anchored variant fits twice (a first fit "
-        "without its validation groups to choose α, then on everything). epochs run / best "
+        "without its validation groups to choose α, then on everything), side by side where "
+        "it can: the first in a forked child process on one thread, the second in this one "
+        "(`anchor_.side_by_side`). epochs run / best "
         "epoch and cells/s (training cells per second per epoch, `history_.cells_per_second`) "
         "are from the final fit. peak RSS: the process's peak resident memory "
         "(`resource.getrusage` ru_maxrss; process-wide, so it includes torch, the data and all "
-        "earlier tasks) before → after the task's compositional fits."
+        "earlier tasks) before → after the task's compositional fits; the forked children "
+        "are not in it (the largest child's peak RSS: "
+        f"{children_peak_rss_mb():,.0f} MB, most of it pages shared with this process)."
     )
     return Report(
         "Speed and memory",

@@ -10,7 +10,8 @@ optimisers, the optional adversarial schedule, the seeded noise and the logging.
 :class:`TensorBatches` and :class:`PairedBatches` cut minibatches from in-memory tensors;
 :func:`fit_module` runs the Lightning trainer as a :class:`TrainConfig` says and restores
 the best weights, showing progress by default (:class:`PlainProgress` where no Rich bar can
-be drawn).
+be drawn). :class:`ForkedCall` runs a second, independent fit in a forked child process
+beside the caller's (:func:`fork_unavailable` says when it cannot).
 
 Importing this package is cheap: Lightning loads when a plan or the fit function is used.
 """
@@ -39,6 +40,7 @@ from ._config import (
 )
 from ._data import early_stopping_split
 from ._errors import CheckpointError, NonFiniteLossError, TrainingError, TrainingInterrupted
+from ._fork import ForkedCall, fork_unavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._plan import (
@@ -66,6 +68,7 @@ __all__ = [
     "BlockBatches",
     "CheckpointError",
     "FitHistory",
+    "ForkedCall",
     "NonFiniteLossError",
     "PairedBatches",
     "PlainProgress",
@@ -82,6 +85,7 @@ __all__ = [
     "check_number",
     "early_stopping_split",
     "fit_module",
+    "fork_unavailable",
     "thread_count",
     "threads",
 ]

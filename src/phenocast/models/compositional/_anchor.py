@@ -36,10 +36,13 @@ __all__ = [
     "choose_alpha",
     "fit_anchored",
     "fit_baseline",
+    "fit_both",
     "no_validation_reason",
     "pick_anchor",
     "prepare_groups",
     "pseudobulk_anndata",
+    "side_by_side_reason",
+    "validation_answers",
     "validation_groups",
 ]
 
@@ -58,6 +61,8 @@ class AnchorFit:
     candidates: dict[str, dict[float, float]] = field(default_factory=dict)
     #: Per-group scores behind ``scores`` (α → group index → pearson_delta); not saved.
     group_scores: dict[float, dict[int, float]] = field(default_factory=dict, repr=False)
+    #: Whether the validation fit ran in a child process beside the final fit; not saved.
+    side_by_side: bool = field(default=False, repr=False)
 
 
 def fit_anchored(model: Compositional, adata: AnnData) -> Compositional:
@@ -96,11 +101,10 @@ def fit_anchored(model: Compositional, adata: AnnData) -> Compositional:
             stacklevel=3,  # the caller of Compositional.fit
         )
     else:
-        model._fit_core(adata, rows=np.flatnonzero(~mask))
-        cache: dict[int, np.ndarray] = {}
+        cache, side_by_side = fit_both(model, adata, mask, prepared)
         fits = [
             choose_alpha(
-                model._predict_mean_raw,
+                _declines,
                 baselines[name],
                 prepared,
                 alphas=cfg.anchor_alphas,
@@ -110,11 +114,90 @@ def fit_anchored(model: Compositional, adata: AnnData) -> Compositional:
             for name in candidates
         ]
         anchor = pick_anchor(fits) or fits[0]
-        model._fit_core(adata)
+        anchor.side_by_side = side_by_side
     model._anchor_table = pseudobulk_anndata(adata, reg)
     model._anchor_model = fit_baseline(anchor.baseline, model._anchor_table, reg)
     model.anchor_ = anchor
     return model
+
+
+def fit_both(
+    model: Compositional, adata: AnnData, mask: np.ndarray, prepared: list[ValidationGroup]
+) -> tuple[dict[int, np.ndarray], bool]:
+    """The validation fit (on the cells outside ``mask``) and the final fit (on every cell).
+
+    They do not depend on each other. When :func:`side_by_side_reason` allows, the validation
+    fit runs in a forked child process while this process runs the final fit, each on one
+    thread; else one after the other. Returns the validation fit's prediction of each group it
+    can answer (group index → mean profile) and whether the fits ran side by side. Either way
+    ``model`` ends holding the final fit.
+    """
+    from ...train import ForkedCall
+
+    if side_by_side_reason(model, adata):
+        model._fit_core(adata, rows=np.flatnonzero(~mask))
+        answers = validation_answers(model, prepared)
+        model._fit_core(adata)
+        return answers, False
+    config = model.config
+    one = config.with_train(num_threads=1)
+    with ForkedCall(_validation_fit, model, adata, mask, prepared) as child:
+        model.config = one
+        try:
+            model._fit_core(adata)
+        finally:
+            model.config = config
+        return child.result(), True
+
+
+def side_by_side_reason(model: Compositional, adata: AnnData) -> str:
+    """Why an anchored fit runs its two fits one after the other ("" when it may run them side
+    by side): only a fit that leaves threads and devices to phenocast (``num_threads=None``,
+    one CPU device), keeps no checkpoint and holds small data in memory, in a process that may
+    fork (:func:`phenocast.train.fork_unavailable`)."""
+    from ...train import READ_IN_BYTES, fork_unavailable
+    from ._large import streams
+
+    t = model.config.train
+    if t.num_threads is not None:
+        return f"num_threads={t.num_threads} fixes the thread count"
+    if t.checkpoint_dir is not None:
+        return "a checkpoint is kept"
+    if (t.accelerator, t.devices, t.num_nodes, t.strategy) != ("cpu", 1, 1, "auto"):
+        return "the fit asks for devices beyond one CPU"
+    matrix = model.registry.matrix(adata)
+    if is_on_disk(matrix) or streams(matrix, t):
+        return "the data are streamed from disk"
+    if adata.n_obs * model.registry.n_vars * 4 > READ_IN_BYTES:
+        return "the data are large (two fits at once would hold them twice)"
+    return fork_unavailable()
+
+
+def _validation_fit(
+    model: Compositional, adata: AnnData, mask: np.ndarray, prepared: list[ValidationGroup]
+) -> dict[int, np.ndarray]:
+    """The child's half of :func:`fit_both` (its copy of ``model`` is thrown away)."""
+    model.config = model.config.with_train(num_threads=1, progress=False)
+    model._fit_core(adata, rows=np.flatnonzero(~mask))
+    return validation_answers(model, prepared)
+
+
+def validation_answers(
+    model: Compositional, groups: list[ValidationGroup]
+) -> dict[int, np.ndarray]:
+    """The model's raw mean profile of each group it can answer (index → profile)."""
+    out = {}
+    for g, grp in enumerate(groups):
+        try:
+            out[g] = model._predict_mean_raw(grp.controls, grp.row)[0]
+        except UnsupportedConditionError:  # e.g. an untrained component: scored without it
+            continue
+    return out
+
+
+def _declines(controls: AnnData | None, row: pd.DataFrame) -> np.ndarray:
+    """The model's answer to a group :func:`validation_answers` left out: it cannot answer."""
+    raise UnsupportedConditionError("the validation fit cannot answer this group")
 
 
 def validation_groups(

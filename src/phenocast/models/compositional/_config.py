@@ -80,7 +80,12 @@ class CompositionalConfig(Config):
         Name of a baseline model (e.g. ``"additive"``), or several candidates: predictions
         become ``baseline + α (model − baseline)`` with the baseline and α (from
         ``anchor_alphas``) chosen on ``anchor_fraction`` of the perturbed (condition, context)
-        groups held out of a first fit; the model is then refitted on everything. ``None``:
+        groups held out of a first fit; the model is then refitted on everything. The two
+        fits do not depend on each other: on a multi-core Linux machine, with ``num_threads``
+        left to phenocast, one CPU device, no checkpoint and data of at most
+        :data:`~phenocast.train.READ_IN_BYTES` in memory, the first runs in a forked child
+        process beside the second, each on one thread (``anchor_.side_by_side``); the result
+        is the same as ``num_threads=1``, which runs them one after the other. ``None``:
         the model alone (the default; :meth:`recommended` gives the benchmarks' anchored
         configuration). Held-out groups must be answerable from the rest (a combination,
         dose or context of perturbations that other groups also carry); where there is none
