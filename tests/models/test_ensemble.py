@@ -15,7 +15,7 @@ from phenocast.models import Compositional, CompositionalConfig, Ensemble
 def member(reg, seed):
     cfg = CompositionalConfig.from_dict(
         {"latent_dim": 8, "hidden": [32],
-         "train": {"max_epochs": 4, "batch_size": 128, "progress": False, "seed": seed}}
+         "train": {"max_epochs": 30, "batch_size": 128, "progress": False, "seed": seed}}
     )  # fmt: skip
     return Compositional(reg, cfg)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ __all__ = [
     "predict_cells",
     "prediction_vocabulary",
     "start_residuals",
+    "zero_state_bias",
 ]
 
 
@@ -233,6 +234,17 @@ def counterfactuals(
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray | None]]:
     """Yield (condition row, mean, variance, start cells): the start cells under each condition.
 
+    A condition of ``k`` components is the start cells plus each component's change from
+    them plus the model's interaction term: ``model(K) + (k − 1) · b``, where ``b`` is the
+    mean over the condition's start cells of the model's zero-perturbation reconstruction
+    minus their values (:func:`zero_state_bias`). The model learns its zero state and the
+    components' effects together, and only the control cells tell them apart, so its zero
+    state can sit ``b`` away from the controls while every learned effect carries ``−b``:
+    singles fit, and a combination of ``k`` counts ``−b`` ``k`` times. This form does not
+    depend on that split (a single, ``k = 1``, is unchanged; no components give the start
+    cells' own mean). It applies where start cells are given and the likelihood is Gaussian
+    (the NB likelihood composes on the log scale).
+
     With a ``residuals`` list, the start cells' residuals (:func:`start_residuals`, from the
     cells already read and encoded here) are appended to it before the first condition.
 
@@ -250,7 +262,8 @@ def counterfactuals(
     given_cov = [k in conditions.columns for k in reg.covariate_keys]
     match = [k for k, given in enumerate(given_cov) if given and not cross_context]
     given_time = reg.time_key is not None and reg.time_key in conditions.columns
-    cells = None
+    cells = bias = None
+    counts = (cond.components >= 0).sum(1).tolist()  # components per condition
     if controls is not None:
         reg.check_genes(controls)
         x = dense_rows(reg.matrix(controls))
@@ -259,6 +272,8 @@ def counterfactuals(
         z_cells = model._encode(cells)
         if residuals is not None:
             residuals.append(start_residuals(model, x, cells, z_cells))
+        if module.likelihood != "nb" and any(k != 1 for k in counts):
+            bias = zero_state_bias(model, x, cells, z_cells)
     with torch.no_grad():
         for i in range(len(conditions)):
             rows = None
@@ -298,7 +313,28 @@ def counterfactuals(
             )
             h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
             mean, var = module.decode(h, e, library)
+            if bias is not None and counts[i] != 1 and rows is not None and rows.size:
+                mean = mean + (counts[i] - 1) * bias[torch.from_numpy(rows)].mean(0)
             yield i, mean, var, rows
+
+
+def zero_state_bias(model: Compositional, x: np.ndarray, cells: Batch, z: Any) -> Any:
+    """Per start cell, ``(n_cells, n_genes)`` float32: the model's reconstruction of it (its
+    basal latent ``z`` and own covariates decoded with no perturbation) minus its values."""
+    import torch
+
+    return _reconstruction(model, cells, z) - torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+
+def _reconstruction(model: Compositional, cells: Batch, z: Any) -> Any:
+    import torch
+
+    module = model._require_fitted()
+    check_cell_covariates(model.registry, cells.covariates)
+    with torch.no_grad():
+        h = z + module.covariate_effect(cells.covariates) if len(module.covariate_embeddings) else z
+        recon, _ = module.decode(h, torch.zeros_like(z), cells.library)
+    return recon
 
 
 def start_residuals(
@@ -307,13 +343,7 @@ def start_residuals(
     """Each start cell's residual, ``(n_cells, n_genes)``: its values ``x`` minus the model's
     reconstruction of it (its basal latent ``z`` and own covariates decoded with no
     perturbation)."""
-    import torch
-
-    module = model._require_fitted()
-    check_cell_covariates(model.registry, cells.covariates)
-    with torch.no_grad():
-        h = z + module.covariate_effect(cells.covariates) if len(module.covariate_embeddings) else z
-        recon, _ = module.decode(h, torch.zeros_like(z), cells.library)
+    recon = _reconstruction(model, cells, z)
     return np.asarray(x, dtype=np.float64) - recon.numpy().astype(np.float64)
 
 

@@ -90,8 +90,12 @@ class CompositionalPredictor:
         if self.path == "mean-of-cells":
             self._prepare_fast()
         self._ctrl = self._decode_zero()
-        if self.alpha < 1.0 and controls is not None:
+        self._bias = None
+        if controls is not None:
             observed = np.asarray(reg.matrix(controls).mean(0)).ravel()
+            if module.likelihood != "nb":  # k components get (k − 1) × the zero state's bias,
+                self._bias = self._ctrl - observed  # as in predict_mean (counterfactuals)
+                self._ctrl = observed
             self._ctrl = self.alpha * self._ctrl + (1.0 - self.alpha) * observed
         self._ctrl = at_least_zero(reg, self._ctrl)  # as predict_mean answers
 
@@ -145,6 +149,8 @@ class CompositionalPredictor:
             else:
                 mean, unc = self._predict_per_cell(e)
         out = mean.double().numpy()
+        if self._bias is not None:
+            out += (np.count_nonzero(components >= 0, axis=1) - 1)[:, None] * self._bias
         if self.alpha < 1.0:
             frame = self.registry.decode_conditions(components, doses, context=self._context)
             base = predict_rows(
