@@ -466,7 +466,10 @@ class Compositional:
         ``cross_context`` and ``extrapolate``; :meth:`check_doses` gives which rows
         extrapolate), or from the context's stored basal state when ``controls`` is ``None``.
         Expression (counts, log-normalised) is never predicted below 0: the means are clipped
-        there unless the data are ``continuous``.
+        there unless the data are ``continuous``. A combination of ``k`` components started
+        from cells is those cells plus each component's change plus the model's interaction
+        term, so it does not depend on where the model put its zero state
+        (:meth:`zero_state_bias`).
         """
         from ._counterfactual import check_context_match, check_doses
 
@@ -484,6 +487,26 @@ class Compositional:
         raw = self._predict_mean_raw(controls, conditions, cross_context=cross_context)
         shift = anchor_shift(self, controls, conditions, raw, cross_context=cross_context)
         return readout_values(self.registry, raw + shift)
+
+    def zero_state_bias(self, controls: AnnData) -> np.ndarray:
+        """How far the model's own zero-perturbation state sits from ``controls``, ``(n_genes,)``:
+        the mean over the cells of their reconstruction (basal latent and own covariates
+        decoded with no perturbation) minus their values.
+
+        The zero state and the components' effects are learned together and only control
+        cells tell them apart, so a fit can move its zero state by ``b`` while every learned
+        effect carries ``−b``: singles are unaffected, a combination of ``k`` would count
+        ``−b`` ``k`` times. Predictions from start cells add ``(k − 1) · b`` (Gaussian
+        likelihood), which removes that dependence; this returns ``b`` for inspection.
+        """
+        from ._counterfactual import zero_state_bias
+
+        self._require_fitted()
+        self.registry.check_genes(controls)
+        x = dense_rows(self.registry.matrix(controls))
+        cells = self._batch(x, controls.obs, allow_unseen=True)
+        bias = zero_state_bias(self, x, cells, self._encode(cells))
+        return bias.numpy().astype(np.float64).mean(axis=0)
 
     def check_doses(self, conditions: pd.DataFrame, *, extrapolate: bool = False) -> np.ndarray:
         """Which conditions ask for a dose outside their perturbation's trained range.
