@@ -8,6 +8,7 @@ control cells tell the two apart. Before the fix a pair counted ``−v`` twice."
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,14 +18,20 @@ import torch
 from phenocast import screen
 from phenocast.data import register, synthetic
 from phenocast.models import Compositional, CompositionalConfig
+from phenocast.models.compositional._zero import drift_multipliers, zero_charges
 
 
 @pytest.fixture(scope="module")
 def fitted():
     adata = synthetic(
-        n_genes=25, n_cell_types=1, n_perturbations=4, combinations=2, doses=None,
-        cells_per_condition=20, seed=3,
-    )  # fmt: skip
+        n_genes=25,
+        n_cell_types=1,
+        n_perturbations=4,
+        combinations=0,
+        doses=None,
+        cells_per_condition=20,
+        seed=3,
+    )  # fmt: skip  (singles only: moving the zero state is then an exact symmetry of the fit)
     reg = register(adata, perturbation="perturbation", control="control", covariates=["cell_type"])
     cfg = CompositionalConfig(
         latent_dim=6, hidden=(24,), likelihood="gaussian", dose_response="none",
@@ -75,3 +82,48 @@ def test_the_screen_composes_pairs_as_predict_mean_does(fitted):
     cond = pd.DataFrame({"perturbation": ["P0+P1", "control"], "cell_type": ["T0", "T0"]})
     pm = model.predict_mean(ctrl, cond)  # the unmoved model: the same answer
     assert np.linalg.norm(pm[0] - pm[1]) == pytest.approx(pair["effect"], rel=1e-3)
+
+
+def test_charges_follow_how_each_component_was_trained():
+    # A, B alone; A+E (E only beside A); C+D (only together); F trained nowhere
+    a, b, c, d, e, f = range(6)
+    cells = np.array([[-1, -1], [a, -1], [b, -1], [a, e], [c, d], [a, -1]])
+    charges, trained = zero_charges(cells, 6)
+    np.testing.assert_allclose(charges, [1, 1, 0.5, 0.5, 0, 1], atol=1e-9)
+    assert trained == [(a,), (a, e), (b,), (c, d)]
+    model = SimpleNamespace(zero_charges_=charges, trained_combinations_=trained)
+    asked = np.array([[a, b], [b, a], [a, e], [b, e], [c, -1], [a, -1], [-1, -1], [f, a], [9, -1]])
+    # A+B untrained: one drift more; A+E trained: its own fit; B+E: 1 + 0 − 1; C alone: −½;
+    # A trained; no components: −1 (the start cells' mean); F and an index past the
+    # vocabulary (a featurised unseen component) count as trained alone
+    np.testing.assert_allclose(
+        drift_multipliers(model, asked), [1, 1, 0, 0, -0.5, 0, -1, 1, 0], atol=1e-9
+    )
+
+
+def test_a_trained_combination_keeps_the_models_own_fit_and_the_charges_are_saved(tmp_path):
+    adata = synthetic(
+        n_genes=25, n_cell_types=1, n_perturbations=3, combinations=2, doses=None,
+        cells_per_condition=20, seed=3,
+    )  # fmt: skip
+    reg = register(adata, perturbation="perturbation", control="control", covariates=["cell_type"])
+    cfg = CompositionalConfig(
+        latent_dim=6,
+        hidden=(24,),
+        likelihood="gaussian",
+        train={"max_epochs": 5, "progress": False},
+    )
+    model = Compositional(reg, cfg).fit(adata)
+    trained = sorted({p for p in adata.obs["perturbation"].astype(str) if "+" in p})
+    assert trained  # the synthetic set trains doubles
+    ctrl = adata[adata.obs["is_control"].to_numpy()]
+    cond = pd.DataFrame({"perturbation": trained, "cell_type": "T0"})
+    own = model.predict_mean(ctrl, cond)
+    np.testing.assert_array_equal(
+        drift_multipliers(model, np.array([[reg.components.index(c) for c in t.split("+")]
+                                           for t in trained])), 0.0)  # fmt: skip
+    model.save(tmp_path / "m")
+    back = Compositional.load(tmp_path / "m")
+    np.testing.assert_allclose(back.zero_charges_, model.zero_charges_)
+    assert back.trained_combinations_ == model.trained_combinations_
+    np.testing.assert_allclose(back.predict_mean(ctrl, cond), own, rtol=1e-5, atol=1e-6)

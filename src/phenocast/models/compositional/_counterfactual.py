@@ -13,6 +13,7 @@ import pandas as pd
 from ...data import RegistrationError, dense_rows
 from ._checks import at_least_zero, check_start_cells, finite, nonnegative_cells
 from ._model import UnseenContextError, UntrainedComponentError
+from ._zero import drift_multipliers
 
 if TYPE_CHECKING:  # pragma: no cover
     import os
@@ -234,16 +235,18 @@ def counterfactuals(
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, np.ndarray | None]]:
     """Yield (condition row, mean, variance, start cells): the start cells under each condition.
 
-    A condition of ``k`` components is the start cells plus each component's change from
-    them plus the model's interaction term: ``model(K) + (k − 1) · b``, where ``b`` is the
-    mean over the condition's start cells of the model's zero-perturbation reconstruction
-    minus their values (:func:`zero_state_bias`). The model learns its zero state and the
-    components' effects together, and only the control cells tell them apart, so its zero
-    state can sit ``b`` away from the controls while every learned effect carries ``−b``:
-    singles fit, and a combination of ``k`` counts ``−b`` ``k`` times. This form does not
-    depend on that split (a single, ``k = 1``, is unchanged; no components give the start
-    cells' own mean). It applies where start cells are given and the likelihood is Gaussian
-    (the NB likelihood composes on the log scale).
+    A condition ``K`` is the start cells plus each component's change from them plus the
+    model's interaction term: ``model(K) + (Σ_{k∈K} q_k − 1) · b``, where ``b`` is the mean
+    over the condition's start cells of the model's zero-perturbation reconstruction minus
+    their values (:func:`zero_state_bias`) and ``q_k`` the share of that drift component
+    ``k``'s learned effect carries (:mod:`._zero`: 1 for a component trained alone). The
+    model learns its zero state and the effects together, and only the control cells tell
+    them apart, so its zero state can sit ``b`` away from the controls while every effect
+    trained alone carries ``−b``: singles fit, and a combination of ``k`` of them counts
+    ``−b`` ``k`` times. This form does not depend on that split: a trained single or
+    combination is the model's own fit, no components give the start cells' own mean. It
+    applies where start cells are given and the likelihood is Gaussian (the NB likelihood
+    composes on the log scale).
 
     With a ``residuals`` list, the start cells' residuals (:func:`start_residuals`, from the
     cells already read and encoded here) are appended to it before the first condition.
@@ -263,7 +266,7 @@ def counterfactuals(
     match = [k for k, given in enumerate(given_cov) if given and not cross_context]
     given_time = reg.time_key is not None and reg.time_key in conditions.columns
     cells = bias = None
-    counts = (cond.components >= 0).sum(1).tolist()  # components per condition
+    times = drift_multipliers(model, cond.components.numpy())  # Σ charges − 1 per condition
     if controls is not None:
         reg.check_genes(controls)
         x = dense_rows(reg.matrix(controls))
@@ -272,7 +275,7 @@ def counterfactuals(
         z_cells = model._encode(cells)
         if residuals is not None:
             residuals.append(start_residuals(model, x, cells, z_cells))
-        if module.likelihood != "nb" and any(k != 1 for k in counts):
+        if module.likelihood != "nb" and bool(np.any(times != 0)):
             bias = zero_state_bias(model, x, cells, z_cells)
     with torch.no_grad():
         for i in range(len(conditions)):
@@ -313,8 +316,8 @@ def counterfactuals(
             )
             h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
             mean, var = module.decode(h, e, library)
-            if bias is not None and counts[i] != 1 and rows is not None and rows.size:
-                mean = mean + (counts[i] - 1) * bias[torch.from_numpy(rows)].mean(0)
+            if bias is not None and times[i] != 0 and rows is not None and rows.size:
+                mean = mean + float(times[i]) * bias[torch.from_numpy(rows)].mean(0)
             yield i, mean, var, rows
 
 

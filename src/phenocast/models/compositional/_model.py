@@ -97,6 +97,10 @@ class Compositional:
         self.trained_components_: tuple[str, ...] = tuple(registry.components)
         #: Component → sorted distinct doses it was fitted on (the range a screen may use).
         self.trained_doses_: dict[str, tuple[float, ...]] = {}
+        #: per component, how much of the zero state's drift its effect carries (see _zero)
+        self.zero_charges_ = np.ones(len(registry.components))
+        #: the trained perturbed combinations, as sorted component indices
+        self.trained_combinations_: list[tuple[int, ...]] = []
         self._given_featuriser = featuriser
         #: The perturbation features (``None`` without a featuriser), resolved in ``fit``.
         self.features_: ComponentFeatures | None = None
@@ -218,6 +222,7 @@ class Compositional:
         from ...train import NonFiniteLossError, TrainingPlan, fit_module
         from .._blocks import log_dose_centers
         from ._large import streamed_basal_means, streamed_loaders, streams
+        from ._zero import zero_charges
 
         reg, cfg, tcfg = self.registry, self.config, self.config.train
         reg.check_genes(adata)
@@ -294,6 +299,7 @@ class Compositional:
         )
         self.trained_doses_ = trained_doses(comps, doses, reg.components)
         self.trained_components_ = tuple(self.trained_doses_)
+        self.zero_charges_, self.trained_combinations_ = zero_charges(comps, len(reg.components))
         return self
 
     def _batches(self, batch: Batch, obs: pd.DataFrame) -> Any:

@@ -39,6 +39,8 @@ def save_model(
         "anchor": None,
         "trained_components": list(model.trained_components_),
         "trained_doses": {k: list(v) for k, v in model.trained_doses_.items()},
+        "zero_charges": [float(q) for q in model.zero_charges_],
+        "trained_combinations": [list(t) for t in model.trained_combinations_],
         "features": None,
     }
     if model.features_ is not None:
@@ -118,6 +120,12 @@ def load_model(
     model.trained_doses_ = {
         str(k): tuple(float(d) for d in v) for k, v in meta.get("trained_doses", {}).items()
     }
+    # a model saved before the charges were kept: every component as if trained alone
+    charges = meta.get("zero_charges")
+    model.zero_charges_ = (
+        np.ones(len(registry.components)) if charges is None else np.asarray(charges, float)
+    )
+    model.trained_combinations_ = [tuple(t) for t in meta.get("trained_combinations", [])]
     if meta.get("anchor"):
         restore_anchor(model, meta["anchor"], state.get("anchor.means"), path)
     return model

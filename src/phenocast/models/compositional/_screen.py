@@ -17,6 +17,7 @@ import numpy as np
 from ...data import dense_rows
 from .._base import predict_rows
 from ._checks import at_least_zero
+from ._zero import drift_multipliers
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -93,8 +94,8 @@ class CompositionalPredictor:
         self._bias = None
         if controls is not None:
             observed = np.asarray(reg.matrix(controls).mean(0)).ravel()
-            if module.likelihood != "nb":  # k components get (k − 1) × the zero state's bias,
-                self._bias = self._ctrl - observed  # as in predict_mean (counterfactuals)
+            if module.likelihood != "nb":  # the zero state's drift from these cells (_zero)
+                self._bias = self._ctrl - observed
                 self._ctrl = observed
             self._ctrl = self.alpha * self._ctrl + (1.0 - self.alpha) * observed
         self._ctrl = at_least_zero(reg, self._ctrl)  # as predict_mean answers
@@ -149,8 +150,8 @@ class CompositionalPredictor:
             else:
                 mean, unc = self._predict_per_cell(e)
         out = mean.double().numpy()
-        if self._bias is not None:
-            out += (np.count_nonzero(components >= 0, axis=1) - 1)[:, None] * self._bias
+        if self._bias is not None:  # as predict_mean (counterfactuals) adds it
+            out += drift_multipliers(self.model, components)[:, None] * self._bias
         if self.alpha < 1.0:
             frame = self.registry.decode_conditions(components, doses, context=self._context)
             base = predict_rows(

@@ -1,0 +1,70 @@
+"""How much of the model's zero-state drift each component's learned effect carries.
+
+The model learns its zero-perturbation state and the components' effects together, and only
+the control cells pin the zero state. A fit can move its zero state by ``b`` and change the
+effects so that every trained group is predicted as before: a component trained alone then
+carries ``−b`` (its *charge* is 1), one trained only beside a component trained alone carries
+nothing (charge 0), and so on: for every trained perturbed group the charges of its
+components sum to 1. A condition ``K`` predicted from start cells adds ``(Σ_{k∈K} q_k − 1)``
+times the drift the start cells show (:func:`._counterfactual.zero_state_bias`), so its
+prediction does not depend on where the fit put the zero state: the start cells plus each
+component's change plus the model's interaction term. A trained combination is the model's
+own fit of it and is not moved; no components give the start cells' own mean.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._model import Compositional
+
+__all__ = ["drift_multipliers", "zero_charges"]
+
+
+def zero_charges(components: np.ndarray, n: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """The charge of each of the ``n`` components and the trained perturbed combinations.
+
+    ``components``: the training cells' component indices, ``(n_cells, K)`` padded with -1.
+    The charges solve "each trained combination's charges sum to 1" (the minimum-norm least
+    squares solution: a component known only together with another shares the charge; where
+    the groups disagree, e.g. A, B and A+B all trained, a compromise). A component in no
+    trained group has charge 1, as if trained alone (its effect comes from features that
+    were learned on such components).
+    """
+    rows = np.asarray(components).reshape(len(components), -1)
+    combos = sorted({tuple(sorted(int(c) for c in r if c >= 0)) for r in rows} - {()})
+    charges = np.ones(max(n, 0), dtype=np.float64)
+    if combos:
+        seen = sorted({c for combo in combos for c in combo})
+        col = {c: j for j, c in enumerate(seen)}
+        design = np.zeros((len(combos), len(seen)))
+        for i, combo in enumerate(combos):
+            for c in combo:
+                design[i, col[c]] += 1.0
+        solved = np.linalg.lstsq(design, np.ones(len(combos)), rcond=None)[0]
+        charges[seen] = solved
+    return charges, combos
+
+
+def drift_multipliers(model: Compositional, components: np.ndarray) -> np.ndarray:
+    """Per condition row (``(n, K)`` component indices, -1 padded): how many times the start
+    cells' drift to add, ``Σ q − 1`` (0 for a trained perturbed combination)."""
+    comps = np.asarray(components).reshape(len(components), -1)
+    charges = model.zero_charges_
+    valid = comps >= 0
+    # indices past the trained vocabulary (components embedded from features only): charge 1
+    known = valid & (comps < charges.size)
+    looked_up = charges[np.clip(comps, 0, charges.size - 1)] if charges.size else 0.0
+    picked = np.where(known, looked_up, 0.0)
+    total = picked.sum(axis=1) + (valid & ~known).sum(axis=1)
+    out = total - 1.0
+    trained = model.trained_combinations_
+    if trained and comps.size:
+        known_sets = set(trained)
+        keys = np.sort(np.where(valid, comps, -1), axis=1).tolist()
+        hit = [tuple(c for c in row if c >= 0) in known_sets for row in keys]
+        out[np.asarray(hit, dtype=bool)] = 0.0
+    return out
