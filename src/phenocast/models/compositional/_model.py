@@ -472,10 +472,9 @@ class Compositional:
         ``cross_context`` and ``extrapolate``; :meth:`check_doses` gives which rows
         extrapolate), or from the context's stored basal state when ``controls`` is ``None``.
         Expression (counts, log-normalised) is never predicted below 0: the means are clipped
-        there unless the data are ``continuous``. A combination of ``k`` components started
-        from cells is those cells plus each component's change plus the model's interaction
-        term, so it does not depend on where the model put its zero state
-        (:meth:`zero_state_bias`).
+        there unless the data are ``continuous``. A combination started from cells is those
+        cells plus each component's change plus the model's interaction term, so it does not
+        depend on where the model put its zero state (:meth:`zero_state_bias`).
         """
         from ._counterfactual import check_context_match, check_doses
 
@@ -500,10 +499,12 @@ class Compositional:
         decoded with no perturbation) minus their values.
 
         The zero state and the components' effects are learned together and only control
-        cells tell them apart, so a fit can move its zero state by ``b`` while every learned
-        effect carries ``−b``: singles are unaffected, a combination of ``k`` would count
-        ``−b`` ``k`` times. Predictions from start cells add ``(k − 1) · b`` (Gaussian
-        likelihood), which removes that dependence; this returns ``b`` for inspection.
+        cells tell them apart, so a fit can move its zero state by ``b`` while every effect
+        trained alone carries ``−b``: singles are unaffected, a combination of ``k`` of them
+        would count ``−b`` ``k`` times. Predictions from start cells add
+        ``(Σ charges − 1) · b`` (Gaussian likelihood; ``zero_charges_``: 1 for a component
+        trained alone, nothing for a trained combination), which removes that dependence;
+        this returns ``b`` for inspection.
         """
         from ._counterfactual import zero_state_bias
 
