@@ -76,3 +76,19 @@ def test_a_worker_process_does_not_fork_again():
     reason = queue.get(timeout=60)
     p.join()
     assert "worker process" in reason
+
+
+def _streams() -> bool:
+    import sys
+
+    return sys.stderr is sys.__stderr__ and sys.stdout is sys.__stdout__
+
+
+def test_the_child_writes_to_the_real_streams_not_the_callers_display(monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # e.g. a live display's proxy
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    with ForkedCall(_streams) as call:
+        assert call.result() is True

@@ -106,6 +106,10 @@ class ForkedCall:
 def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
     import torch
 
+    # the caller may draw a live display whose refresh thread held the console's lock when
+    # the process forked; the child writes its warnings to the real streams instead
+    sys.stdout = sys.__stdout__ or sys.stdout
+    sys.stderr = sys.__stderr__ or sys.stderr
     torch.set_num_threads(1)
     try:
         message: tuple = ("ok", fn(*args, **kwargs), "")
