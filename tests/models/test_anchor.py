@@ -21,6 +21,17 @@ def singles():
     return adata, register(adata, perturbation="perturbation", control="control")
 
 
+@pytest.fixture(scope="module")
+def two_types():
+    adata = synthetic(
+        n_genes=20, n_cell_types=2, n_perturbations=3, combinations=0, doses=None,
+        cells_per_condition=10, seed=1,
+    )  # fmt: skip
+    reg = register(adata, perturbation="perturbation", control="control",
+                   covariates=["cell_type"])  # fmt: skip
+    return adata, reg
+
+
 def test_singles_only_data_cannot_validate_the_anchor_and_trains_nothing(singles, monkeypatch):
     adata, reg = singles
 
@@ -47,14 +58,9 @@ def test_singles_only_data_cannot_validate_the_anchor_and_trains_nothing(singles
         model.predict(ctrl[:3], cond)
 
 
-def test_a_validated_anchor_still_trains(singles):
+def test_a_validated_anchor_still_trains(two_types):
     # a second context of the same perturbations makes groups to hold out: the reason goes away
-    adata = synthetic(
-        n_genes=20, n_cell_types=2, n_perturbations=3, combinations=0, doses=None,
-        cells_per_condition=10, seed=1,
-    )  # fmt: skip
-    reg = register(adata, perturbation="perturbation", control="control",
-                   covariates=["cell_type"])  # fmt: skip
+    adata, reg = two_types
     cfg = CompositionalConfig.recommended(
         baseline="mean-shift", latent_dim=4, hidden=[16], train={"max_epochs": 2}
     )
@@ -81,17 +87,6 @@ def test_the_recommended_configuration_is_the_benchmarks_anchored_one():
     assert CompositionalConfig().anchor is None  # the default stays the model alone
     with pytest.raises(ValueError, match=r"anchor must name baselines.*got 'additve'"):
         CompositionalConfig.recommended(baseline="additve")
-
-
-@pytest.fixture(scope="module")
-def two_types():
-    adata = synthetic(
-        n_genes=20, n_cell_types=2, n_perturbations=3, combinations=0, doses=None,
-        cells_per_condition=10, seed=1,
-    )  # fmt: skip
-    reg = register(adata, perturbation="perturbation", control="control",
-                   covariates=["cell_type"])  # fmt: skip
-    return adata, reg
 
 
 def _anchored(reg, **train):
