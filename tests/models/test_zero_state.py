@@ -127,3 +127,15 @@ def test_a_trained_combination_keeps_the_models_own_fit_and_the_charges_are_save
     np.testing.assert_allclose(back.zero_charges_, model.zero_charges_)
     assert back.trained_combinations_ == model.trained_combinations_
     np.testing.assert_allclose(back.predict_mean(ctrl, cond), own, rtol=1e-5, atol=1e-6)
+
+
+def test_trained_combinations_are_found_in_any_order_and_with_huge_indices():
+    from phenocast.models.compositional._zero import _is_trained
+
+    trained = [(1, 2), (4,), (3, 5, 10**7)]
+    rows = np.array([[2, 1, -1], [-1, 4, -1], [10**7, 3, 5], [1, -1, -1], [1, 2, 4]])
+    # the huge index makes one integer per row overflow: the set lookup answers instead
+    np.testing.assert_array_equal(_is_trained(rows, trained), [True, True, True, False, False])
+    np.testing.assert_array_equal(
+        _is_trained(rows[:, :2], trained[:2]), [True, True, False, False, True]
+    )

@@ -63,8 +63,22 @@ def drift_multipliers(model: Compositional, components: np.ndarray) -> np.ndarra
     out = total - 1.0
     trained = model.trained_combinations_
     if trained and comps.size:
-        known_sets = set(trained)
-        keys = np.sort(np.where(valid, comps, -1), axis=1).tolist()
-        hit = [tuple(c for c in row if c >= 0) in known_sets for row in keys]
-        out[np.asarray(hit, dtype=bool)] = 0.0
+        out[_is_trained(np.where(valid, comps, -1), trained)] = 0.0
     return out
+
+
+def _is_trained(comps: np.ndarray, trained: list[tuple[int, ...]]) -> np.ndarray:
+    """Which rows (component indices, -1 padded, any order) are a trained combination."""
+    width = max(comps.shape[1], max(len(t) for t in trained))
+    rows = np.full((len(comps), width), -1, dtype=np.int64)
+    rows[:, : comps.shape[1]] = np.sort(comps, axis=1)
+    rows = np.sort(rows, axis=1)
+    known = np.full((len(trained), width), -1, dtype=np.int64)
+    for i, t in enumerate(trained):
+        known[i, width - len(t) :] = sorted(t)  # sorted with the -1 padding first, as rows
+    base = int(max(rows.max(), known.max())) + 2
+    if width * np.log2(base) < 62:  # each row as one integer: base-`base` digits
+        powers = base ** np.arange(width, dtype=np.int64)
+        return np.isin((rows + 1) @ powers, (known + 1) @ powers)
+    found = {tuple(r) for r in known.tolist()}
+    return np.array([tuple(r) in found for r in rows.tolist()], dtype=bool)
