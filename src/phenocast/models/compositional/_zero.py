@@ -34,8 +34,17 @@ def zero_charges(components: np.ndarray, n: int) -> tuple[np.ndarray, list[tuple
     trained group has charge 1, as if trained alone (its effect comes from features that
     were learned on such components).
     """
-    rows = np.asarray(components).reshape(len(components), -1)
-    combos = sorted({tuple(sorted(int(c) for c in r if c >= 0)) for r in rows} - {()})
+    rows = np.asarray(components, dtype=np.int64)
+    rows = rows.reshape(len(rows), -1) if rows.size else np.zeros((0, 1), np.int64)
+    if rows.size:  # one row per distinct combination first: atlases hold millions of cells
+        rows = np.sort(rows, axis=1)
+        base = int(rows.max()) + 2
+        if rows.shape[1] * np.log2(base) < 62:  # each row as one integer
+            keys = (rows + 1) @ (base ** np.arange(rows.shape[1], dtype=np.int64))
+            rows = rows[np.unique(keys, return_index=True)[1]]
+        else:
+            rows = np.unique(rows, axis=0)
+    combos = sorted({tuple(int(c) for c in r if c >= 0) for r in rows.tolist()} - {()})
     charges = np.ones(max(n, 0), dtype=np.float64)
     if combos:
         seen = sorted({c for combo in combos for c in combo})
