@@ -131,7 +131,7 @@ def test_a_failed_validation_fit_in_the_child_fails_the_fit(two_types, monkeypat
     monkeypatch.setattr(Compositional, "_fit_core", fails_on_validation)
     with pytest.raises(FloatingPointError, match="loss is NaN") as err:
         _anchored(reg).fit(adata)
-    assert "child process running _validation_fit" in "\n".join(err.value.__notes__)
+    assert "child process running _validation_fit_alone" in "\n".join(err.value.__notes__)
 
 
 def test_when_the_fits_run_one_after_the_other(two_types, tmp_path):

@@ -42,7 +42,6 @@ __all__ = [
     "prepare_groups",
     "pseudobulk_anndata",
     "side_by_side_reason",
-    "validation_answers",
     "validation_groups",
 ]
 
@@ -101,15 +100,10 @@ def fit_anchored(model: Compositional, adata: AnnData) -> Compositional:
             stacklevel=3,  # the caller of Compositional.fit
         )
     else:
-        cache, side_by_side = fit_both(model, adata, mask, prepared)
+        answers, side_by_side = fit_both(model, adata, mask, prepared)
         fits = [
             choose_alpha(
-                _declines,
-                baselines[name],
-                prepared,
-                alphas=cfg.anchor_alphas,
-                baseline_name=name,
-                cache=cache,
+                answers, baselines[name], prepared, alphas=cfg.anchor_alphas, baseline_name=name
             )
             for name in candidates
         ]
@@ -135,14 +129,12 @@ def fit_both(
     from ...train import ForkedCall
 
     if side_by_side_reason(model, adata):
-        model._fit_core(adata, rows=np.flatnonzero(~mask))
-        answers = validation_answers(model, prepared)
+        answers = _validation_fit(model, adata, mask, prepared)
         model._fit_core(adata)
         return answers, False
     config = model.config
-    one = config.with_train(num_threads=1)
-    with ForkedCall(_validation_fit, model, adata, mask, prepared) as child:
-        model.config = one
+    with ForkedCall(_validation_fit_alone, model, adata, mask, prepared) as child:
+        model.config = config.with_train(num_threads=1)
         try:
             model._fit_core(adata)
         finally:
@@ -176,18 +168,11 @@ def side_by_side_reason(model: Compositional, adata: AnnData) -> str:
 def _validation_fit(
     model: Compositional, adata: AnnData, mask: np.ndarray, prepared: list[ValidationGroup]
 ) -> dict[int, np.ndarray]:
-    """The child's half of :func:`fit_both` (its copy of ``model`` is thrown away)."""
-    model.config = model.config.with_train(num_threads=1, progress=False)
+    """Fit on the cells outside ``mask``; the raw mean profile of each held-out group the fit
+    can answer (group index → profile)."""
     model._fit_core(adata, rows=np.flatnonzero(~mask))
-    return validation_answers(model, prepared)
-
-
-def validation_answers(
-    model: Compositional, groups: list[ValidationGroup]
-) -> dict[int, np.ndarray]:
-    """The model's raw mean profile of each group it can answer (index → profile)."""
     out = {}
-    for g, grp in enumerate(groups):
+    for g, grp in enumerate(prepared):
         try:
             out[g] = model._predict_mean_raw(grp.controls, grp.row)[0]
         except UnsupportedConditionError:  # e.g. an untrained component: scored without it
@@ -195,9 +180,13 @@ def validation_answers(
     return out
 
 
-def _declines(controls: AnnData | None, row: pd.DataFrame) -> np.ndarray:
-    """The model's answer to a group :func:`validation_answers` left out: it cannot answer."""
-    raise UnsupportedConditionError("the validation fit cannot answer this group")
+def _validation_fit_alone(
+    model: Compositional, adata: AnnData, mask: np.ndarray, prepared: list[ValidationGroup]
+) -> dict[int, np.ndarray]:
+    """The child's half of :func:`fit_both`: one thread, no progress bar (its copy of
+    ``model`` is thrown away)."""
+    model.config = model.config.with_train(num_threads=1, progress=False)
+    return _validation_fit(model, adata, mask, prepared)
 
 
 def validation_groups(
@@ -343,29 +332,26 @@ def scorable(baselines: dict[str, Any], groups: list[ValidationGroup]) -> list[i
 
 
 def choose_alpha(
-    model_predict: Any,
+    answers: dict[int, np.ndarray],
     baseline: Any,
     groups: list[ValidationGroup],
     *,
     alphas: tuple[float, ...],
     baseline_name: str,
-    cache: dict[int, np.ndarray] | None = None,
 ) -> AnchorFit:
     """Score each α on the held-out groups (mean Pearson Δ) and keep the best (ties → smaller).
 
-    ``cache`` keeps the model's prediction per group across calls (one per candidate baseline).
+    ``answers``: the validation fit's mean profile of each group it can answer (index →
+    profile); a group the model or the baseline cannot answer is not scored.
     """
     per_alpha: dict[float, dict[int, float]] = {a: {} for a in alphas}
     for g, grp in enumerate(groups):
+        if g not in answers:
+            continue
+        pred = answers[g]
         try:
             base = baseline.predict_mean(grp.controls, grp.row)[0]
-            if cache is not None and g in cache:
-                pred = cache[g]
-            else:
-                pred = model_predict(grp.controls, grp.row)[0]
-                if cache is not None:
-                    cache[g] = pred
-        except UnsupportedConditionError:  # either cannot answer (e.g. an untrained component)
+        except UnsupportedConditionError:  # e.g. a component it has never seen alone
             continue
         for a in alphas:
             per_alpha[a][g] = pearson_delta(base + a * (pred - base), grp.truth, ctrl=grp.ctrl)
