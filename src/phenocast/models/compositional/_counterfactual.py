@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,6 @@ __all__ = [
     "predict_cells",
     "prediction_vocabulary",
     "start_residuals",
-    "zero_state_bias",
 ]
 
 
@@ -238,8 +237,8 @@ def counterfactuals(
     A condition ``K`` is the start cells plus each component's change from them plus the
     model's interaction term: ``model(K) + (Σ_{k∈K} q_k − 1) · b``, where ``b`` is the mean
     over the condition's start cells of the model's zero-perturbation reconstruction minus
-    their values (:func:`zero_state_bias`) and ``q_k`` the share of that drift component
-    ``k``'s learned effect carries (:mod:`._zero`: 1 for a component trained alone). The
+    their values (the opposite of :func:`start_residuals`) and ``q_k`` the share of that
+    drift component ``k``'s learned effect carries (:mod:`._zero`: 1 for one trained alone). The
     model learns its zero state and the effects together, and only the control cells tell
     them apart, so its zero state can sit ``b`` away from the controls while every effect
     trained alone carries ``−b``: singles fit, and a combination of ``k`` of them counts
@@ -265,18 +264,23 @@ def counterfactuals(
     given_cov = [k in conditions.columns for k in reg.covariate_keys]
     match = [k for k, given in enumerate(given_cov) if given and not cross_context]
     given_time = reg.time_key is not None and reg.time_key in conditions.columns
-    cells = bias = None
-    times = drift_multipliers(model, cond.components.numpy())  # Σ charges − 1 per condition
+    cells = bias = times = None
     if controls is not None:
         reg.check_genes(controls)
         x = dense_rows(reg.matrix(controls))
         check_start_cells(reg, x, controls.obs)
         cells = model._batch(x, controls.obs, allow_unseen=True)
         z_cells = model._encode(cells)
-        if residuals is not None:
-            residuals.append(start_residuals(model, x, cells, z_cells))
-        if module.likelihood != "nb" and bool(np.any(times != 0)):
-            bias = zero_state_bias(model, x, cells, z_cells)
+        if module.likelihood != "nb":
+            times = drift_multipliers(model, cond.components.numpy())  # Σ charges − 1
+        drift = times is not None and bool(np.any(times != 0))
+        if residuals is not None or drift:
+            res = start_residuals(model, x, cells, z_cells)
+            if residuals is not None:
+                residuals.append(res)
+            if drift:  # the drift b: reconstruction minus values, the residual's opposite
+                bias = torch.from_numpy(-res.astype(np.float32))
+    drift_of: dict[bytes, torch.Tensor] = {}  # b averaged over each distinct set of start cells
     with torch.no_grad():
         for i in range(len(conditions)):
             rows = None
@@ -317,27 +321,11 @@ def counterfactuals(
             h = z0 + module.covariate_effect(cov) if len(module.covariate_embeddings) else z0
             mean, var = module.decode(h, e, library)
             if bias is not None and times[i] != 0 and rows is not None and rows.size:
-                mean = mean + float(times[i]) * bias[torch.from_numpy(rows)].mean(0)
+                key = rows.tobytes() if rows.size < len(bias) else b""
+                if key not in drift_of:
+                    drift_of[key] = bias[torch.from_numpy(rows)].mean(0) if key else bias.mean(0)
+                mean = mean + float(times[i]) * drift_of[key]
             yield i, mean, var, rows
-
-
-def zero_state_bias(model: Compositional, x: np.ndarray, cells: Batch, z: Any) -> Any:
-    """Per start cell, ``(n_cells, n_genes)`` float32: the model's reconstruction of it (its
-    basal latent ``z`` and own covariates decoded with no perturbation) minus its values."""
-    import torch
-
-    return _reconstruction(model, cells, z) - torch.as_tensor(np.asarray(x, dtype=np.float32))
-
-
-def _reconstruction(model: Compositional, cells: Batch, z: Any) -> Any:
-    import torch
-
-    module = model._require_fitted()
-    check_cell_covariates(model.registry, cells.covariates)
-    with torch.no_grad():
-        h = z + module.covariate_effect(cells.covariates) if len(module.covariate_embeddings) else z
-        recon, _ = module.decode(h, torch.zeros_like(z), cells.library)
-    return recon
 
 
 def start_residuals(
@@ -346,7 +334,13 @@ def start_residuals(
     """Each start cell's residual, ``(n_cells, n_genes)``: its values ``x`` minus the model's
     reconstruction of it (its basal latent ``z`` and own covariates decoded with no
     perturbation)."""
-    recon = _reconstruction(model, cells, z)
+    import torch
+
+    module = model._require_fitted()
+    check_cell_covariates(model.registry, cells.covariates)
+    with torch.no_grad():
+        h = z + module.covariate_effect(cells.covariates) if len(module.covariate_embeddings) else z
+        recon, _ = module.decode(h, torch.zeros_like(z), cells.library)
     return np.asarray(x, dtype=np.float64) - recon.numpy().astype(np.float64)
 
 

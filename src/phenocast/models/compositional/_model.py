@@ -506,14 +506,13 @@ class Compositional:
         trained alone, nothing for a trained combination), which removes that dependence;
         this returns ``b`` for inspection.
         """
-        from ._counterfactual import zero_state_bias
+        from ._counterfactual import start_residuals
 
         self._require_fitted()
         self.registry.check_genes(controls)
         x = dense_rows(self.registry.matrix(controls))
         cells = self._batch(x, controls.obs, allow_unseen=True)
-        bias = zero_state_bias(self, x, cells, self._encode(cells))
-        return bias.numpy().astype(np.float64).mean(axis=0)
+        return -start_residuals(self, x, cells, self._encode(cells)).mean(axis=0)
 
     def check_doses(self, conditions: pd.DataFrame, *, extrapolate: bool = False) -> np.ndarray:
         """Which conditions ask for a dose outside their perturbation's trained range.

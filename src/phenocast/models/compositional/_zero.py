@@ -6,7 +6,7 @@ effects so that every trained group is predicted as before: a component trained 
 carries ``−b`` (its *charge* is 1), one trained only beside a component trained alone carries
 nothing (charge 0), and so on: for every trained perturbed group the charges of its
 components sum to 1. A condition ``K`` predicted from start cells adds ``(Σ_{k∈K} q_k − 1)``
-times the drift the start cells show (:func:`._counterfactual.zero_state_bias`), so its
+times the drift the start cells show (``Compositional.zero_state_bias``), so its
 prediction does not depend on where the fit put the zero state: the start cells plus each
 component's change plus the model's interaction term. A trained combination is the model's
 own fit of it and is not moved; no components give the start cells' own mean.
