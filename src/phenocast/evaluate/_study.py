@@ -97,15 +97,11 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (ru_maxrss: kB on Linux)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def children_peak_rss_mb() -> float:
-    """Peak resident set size of the largest finished child process, in MB (0 without one)."""
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def peak_rss_mb(*, children: bool = False) -> float:
+    """Peak resident set size of this process so far, in MB (ru_maxrss: kB on Linux); with
+    ``children``, of the largest finished child process (0 without one)."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    peak = resource.getrusage(who).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
@@ -139,7 +135,7 @@ def _fit(
         rec.anchor_baseline = anchor.baseline
         rec.n_validation_groups = anchor.n_groups
         rec.anchor_note = anchor.note
-        rec.side_by_side = bool(getattr(anchor, "side_by_side", False))
+        rec.side_by_side = anchor.side_by_side
         rec.validation = anchor.scores.get(anchor.alpha) if anchor.scores else None
     if train_groups is not None:
         preds, _ = predict_groups(model, train_groups)
@@ -393,7 +389,7 @@ def speed_report(runs: Sequence[TaskRun], labels: Sequence[str]) -> Report:
         "(`resource.getrusage` ru_maxrss; process-wide, so it includes torch, the data and all "
         "earlier tasks) before → after the task's compositional fits; the forked children "
         "are not in it (the largest child's peak RSS: "
-        f"{children_peak_rss_mb():,.0f} MB, most of it pages shared with this process)."
+        f"{peak_rss_mb(children=True):,.0f} MB, most of it pages shared with this process)."
     )
     return Report(
         "Speed and memory",

@@ -94,10 +94,10 @@ class CompositionalPredictor:
         self._bias = None
         if controls is not None:
             observed = np.asarray(reg.matrix(controls).mean(0)).ravel()
-            if module.likelihood != "nb":  # the zero state's drift from these cells (_zero)
-                self._bias = self._ctrl - observed
-                self._ctrl = observed
-            self._ctrl = self.alpha * self._ctrl + (1.0 - self.alpha) * observed
+            if module.likelihood == "nb":
+                self._ctrl = self.alpha * self._ctrl + (1.0 - self.alpha) * observed
+            else:  # no components: the start cells' own mean; the drift as counterfactuals
+                self._bias, self._ctrl = self._ctrl - observed, observed
         self._ctrl = at_least_zero(reg, self._ctrl)  # as predict_mean answers
 
     def _prepare_fast(self) -> None:
