@@ -139,3 +139,24 @@ def test_trained_combinations_are_found_in_any_order_and_with_huge_indices():
     np.testing.assert_array_equal(
         _is_trained(rows[:, :2], trained[:2]), [True, True, False, False, True]
     )
+
+
+def test_a_model_folder_saved_before_the_charges_predicts_as_it_did(fitted, tmp_path):
+    import json
+
+    adata, model = fitted
+    model.save(tmp_path / "m")
+    config = tmp_path / "m" / "config.json"
+    meta = json.loads(config.read_text())
+    del meta["zero_charges"], meta["trained_combinations"]
+    config.write_text(json.dumps(meta))
+    old = Compositional.load(tmp_path / "m")
+    assert old.zero_charges_ is None
+    ctrl = adata[adata.obs["is_control"].to_numpy()]
+    cond = pd.DataFrame({"perturbation": ["P0", "P0+P1", "control"], "cell_type": "T0"})
+    now, before = model.predict_mean(ctrl, cond), old.predict_mean(ctrl, cond)
+    b = model.zero_state_bias(ctrl)
+    # the single is the same; the pair and the control keep the model's own frame
+    np.testing.assert_allclose(before[0], now[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(before[1], np.maximum(now[1] - b, 0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(before[2], np.maximum(now[2] + b, 0), rtol=1e-4, atol=1e-4)

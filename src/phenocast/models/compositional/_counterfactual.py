@@ -13,7 +13,7 @@ import pandas as pd
 from ...data import RegistrationError, dense_rows
 from ._checks import at_least_zero, check_start_cells, finite, nonnegative_cells
 from ._model import UnseenContextError, UntrainedComponentError
-from ._zero import drift_multipliers
+from ._zero import corrects_drift, drift_multipliers
 
 if TYPE_CHECKING:  # pragma: no cover
     import os
@@ -271,7 +271,7 @@ def counterfactuals(
         check_start_cells(reg, x, controls.obs)
         cells = model._batch(x, controls.obs, allow_unseen=True)
         z_cells = model._encode(cells)
-        if module.likelihood != "nb":
+        if corrects_drift(model):
             times = drift_multipliers(model, cond.components.numpy())  # Σ charges − 1
         drift = times is not None and bool(np.any(times != 0))
         if residuals is not None or drift:

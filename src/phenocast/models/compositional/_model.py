@@ -98,7 +98,7 @@ class Compositional:
         #: Component → sorted distinct doses it was fitted on (the range a screen may use).
         self.trained_doses_: dict[str, tuple[float, ...]] = {}
         #: per component, how much of the zero state's drift its effect carries (see _zero)
-        self.zero_charges_ = np.ones(len(registry.components))
+        self.zero_charges_: np.ndarray | None = np.ones(len(registry.components))
         #: the trained perturbed combinations, as sorted component indices
         self.trained_combinations_: list[tuple[int, ...]] = []
         self._given_featuriser = featuriser

@@ -120,11 +120,9 @@ def load_model(
     model.trained_doses_ = {
         str(k): tuple(float(d) for d in v) for k, v in meta.get("trained_doses", {}).items()
     }
-    # a model saved before the charges were kept: every component as if trained alone
+    # a model saved before the charges were kept has none and predicts as it did
     charges = meta.get("zero_charges")
-    model.zero_charges_ = (
-        np.ones(len(registry.components)) if charges is None else np.asarray(charges, float)
-    )
+    model.zero_charges_ = None if charges is None else np.asarray(charges, dtype=float)
     model.trained_combinations_ = [tuple(t) for t in meta.get("trained_combinations", [])]
     if meta.get("anchor"):
         restore_anchor(model, meta["anchor"], state.get("anchor.means"), path)

@@ -17,7 +17,7 @@ import numpy as np
 from ...data import dense_rows
 from .._base import predict_rows
 from ._checks import at_least_zero
-from ._zero import drift_multipliers
+from ._zero import corrects_drift, drift_multipliers
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -94,7 +94,7 @@ class CompositionalPredictor:
         self._bias = None
         if controls is not None:
             observed = np.asarray(reg.matrix(controls).mean(0)).ravel()
-            if module.likelihood == "nb":
+            if not corrects_drift(self.model):
                 self._ctrl = self.alpha * self._ctrl + (1.0 - self.alpha) * observed
             else:  # no components: the start cells' own mean; the drift as counterfactuals
                 self._bias, self._ctrl = self._ctrl - observed, observed

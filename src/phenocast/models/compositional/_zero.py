@@ -21,7 +21,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from ._model import Compositional
 
-__all__ = ["drift_multipliers", "zero_charges"]
+__all__ = ["corrects_drift", "drift_multipliers", "zero_charges"]
 
 
 def zero_charges(components: np.ndarray, n: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
@@ -38,12 +38,10 @@ def zero_charges(components: np.ndarray, n: int) -> tuple[np.ndarray, list[tuple
     rows = rows.reshape(len(rows), -1) if rows.size else np.zeros((0, 1), np.int64)
     if rows.size:  # one row per distinct combination first: atlases hold millions of cells
         rows = np.sort(rows, axis=1)
-        base = int(rows.max()) + 2
-        if rows.shape[1] * np.log2(base) < 62:  # each row as one integer
-            keys = (rows + 1) @ (base ** np.arange(rows.shape[1], dtype=np.int64))
-            rows = rows[np.unique(keys, return_index=True)[1]]
-        else:
-            rows = np.unique(rows, axis=0)
+        keys = _row_keys(rows, int(rows.max()) + 2)
+        rows = (
+            np.unique(rows, axis=0) if keys is None else rows[np.unique(keys, return_index=True)[1]]
+        )
     combos = sorted({tuple(int(c) for c in r if c >= 0) for r in rows.tolist()} - {()})
     charges = np.ones(max(n, 0), dtype=np.float64)
     if combos:
@@ -58,11 +56,20 @@ def zero_charges(components: np.ndarray, n: int) -> tuple[np.ndarray, list[tuple
     return charges, combos
 
 
+def corrects_drift(model: Compositional) -> bool:
+    """Whether predictions from start cells correct for the zero state's drift: a Gaussian
+    likelihood (the NB likelihood composes on the log scale), and charges known. A model
+    folder saved before the charges were kept has none, and predicts as it did."""
+    return model.zero_charges_ is not None and model._require_fitted().likelihood != "nb"
+
+
 def drift_multipliers(model: Compositional, components: np.ndarray) -> np.ndarray:
     """Per condition row (``(n, K)`` component indices, -1 padded): how many times the start
-    cells' drift to add, ``Σ q − 1`` (0 for a trained perturbed combination)."""
+    cells' drift to add, ``Σ q − 1`` (0 for a trained perturbed combination). Needs the
+    charges (:func:`corrects_drift`)."""
     comps = np.asarray(components).reshape(len(components), -1)
     charges = model.zero_charges_
+    assert charges is not None  # corrects_drift(model)
     valid = comps >= 0
     # indices past the trained vocabulary (components embedded from features only): charge 1
     known = valid & (comps < charges.size)
@@ -86,8 +93,16 @@ def _is_trained(comps: np.ndarray, trained: list[tuple[int, ...]]) -> np.ndarray
     for i, t in enumerate(trained):
         known[i, width - len(t) :] = sorted(t)  # sorted with the -1 padding first, as rows
     base = int(max(rows.max(), known.max())) + 2
-    if width * np.log2(base) < 62:  # each row as one integer: base-`base` digits
-        powers = base ** np.arange(width, dtype=np.int64)
-        return np.isin((rows + 1) @ powers, (known + 1) @ powers)
+    asked, kept = _row_keys(rows, base), _row_keys(known, base)
+    if asked is not None and kept is not None:
+        return np.isin(asked, kept)
     found = {tuple(r) for r in known.tolist()}
     return np.array([tuple(r) in found for r in rows.tolist()], dtype=bool)
+
+
+def _row_keys(rows: np.ndarray, base: int) -> np.ndarray | None:
+    """Each row of component indices (-1 padded, sorted) as one integer, its entries + 1 as
+    base-``base`` digits; ``None`` where that would not fit in an int64."""
+    if rows.shape[1] * np.log2(base) >= 62:
+        return None
+    return (rows + 1) @ (base ** np.arange(rows.shape[1], dtype=np.int64))
