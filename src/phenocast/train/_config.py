@@ -32,8 +32,8 @@ DATA_PATHS = ("auto", "memory", "stream")
 #: ``data_path="auto"`` streams a matrix whose dense float32 size exceeds this.
 DENSE_LIMIT_BYTES = 2 * 1024**3
 #: ``data_path="auto"`` reads a matrix on disk into memory when its dense float32 size is at
-#: most this (e.g. 32 k cells × 2,000 genes): small data trains fastest in memory (10 k cells
-#: × 2,000 genes streamed from disk ran at 67–86 % of the in-memory cells/s).
+#: most this (e.g. 32 k cells × 2,000 genes): small data trains fastest in memory
+#: (``benchmarks/run_scale.py`` compares the two paths at 10 k and 100 k cells).
 READ_IN_BYTES = 256 * 1024**2
 #: Values per minibatch (``batch_size × n_genes``) each extra torch thread needs to pay off:
 #: below, threads spend their time starting and spin-waiting (worst on a busy machine).

@@ -34,11 +34,10 @@ PROBE_STEPS = 5
 #: few minibatches at a slow thread count would cost too large a share of it.
 PROBE_MIN_STEPS = 100
 #: Values per minibatch (rows × genes) below which a fit is not probed (e.g. 32 cells × 2,048
-#: genes). Down to 64 × 1,000 values a second thread on free cores still paid (one epoch of
-#: 10 k × 2,000 cells, batch 64: ~1.3× one thread), and the probe drops a stalled count after
-#: one minibatch, so probing them cost nothing measurable beside a busy process
-#: (``benchmarks/run_scale.py``'s ``epoch-busy-auto`` step); on minibatches much smaller than
-#: this the threads' start-up outweighs the arithmetic.
+#: genes). Down to about 64 × 1,000 values a second thread on free cores can still pay, and
+#: the probe drops a stalled count after one minibatch, so probing costs little beside a busy
+#: process (``benchmarks/run_scale.py``'s 10 k rows, its ``epoch-busy-auto`` step); on
+#: minibatches much smaller than this the threads' start-up outweighs the arithmetic.
 PROBE_ELEMENTS = 1 << 16
 #: A thread count whose timed minibatch takes this many times the first count's median is
 #: abandoned at once (its threads are waiting for busy cores); several threads chosen are
